@@ -1,0 +1,12 @@
+"""Code shared by ShopLens's crawler, training and serving packages.
+
+Kept deliberately small: image decoding with safety limits (`imaging`), the label and
+colour vocabulary (`vocab`), the data manifest (`manifest`), the model-bundle format
+(`bundle`) and the garment pictures the project draws for samples and tests (`sample`).
+"""
+
+__version__ = "0.1.0"
+
+
+class ShopLensError(Exception):
+    """A user-facing failure: its message is printed as one line and the command exits non-zero."""

@@ -1,0 +1,102 @@
+"""Decoding untrusted pictures with safety limits, and perceptual hashing.
+
+Every picture ShopLens reads (crawled, uploaded, or from a dataset folder) goes
+through `decode_image`, so one set of limits guards training, crawling and serving.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageFile, ImageOps
+from scipy.fft import dctn
+
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
+
+# A truncated file must fail loudly rather than decode as a grey half-picture.
+ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
+class ImageRejected(ValueError):
+    """The bytes are not a picture ShopLens accepts; ``reason`` is a short machine key."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class ImageLimits:
+    min_side: int = 32
+    max_pixels: int = 40_000_000
+    max_bytes: int = 20 * 1024 * 1024
+
+
+DEFAULT_LIMITS = ImageLimits()
+
+
+def decode_image(source: bytes | str | Path, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
+    """Decode `source` (bytes or a path) to an RGB picture, or raise `ImageRejected`.
+
+    Reasons: empty, too_large_file, not_an_image, too_many_pixels, too_small, truncated.
+    The pixel count is checked from the header before any pixel is decoded, so a
+    decompression bomb costs nothing.
+    """
+    data = Path(source).read_bytes() if isinstance(source, (str, Path)) else source
+    if not data:
+        raise ImageRejected("empty", "zero bytes")
+    if len(data) > limits.max_bytes:
+        raise ImageRejected("too_large_file", f"{len(data)} bytes > {limits.max_bytes}")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", Image.DecompressionBombWarning)
+        try:
+            image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
+        except (Image.UnidentifiedImageError, Image.DecompressionBombError,
+                Image.DecompressionBombWarning, OSError, ValueError) as exc:
+            raise ImageRejected("not_an_image", str(exc)) from None
+        return _load_checked(image, limits)
+
+
+def _load_checked(image: Image.Image, limits: ImageLimits) -> Image.Image:
+    width, height = image.size
+    if width * height > limits.max_pixels:
+        raise ImageRejected("too_many_pixels", f"{width}x{height} > {limits.max_pixels} pixels")
+    if min(width, height) < limits.min_side:
+        raise ImageRejected("too_small", f"{width}x{height}, shorter side < {limits.min_side}")
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        if image.mode in ("P", "LA", "RGBA", "PA"):
+            image = image.convert("RGBA")
+            background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+            image = Image.alpha_composite(background, image)
+        return image.convert("RGB")
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImageRejected("truncated", str(exc)) from None
+
+
+def perceptual_hash(image: Image.Image) -> int:
+    """64-bit DCT perceptual hash (pHash): low-frequency structure survives re-encoding."""
+    small = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)
+    low = dctn(np.asarray(small, dtype=np.float64), norm="ortho")[:8, :8].flatten()
+    bits = low > np.median(low[1:])
+    return int(sum(1 << i for i, bit in enumerate(bits) if bit))
+
+
+def hamming(a: int, b: int) -> int:
+    return (a ^ b).bit_count()
+
+
+def pairwise_within(hashes: list[int], max_distance: int) -> list[tuple[int, int]]:
+    """All index pairs (i < j) whose hashes differ in at most `max_distance` bits."""
+    values = np.array(hashes, dtype=np.uint64)
+    pairs: list[tuple[int, int]] = []
+    for i in range(len(values) - 1):  # one row at a time keeps memory linear in n
+        distances = np.bitwise_count(values[i + 1:] ^ values[i])
+        pairs.extend((i, i + 1 + int(j)) for j in np.flatnonzero(distances <= max_distance))
+    return pairs

@@ -1,0 +1,1 @@
+"""ShopLens training: fine-tune and evaluate garment classifiers (``python -m training``)."""

@@ -1,0 +1,126 @@
+"""Command line: ``python -m training`` / ``shoplens-train`` with subcommands.
+
+The command line is the single source of configuration; every option has a default.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from shoplens import ShopLensError
+from training.models import ARCHITECTURES, TRAINABLE
+
+
+def _add_split_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", help="picture folder ROOT/<category>/[<colour>/]* or a manifest CSV")
+    parser.add_argument("--scheme", default="60/20/20",
+                        help="train/validation/test percentages (60/20/20, 50/50) or 'folders' for "
+                             "ROOT/{train,validation,test}/ (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    parser.add_argument("--max-distance", type=int, default=4,
+                        help="perceptual-hash bits within which pictures count as near-duplicates "
+                             "(default: %(default)s)")
+
+
+def add_train_options(parser: argparse.ArgumentParser) -> None:
+    _add_split_options(parser)
+    parser.add_argument("--split", help="reuse this split file instead of splitting --data")
+    parser.add_argument("--out", default="runs/train", help="run folder (default: %(default)s)")
+    parser.add_argument("--arch", default="efficientnet_lite0", choices=ARCHITECTURES)
+    parser.add_argument("--weights", default="imagenet",
+                        help="'imagenet' (download, or the bundled file for efficientnet_lite0), "
+                             "'none', or a path to a local state dict (default: %(default)s)")
+    parser.add_argument("--trainable", choices=TRAINABLE, default=None,
+                        help="layers to train: the head, the last block and head, or all "
+                             "(default: head when pretrained, all otherwise)")
+    parser.add_argument("--dropout", type=float, default=0.5)
+    parser.add_argument("--optimizer", default="rmsprop", choices=("rmsprop", "adam", "sgd"))
+    parser.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: %(default)s)")
+    parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--epochs", type=int, default=30, help="most epochs (default: %(default)s)")
+    parser.add_argument("--patience", type=int, default=5,
+                        help="epochs without validation-loss improvement before stopping (default: %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--image-size", type=int, default=None, help="input side (default: the model's, 224)")
+    parser.add_argument("--augment-views", type=int, default=0,
+                        help="extra augmented views of each training picture to cache when the stem "
+                             "is frozen (default: %(default)s)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="runs with seeds seed..seed+N-1, reported with a t interval across runs")
+    parser.add_argument("--resume", action="store_true", help="continue from the checkpoints in --out")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=2, help="data-loading processes (default: %(default)s)")
+    parser.add_argument("--no-amp", action="store_true", help="no mixed precision on CUDA")
+    parser.add_argument("--feature-cache", default="~/.cache/shoplens/features",
+                        help="folder for cached frozen-stem outputs; '' to disable (default: %(default)s)")
+
+
+def _cmd_split(args: argparse.Namespace) -> None:
+    from training.splits import make_split, save_split
+
+    if not args.data:
+        raise ShopLensError("split needs --data")
+    split = make_split(Path(args.data), args.scheme, args.seed, args.max_distance)
+    save_split(split, Path(args.out))
+    print(f"wrote {args.out}: {split.counts()}, skipped {split.skipped or 'none'}, "
+          f"near-duplicate pairs across splits {split.leaks}")
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from training.train import run
+
+    run(args)
+
+
+def _cmd_compare(args: argparse.Namespace) -> None:
+    from training.compare import compare_runs
+
+    markdown, table = compare_runs([Path(d) for d in args.runs], Path(args.out))
+    print(markdown.read_text(encoding="utf-8"), end="")
+    print(f"wrote {markdown} and {table}")
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from training.demo import run_demo
+
+    run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoplens-train", description="Train and evaluate ShopLens models.")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    split = commands.add_parser("split", help="scan pictures and write a reproducible split file")
+    _add_split_options(split)
+    split.add_argument("--out", default="split.json", help="split file to write (default: %(default)s)")
+    split.set_defaults(func=_cmd_split)
+
+    train = commands.add_parser("train", help="train, evaluate, report and export a model bundle")
+    add_train_options(train)
+    train.set_defaults(func=_cmd_train)
+
+    compare = commands.add_parser("compare", help="one comparison table from several run folders")
+    compare.add_argument("runs", nargs="+", help="run folders holding metrics.json")
+    compare.add_argument("--out", default="comparison", help="writes OUT.md and OUT.csv (default: %(default)s)")
+    compare.set_defaults(func=_cmd_compare)
+
+    demo = commands.add_parser("demo", help="the main job offline: draw a sample, train, evaluate, report")
+    add_train_options(demo)
+    demo.add_argument("--per-label", type=int, default=16, help="pictures drawn per category x colour")
+    demo.set_defaults(func=_cmd_demo, out="runs/demo", epochs=20)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ShopLensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: run again with --resume to continue from the last epoch", file=sys.stderr)
+        return 130
+    return 0

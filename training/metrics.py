@@ -1,0 +1,40 @@
+"""Evaluation of one task's predictions: accuracies with intervals, per-class figures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
+
+from training.data import IGNORE
+from training.stats import t_interval, wilson_interval
+
+
+def top_k_accuracy(probs: np.ndarray, targets: np.ndarray, k: int) -> float:
+    top = np.argsort(-probs, axis=1)[:, :k]
+    return float((top == targets[:, None]).any(axis=1).mean())
+
+
+def evaluate_task(probs: np.ndarray, targets: np.ndarray, labels: list[str], split: str) -> dict[str, Any]:
+    """Every figure for one task on one split, each carrying its sample size."""
+    keep = targets != IGNORE
+    probs, targets = probs[keep], targets[keep]
+    predicted = probs.argmax(1)
+    scores = (predicted == targets).astype(np.float64)
+    classes = list(range(len(labels)))
+    precision, recall, f1, support = precision_recall_fscore_support(
+        targets, predicted, labels=classes, zero_division=0)
+    return {
+        "split": split,
+        "n": int(len(targets)),
+        "accuracy": t_interval(scores).as_dict(),
+        "accuracy_wilson": wilson_interval(int(scores.sum()), len(scores)).as_dict(),
+        "top_k": {f"top{k}": top_k_accuracy(probs, targets, k) for k in (1, 3, 5) if k <= len(labels)},
+        "per_class": [
+            {"label": label, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
+            for label, p, r, f, s in zip(labels, precision, recall, f1, support, strict=True)
+        ],
+        "confusion": confusion_matrix(targets, predicted, labels=classes).tolist(),
+        "labels": labels,
+    }

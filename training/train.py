@@ -1,0 +1,240 @@
+"""One training run from the command line's options: data, model, fit, evaluate, report, export.
+
+Files written under ``--out``:
+  split.json                  the split used (reused on the next run with the same --out)
+  checkpoints/seed-<s>/       last.pt (resume) and best.pt for each repeat
+  metrics.json                every figure, with sample sizes, splits and intervals
+  comparison.md, .csv         this run as a row of the model-comparison table
+  report/index.html           plots, per-class table, pictures to review
+  bundle/                     the exported model (format: shoplens.bundle)
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from shoplens import ShopLensError
+from shoplens.bundle import BundleInfo, Preprocessing, write_bundle
+from shoplens.manifest import digest
+from training import compare, noise, report
+from training.data import LabelSpace, PictureDataset, Sample
+from training.engine import FitConfig, Predictions, Trainer, predict
+from training.features import CachedViews, cache_key, stem_features
+from training.metrics import evaluate_task
+from training.models import ShopLensNet, build_model
+from training.presets import eval_preset, train_preset
+from training.splits import Split, load_split, make_split, save_split
+from training.stats import t_interval
+from training.utils import Distributed, init_distributed, seed_everything, shutdown_distributed
+
+
+@dataclass
+class RepeatResult:
+    seed: int
+    net: ShopLensNet
+    preprocessing: Preprocessing
+    history: list[dict[str, float]]
+    predictions: dict[str, Predictions]  # by split name: train, validation, test
+
+
+def obtain_split(args: argparse.Namespace, out: Path, dist_info: Distributed) -> Split:
+    """--split FILE, else out/split.json from an earlier run, else a new split of --data."""
+    path = Path(args.split) if args.split else out / "split.json"
+    if path.is_file():
+        return load_split(path)
+    if args.split:
+        raise ShopLensError(f"split file {path} does not exist")
+    if not args.data:
+        raise ShopLensError("give --data (a picture folder or manifest) or --split (a split file)")
+    split = make_split(Path(args.data), args.scheme, args.seed, args.max_distance)
+    if dist_info.is_main:
+        save_split(split, path)
+    return split
+
+
+def _preprocessing(base: Preprocessing, image_size: int | None) -> Preprocessing:
+    if not image_size:
+        return base
+    return dataclasses.replace(base, image_size=image_size, resize=round(image_size * 256 / 224))
+
+
+def _datasets(args: argparse.Namespace, net: ShopLensNet, pre: Preprocessing, parts: dict[str, list[Sample]],
+              labels: LabelSpace, device: torch.device, seed: int) -> tuple[dict[str, Dataset], bool]:
+    """Picture datasets, or cached stem outputs when the stem is frozen (net.cut > 0)."""
+    if net.cut == 0:
+        transforms = {"train": train_preset(pre)}
+        return {name: PictureDataset(samples, labels, transforms.get(name, eval_preset(pre)))
+                for name, samples in parts.items()}, False
+    net.to(device)
+    cache_dir = Path(args.feature_cache).expanduser() if args.feature_cache else None
+    datasets = {}
+    for name, samples in parts.items():
+        views = 1 + (args.augment_views if name == "train" else 0)
+        features = [stem_features(net, samples, train_preset(pre) if view else eval_preset(pre), device=device,
+                                  key=cache_key(args.arch, args.weights, net.cut, pre, view, seed),
+                                  cache_dir=cache_dir, batch_size=args.batch_size * 2, workers=args.workers,
+                                  seed=seed + view, desc=f"{name} features, view {view + 1}/{views}")
+                    for view in range(views)]
+        targets = torch.tensor([labels.encode(s) for s in samples], dtype=torch.long)
+        datasets[name] = CachedViews(features, targets)
+    return datasets, True
+
+
+def train_once(args: argparse.Namespace, seed: int, split: Split, labels: LabelSpace, out: Path,
+               device: torch.device, dist_info: Distributed) -> RepeatResult:
+    seed_everything(seed)
+    net, base = build_model(args.arch, labels.tasks, args.weights, args.trainable, args.dropout)
+    pre = _preprocessing(base, args.image_size)
+    parts = {name: split.part(name) for name in ("train", "validation", "test") if split.part(name)}
+    datasets, from_stem = _datasets(args, net, pre, parts, labels, device, seed)
+    config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
+                       weight_decay=args.weight_decay, patience=args.patience, seed=seed, workers=args.workers,
+                       amp=not args.no_amp, fingerprint=fingerprint(args, labels, seed))
+    checkpoints = out / "checkpoints" / f"seed-{seed}"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    trainer = Trainer(net, config, checkpoints, device, dist_info, from_stem)
+    if args.resume and trainer.resume() and dist_info.is_main:
+        print(f"resuming seed {seed} after epoch {trainer.start_epoch}")
+    history = trainer.fit(datasets["train"], datasets["validation"])
+    predictions = {name: predict(net, DataLoader(data, batch_size=args.batch_size * 2), device,
+                                 from_stem=from_stem, amp=not args.no_amp, embeddings=True)
+                   for name, data in datasets.items()}
+    return RepeatResult(seed, net, pre, history, predictions)
+
+
+def fingerprint(args: argparse.Namespace, labels: LabelSpace, seed: int) -> dict[str, Any]:
+    """What a checkpoint must agree with to be resumed (the epoch count may grow)."""
+    keys = ("arch", "weights", "trainable", "dropout", "optimizer", "lr", "weight_decay", "batch_size",
+            "image_size", "augment_views")
+    return {**{k: getattr(args, k) for k in keys}, "tasks": labels.tasks, "seed": seed}
+
+
+def _evaluations(result: RepeatResult, labels: LabelSpace) -> dict[str, dict[str, Any]]:
+    return {split: {task: evaluate_task(pred.probs[task], pred.targets[:, column], names, split)
+                    for column, (task, names) in enumerate(labels.tasks.items())}
+            for split, pred in result.predictions.items() if split != "train"}
+
+
+def _accuracy(evaluations: dict[str, Any], split: str) -> float | None:
+    return evaluations[split]["category"]["accuracy"]["estimate"] if split in evaluations else None
+
+
+def write_report(out: Path, result: RepeatResult, evaluations: dict[str, Any], labels: LabelSpace,
+                 split: Split, title: str) -> Path:
+    directory = out / "report"
+    directory.mkdir(parents=True, exist_ok=True)
+    shown = "test" if "test" in evaluations else "validation"
+    category = evaluations[shown]["category"]
+    train_pred, shown_pred = result.predictions["train"], result.predictions[shown]
+    plots = [report.plot_curves(result.history, directory / "curves.png"),
+             report.plot_confusion(category, directory / "confusion.png"),
+             report.plot_per_class(category, directory / "per_class.png"),
+             report.plot_lda(train_pred.embeddings, train_pred.targets[:, 0], shown_pred.embeddings,
+                             shown_pred.targets[:, 0], labels.tasks["category"], shown, directory / "lda.png")]
+    suspects = noise.rank_suspects(train_pred.embeddings, train_pred.probs["category"], train_pred.targets[:, 0])
+    review = noise.write_review(suspects, split.part("train"), labels.tasks["category"], directory)
+    summary = [{"task": task, "split": name, "n": ev["n"], "accuracy": ev["accuracy"]["estimate"],
+                "t 95% CI": f"[{ev['accuracy']['low']:.4f}, {ev['accuracy']['high']:.4f}]",
+                "Wilson 95% CI": f"[{ev['accuracy_wilson']['low']:.4f}, {ev['accuracy_wilson']['high']:.4f}]",
+                "top3": ev["top_k"].get("top3"), "top5": ev["top_k"].get("top5")}
+               for name, tasks in evaluations.items() for task, ev in tasks.items()]
+    per_class = {f"{task} ({shown})": ev["per_class"] for task, ev in evaluations[shown].items()}
+    report.write_html(directory / "index.html", title, summary, plots, per_class, review)
+    return directory / "index.html"
+
+
+def export_bundle(out: Path, args: argparse.Namespace, result: RepeatResult, labels: LabelSpace,
+                  split: Split, metrics: dict[str, Any]) -> Path:
+    now = datetime.now(UTC)
+    info = BundleInfo(arch=args.arch, trainable=args.trainable, dropout=args.dropout, tasks=labels.tasks,
+                      preprocessing=result.preprocessing, metrics=metrics,
+                      data_digest=digest((str(s.path), s.category, s.colour or "", s.split) for s in split.samples),
+                      version=now.strftime("%Y%m%d%H%M%S"), created=now.isoformat(timespec="seconds"))
+    weights = out / "checkpoints" / f"seed-{result.seed}" / "best.pt"
+    return write_bundle(out / "bundle", info, weights)
+
+
+def _write_json(path: Path, document: dict[str, Any]) -> None:
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, args: argparse.Namespace,
+              seconds: float) -> dict[str, Any]:
+    evaluations = [_evaluations(r, labels) for r in results]
+    across = {}
+    for name in ("validation", "test"):
+        values = [_accuracy(e, name) for e in evaluations if name in e]
+        if values:
+            across[name] = {"accuracies": values, "interval": t_interval(values).as_dict()}
+    return {
+        "config": {k: v for k, v in vars(args).items() if k != "func"},
+        "split": {"scheme": split.scheme, "counts": split.counts(), "skipped": split.skipped, "leaks": split.leaks,
+                  "max_distance": split.max_distance},
+        "tasks": labels.tasks,
+        "history": results[0].history,
+        "evaluations": evaluations[0],
+        "repeats": {"seeds": [r.seed for r in results], **across},
+        "wall_seconds": seconds,
+    }
+
+
+def print_summary(metrics: dict[str, Any], out: Path) -> None:
+    counts = metrics["split"]["counts"]
+    skipped = metrics["split"]["skipped"]
+    print(f"split {metrics['split']['scheme']}: {counts}; skipped {skipped or 'none'}")
+    for split_name, tasks in metrics["evaluations"].items():
+        for task, ev in tasks.items():
+            t, w = ev["accuracy"], ev["accuracy_wilson"]
+            print(f"{split_name} {task} accuracy {t['estimate']:.4f}  95% t CI [{t['low']:.4f}, {t['high']:.4f}]  "
+                  f"Wilson [{w['low']:.4f}, {w['high']:.4f}]  n={ev['n']}")
+    for split_name in ("validation", "test"):
+        block = metrics["repeats"].get(split_name)
+        if block and len(block["accuracies"]) > 1:
+            print(f"{split_name} accuracy across {len(block['accuracies'])} runs: "
+                  f"{t_interval(block['accuracies'])}")
+    print(f"report {out / 'report' / 'index.html'}; bundle {out / 'bundle'}; "
+          f"wall time {metrics['wall_seconds']:.1f}s")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """The whole `train` command; returns the metrics it wrote."""
+    started = time.perf_counter()
+    if args.repeats < 1 or args.epochs < 1:
+        raise ShopLensError("--repeats and --epochs must be at least 1")
+    if args.weights not in ("imagenet", "none") and not Path(args.weights).is_file():
+        raise ShopLensError(f"weights file {args.weights} does not exist")
+    dist_info, device = init_distributed(args.device)
+    try:
+        out = Path(args.out)
+        split = obtain_split(args, out, dist_info)
+        if not split.part("train"):
+            raise ShopLensError(f"the split has no training pictures: {split.counts()}")
+        labels = LabelSpace.from_samples(split.samples)
+        if args.trainable is None:
+            args.trainable = "all" if args.weights == "none" else "head"
+        results = [train_once(args, args.seed + r, split, labels, out, device, dist_info) for r in range(args.repeats)]
+        metrics = summarise(results, labels, split, args, time.perf_counter() - started)
+        if dist_info.is_main:
+            write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {args.arch}")
+            headline = {name: {task: {"accuracy": ev["accuracy"], "n": ev["n"]} for task, ev in tasks.items()}
+                        for name, tasks in metrics["evaluations"].items()}
+            export_bundle(out, args, results[0], labels, split, headline)
+            _write_json(out / "metrics.json", metrics)
+            compare.write_table([compare.row(metrics)], out / "comparison")
+            print_summary(metrics, out)
+        return metrics
+    finally:
+        shutdown_distributed(dist_info)
