@@ -27,6 +27,7 @@ def _add_split_options(parser: argparse.ArgumentParser) -> None:
 def add_train_options(parser: argparse.ArgumentParser) -> None:
     _add_split_options(parser)
     parser.add_argument("--split", help="reuse this split file instead of splitting --data")
+    parser.add_argument("--categories", help="train on these categories only (comma-separated)")
     parser.add_argument("--out", default="runs/train", help="run folder (default: %(default)s)")
     parser.add_argument("--arch", default="efficientnet_lite0", choices=ARCHITECTURES)
     parser.add_argument("--weights", default="imagenet",
@@ -118,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except ShopLensError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
         return 2
     except KeyboardInterrupt:
         print("interrupted: run again with --resume to continue from the last epoch", file=sys.stderr)

@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from shoplens import ShopLensError
-from shoplens.imaging import ImageLimits, ImageRejected, decode_image, perceptual_hash
+from shoplens.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, decode_image, perceptual_hash
 from shoplens.manifest import read_manifest
 from shoplens.vocab import slug
 
@@ -68,7 +68,7 @@ def _check(candidate: tuple[Path, str, str | None], limits: ImageLimits) -> Samp
     return Sample(path=path, category=category, colour=colour, phash=perceptual_hash(image))
 
 
-def scan(source: Path, limits: ImageLimits = ImageLimits()) -> ScanResult:
+def scan(source: Path, limits: ImageLimits = DEFAULT_LIMITS) -> ScanResult:
     """Every usable picture under `source` (a folder tree or a manifest CSV).
 
     Each file is fully decoded once, so unreadable, truncated, tiny and non-image files

@@ -19,7 +19,7 @@ from tqdm import tqdm
 from shoplens import ShopLensError
 from training.data import IGNORE
 from training.models import ShopLensNet
-from training.utils import Distributed, atomic_save
+from training.utils import Distributed, atomic_save, to_device
 
 
 @dataclass
@@ -76,11 +76,6 @@ def _autocast(device: torch.device, enabled: bool) -> contextlib.AbstractContext
     return torch.autocast("cuda", dtype=dtype)
 
 
-def _to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
-    x = x.to(device, non_blocking=True)
-    return x.contiguous(memory_format=torch.channels_last) if device.type == "cuda" and x.dim() == 4 else x
-
-
 @dataclass
 class Predictions:
     """Per-task class probabilities and targets, plus the embeddings when asked for."""
@@ -98,7 +93,7 @@ def predict(net: ShopLensNet, loader: DataLoader, device: torch.device, *, from_
     probs: dict[str, list[torch.Tensor]] = {task: [] for task in net.heads}
     targets, embeds, loss_sum, count = [], [], 0.0, 0
     for inputs, target in loader:
-        inputs, target = _to_device(inputs, device), target.to(device)
+        inputs, target = to_device(inputs, device), target.to(device)
         with _autocast(device, amp):
             z = inputs if from_stem else net.stem(inputs)
             embedding = net.embed_from_stem(z)
@@ -130,10 +125,9 @@ class Trainer:
 
     def __init__(self, net: ShopLensNet, cfg: FitConfig, out_dir: Path, device: torch.device,
                  dist_info: Distributed, from_stem: bool) -> None:
-        self.net, self.cfg, self.out_dir, self.device = net.to(device), cfg, out_dir, device
+        self.net = net.to(device, memory_format=torch.channels_last)
+        self.cfg, self.out_dir, self.device = cfg, out_dir, device
         self.dist, self.from_stem = dist_info, from_stem
-        if device.type == "cuda":
-            self.net = self.net.to(memory_format=torch.channels_last)
         params = [p for p in self.net.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(cfg.optimizer, params, cfg.lr, cfg.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
@@ -185,8 +179,9 @@ class Trainer:
         if hasattr(data, "set_epoch"):
             data.set_epoch(self.cfg.seed * 10_007 + epoch)
         generator = torch.Generator().manual_seed(self.cfg.seed * 10_007 + epoch)
-        sampler = DistributedSampler(data, shuffle=shuffle, seed=self.cfg.seed) if self.dist.enabled and shuffle else None
-        if sampler:
+        sampler = None
+        if self.dist.enabled and shuffle:
+            sampler = DistributedSampler(data, shuffle=True, seed=self.cfg.seed)
             sampler.set_epoch(epoch)
         return DataLoader(data, batch_size=self.cfg.batch_size, shuffle=shuffle and sampler is None,
                           sampler=sampler, num_workers=0 if self.from_stem else self.cfg.workers,
@@ -199,7 +194,7 @@ class Trainer:
         bar = tqdm(self._loader(data, epoch, shuffle=True), desc=f"epoch {epoch + 1}/{self.cfg.epochs}",
                    unit="batch", leave=False, disable=None if self.dist.is_main else True)
         for inputs, target in bar:
-            inputs, target = _to_device(inputs, self.device), target.to(self.device)
+            inputs, target = to_device(inputs, self.device), target.to(self.device)
             with _autocast(self.device, self.cfg.amp):
                 outputs = self.model(inputs)
                 loss = task_loss(outputs, target)

@@ -21,7 +21,7 @@ from tqdm import tqdm
 from shoplens.bundle import Preprocessing
 from training.data import LabelSpace, PictureDataset, Sample
 from training.models import ShopLensNet
-from training.utils import atomic_save
+from training.utils import atomic_save, to_device
 
 
 def cache_key(arch: str, weights: str, cut: int, pre: Preprocessing, view: int, seed: int) -> str | None:
@@ -46,10 +46,10 @@ def _compute(model: ShopLensNet, samples: list[Sample], transform: Callable, dev
     loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers,
                         generator=torch.Generator().manual_seed(seed))
     torch.manual_seed(seed)
-    model.eval()
+    model.to(device, memory_format=torch.channels_last).eval()
     outputs = []
     for pictures, _ in tqdm(loader, desc=desc, unit="batch", leave=False, disable=None):
-        outputs.append(model.stem(pictures.to(device)).float().cpu())
+        outputs.append(model.stem(to_device(pictures, device)).float().contiguous().cpu())
     return torch.cat(outputs)
 
 

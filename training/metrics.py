@@ -27,7 +27,7 @@ def evaluate_task(probs: np.ndarray, targets: np.ndarray, labels: list[str], spl
         targets, predicted, labels=classes, zero_division=0)
     return {
         "split": split,
-        "n": int(len(targets)),
+        "n": len(targets),
         "accuracy": t_interval(scores).as_dict(),
         "accuracy_wilson": wilson_interval(int(scores.sum()), len(scores)).as_dict(),
         "top_k": {f"top{k}": top_k_accuracy(probs, targets, k) for k in (1, 3, 5) if k <= len(labels)},

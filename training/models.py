@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from shoplens import ShopLensError
-from shoplens.bundle import Preprocessing
+from shoplens.bundle import BundleInfo, Preprocessing, read_bundle
 
 ARCHITECTURES = ("efficientnet_lite0", "vgg16", "resnet50", "simple_cnn")
 TRAINABLE = ("head", "last", "all")
@@ -71,7 +71,8 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
-        raise ShopLensError(f"weights file {path} is not a readable state dict: {exc}") from None
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ShopLensError(f"weights file {path} is not a readable state dict ({reason})") from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
@@ -100,7 +101,8 @@ def map_in_order(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) 
     mapped = {}
     for (name, tensor), (their_name, value) in zip(own.items(), theirs.items(), strict=True):
         if name.rsplit(".", 1)[-1] != their_name.rsplit(".", 1)[-1] or tensor.shape != value.shape:
-            raise ShopLensError(f"cannot map weights: {their_name} {tuple(value.shape)} vs {name} {tuple(tensor.shape)}")
+            raise ShopLensError(f"cannot map weights: {their_name} {tuple(value.shape)} "
+                                f"vs {name} {tuple(tensor.shape)}")
         mapped[name] = value
     return mapped
 
@@ -198,3 +200,11 @@ def build_model(arch: str, tasks: dict[str, list[str]], weights: str = "imagenet
     parts, last_from, embed_dim, preprocessing = _BUILDERS[arch](weights)
     cut = {"head": len(parts), "last": last_from, "all": 0}[trainable]
     return ShopLensNet(parts, cut, embed_dim, tasks, dropout), preprocessing
+
+
+def load_bundle_model(directory: Path) -> tuple[ShopLensNet, BundleInfo]:
+    """The network of an exported bundle, in eval mode, with its description."""
+    info, weights = read_bundle(directory)
+    net, _ = build_model(info.arch, info.tasks, "none", info.trainable, info.dropout)
+    load_exact(net, torch.load(weights, map_location="cpu", weights_only=True), str(weights))
+    return net.eval(), info

@@ -8,6 +8,7 @@ JSON file and read back, so a run can be reproduced exactly.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
@@ -35,6 +36,14 @@ class Split:
 
     def part(self, name: str) -> list[Sample]:
         return [s for s in self.samples if s.split == name]
+
+    def only(self, categories: list[str]) -> Split:
+        """The same split restricted to `categories`."""
+        unknown = sorted(set(categories) - {s.category for s in self.samples})
+        if unknown:
+            raise ShopLensError(f"categories not in the data: {', '.join(unknown)}")
+        kept = [s for s in self.samples if s.category in categories]
+        return dataclasses.replace(self, samples=kept)
 
     def counts(self) -> dict[str, int]:
         return {name: len(self.part(name)) for name in SPLITS}

@@ -48,19 +48,21 @@ class RepeatResult:
     predictions: dict[str, Predictions]  # by split name: train, validation, test
 
 
-def obtain_split(args: argparse.Namespace, out: Path, dist_info: Distributed) -> Split:
-    """--split FILE, else out/split.json from an earlier run, else a new split of --data."""
+def obtain_split(args: argparse.Namespace, out: Path) -> tuple[Split, bool]:
+    """--split FILE, else out/split.json from an earlier run, else a new split of --data.
+
+    Returns the split (restricted to --categories) and whether it is new and unsaved.
+    """
     path = Path(args.split) if args.split else out / "split.json"
     if path.is_file():
-        return load_split(path)
-    if args.split:
+        split, new = load_split(path), False
+    elif args.split:
         raise ShopLensError(f"split file {path} does not exist")
-    if not args.data:
+    elif not args.data:
         raise ShopLensError("give --data (a picture folder or manifest) or --split (a split file)")
-    split = make_split(Path(args.data), args.scheme, args.seed, args.max_distance)
-    if dist_info.is_main:
-        save_split(split, path)
-    return split
+    else:
+        split, new = make_split(Path(args.data), args.scheme, args.seed, args.max_distance), True
+    return split, new
 
 
 def _preprocessing(base: Preprocessing, image_size: int | None) -> Preprocessing:
@@ -92,9 +94,11 @@ def _datasets(args: argparse.Namespace, net: ShopLensNet, pre: Preprocessing, pa
 
 
 def train_once(args: argparse.Namespace, seed: int, split: Split, labels: LabelSpace, out: Path,
-               device: torch.device, dist_info: Distributed) -> RepeatResult:
+               device: torch.device, dist_info: Distributed,
+               built: tuple[ShopLensNet, Preprocessing] | None = None) -> RepeatResult:
+    """One repeat; `built` is a model already made with this seed (the input check's)."""
     seed_everything(seed)
-    net, base = build_model(args.arch, labels.tasks, args.weights, args.trainable, args.dropout)
+    net, base = built or build_model(args.arch, labels.tasks, args.weights, args.trainable, args.dropout)
     pre = _preprocessing(base, args.image_size)
     parts = {name: split.part(name) for name in ("train", "validation", "test") if split.part(name)}
     datasets, from_stem = _datasets(args, net, pre, parts, labels, device, seed)
@@ -219,13 +223,20 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     dist_info, device = init_distributed(args.device)
     try:
         out = Path(args.out)
-        split = obtain_split(args, out, dist_info)
+        full_split, new = obtain_split(args, out)
+        split = full_split.only(args.categories.split(",")) if args.categories else full_split
         if not split.part("train"):
             raise ShopLensError(f"the split has no training pictures: {split.counts()}")
         labels = LabelSpace.from_samples(split.samples)
         if args.trainable is None:
             args.trainable = "all" if args.weights == "none" else "head"
-        results = [train_once(args, args.seed + r, split, labels, out, device, dist_info) for r in range(args.repeats)]
+        # Every input is checked (data, labels, weights) before the first file is written.
+        seed_everything(args.seed)
+        first = build_model(args.arch, labels.tasks, args.weights, args.trainable, args.dropout)
+        if new and dist_info.is_main:
+            save_split(full_split, out / "split.json")
+        results = [train_once(args, args.seed + r, split, labels, out, device, dist_info, first if r == 0 else None)
+                   for r in range(args.repeats)]
         metrics = summarise(results, labels, split, args, time.perf_counter() - started)
         if dist_info.is_main:
             write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {args.arch}")

@@ -66,3 +66,9 @@ def atomic_save(obj: Any, path: Path) -> None:
     temporary = path.with_name(f".{path.name}.tmp")
     torch.save(obj, temporary)
     os.replace(temporary, path)
+
+
+def to_device(x: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Move a batch; pictures go channels-last, which oneDNN and cuDNN both run faster."""
+    x = x.to(device, non_blocking=True)
+    return x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x

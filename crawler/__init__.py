@@ -1,0 +1,1 @@
+"""ShopLens crawler: Scrapy spiders that gather labelled pictures (see the crawler issue)."""

@@ -1,0 +1,1 @@
+"""ShopLens serving: TorchServe handler and the Flask API (see the serving issue)."""
