@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The whole test suite: set up what is missing, lint, then pytest (fails on any failure).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/python -m pytest "$@"
