@@ -78,3 +78,24 @@ def test_corrupt_split_file(tmp_path):
     bad.write_text(json.dumps({"format": 99}))
     with pytest.raises(ShopLensError):
         load_split(bad)
+
+
+def test_manifest_is_a_data_source(tiny_data, tmp_path):
+    from shoplens.manifest import append_rows
+
+    manifest = tmp_path / "manifest.csv"
+    pictures = sorted(tiny_data.rglob("*.jpg"))
+    rows = [{"path": str(p), "category": p.parent.parent.name, "colour": ""} for p in pictures]
+    rows.append({"path": "missing.jpg", "category": "dress", "colour": "red"})
+    append_rows(manifest, rows[:10])
+    append_rows(manifest, rows[10:])
+    split = make_split(manifest, "50/50", max_distance=0)
+    assert len(split.samples) == len(pictures) and split.skipped == {"unreadable": 1}
+    assert {s.colour for s in split.samples} == {None}
+
+
+def test_manifest_without_required_columns(tmp_path):
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("url,label\nx,y\n")
+    with pytest.raises(ShopLensError, match="lacks column"):
+        make_split(manifest)
