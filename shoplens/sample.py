@@ -49,9 +49,15 @@ def _jitter(colour: tuple[int, int, int], rng: random.Random, amount: int = 14) 
 
 
 def _background(size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """A light backdrop lit from a random side, with a soft shadow blob, like a photo studio."""
+    width, height = size
     base = np.array(_jitter((215, 212, 205), rng, 25), dtype=np.float32)
-    ramp = np.linspace(-12, 12, size[1], dtype=np.float32)[:, None, None]
-    pixels = np.clip(base + ramp + np.zeros((size[1], size[0], 3), np.float32), 0, 255)
+    angle = rng.uniform(0, 2 * np.pi)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    light = ((xs / width - 0.5) * np.cos(angle) + (ys / height - 0.5) * np.sin(angle)) * rng.uniform(30, 70)
+    cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+    shadow = -rng.uniform(15, 45) * np.exp(-(((xs - cx) / (0.3 * width)) ** 2 + ((ys - cy) / (0.3 * height)) ** 2))
+    pixels = np.clip(base + (light + shadow)[:, :, None], 0, 255)
     return Image.fromarray(pixels.astype(np.uint8))
 
 
@@ -62,8 +68,8 @@ def draw_garment(category: str, colour: str, size: tuple[int, int] = (96, 128),
     width, height = size
     fill = _jitter(COLOURS[colour], rng)
     edge = tuple(int(c * 0.55) for c in fill)
-    scale = rng.uniform(0.75, 0.95)
-    dx, dy = rng.uniform(-0.06, 0.06), rng.uniform(-0.05, 0.05)
+    scale = rng.uniform(0.65, 0.95)
+    dx, dy = rng.uniform(-0.1, 0.1), rng.uniform(-0.07, 0.07)
 
     def place(points: Polygon) -> list[tuple[float, float]]:
         return [(((x - 0.5) * scale + 0.5 + dx) * width, ((y - 0.5) * scale + 0.5 + dy) * height)

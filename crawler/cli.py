@@ -1,0 +1,108 @@
+"""Command line: ``python -m crawler crawl ...`` / ``shoplens-crawl``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from crawler.terms import Term, terms_from_file, terms_from_lists
+from shoplens import ShopLensError
+
+SOURCES = ("shop", "catalogue")
+
+
+def _terms(args: argparse.Namespace) -> list[Term]:
+    if args.terms:
+        return terms_from_file(Path(args.terms))
+    return terms_from_lists([c for c in args.categories.split(",") if c],
+                            [c for c in (args.colours or "").split(",") if c])
+
+
+def crawl_settings(args: argparse.Namespace) -> Any:
+    from scrapy.settings import Settings
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    overrides = {"IMAGES_STORE": str(Path(args.out).resolve()), "SHOPLENS_PER_TERM": args.per_term,
+                 "SHOPLENS_MIN_SIDE": args.min_side, "SHOPLENS_MAX_DISTANCE": args.max_distance,
+                 "ROBOTSTXT_OBEY": not args.ignore_robots, "LOG_LEVEL": args.log_level}
+    if args.max_pictures:
+        overrides["CLOSESPIDER_ITEMCOUNT"] = args.max_pictures
+    if args.jobdir:
+        overrides["JOBDIR"] = args.jobdir
+    if args.no_throttle:
+        overrides.update({"AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
+                          "CONCURRENT_REQUESTS": 64})
+    settings.setdict(overrides, priority="cmdline")
+    return settings
+
+
+def summary(stats: dict[str, Any], terms: list[Term], per_term: int) -> list[str]:
+    """The end-of-run table: per term wanted, kept, dropped by reason."""
+    lines = [f"{'term':24} {'wanted':>7} {'kept':>6}  dropped"]
+    for term in terms:
+        prefix = f"shoplens/term/{term.query}/"
+        dropped = {k[len(prefix) + 8:]: v for k, v in stats.items() if k.startswith(prefix + "dropped/")}
+        lines.append(f"{term.query:24} {per_term or '-':>7} {stats.get(prefix + 'kept', 0):>6}  "
+                     + (", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "-"))
+    totals = {k.split("/")[-1]: v for k, v in stats.items() if k.startswith("shoplens/dropped/")}
+    lines.append(f"total kept {stats.get('shoplens/kept', 0)}, dropped "
+                 + (", ".join(f"{k}={v}" for k, v in sorted(totals.items())) or "none")
+                 + f"; pages {stats.get('response_received_count', 0)}")
+    return lines
+
+
+def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.spiders.catalogue import CatalogueSpider
+    from crawler.spiders.shop import ShopSpider
+
+    terms = _terms(args)
+    if not args.start:
+        raise ShopLensError("give at least one --start URL")
+    spider = {"shop": ShopSpider, "catalogue": CatalogueSpider}[args.source]
+    options: dict[str, Any] = {"js_pages": args.js_pages} if args.source == "shop" else {}
+    process = CrawlerProcess(crawl_settings(args), install_root_handler=args.log_level != "ERROR")
+    crawler = process.create_crawler(spider)
+    process.crawl(crawler, terms=terms, start_urls=args.start, **options)
+    process.start()
+    stats = crawler.stats.get_stats()
+    for line in summary(stats, terms, args.per_term):
+        print(line)
+    return stats
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoplens-crawl", description="Gather labelled garment pictures.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    crawl = commands.add_parser("crawl", help="crawl a source into OUT/<category>/<colour>/")
+    crawl.add_argument("--source", choices=SOURCES, default="shop")
+    crawl.add_argument("--start", action="append", default=[], help="start URL (repeatable)")
+    crawl.add_argument("--categories", default="dress,shirt,pullover")
+    crawl.add_argument("--colours", default="", help="comma-separated colours; none: categories only")
+    crawl.add_argument("--terms", help="file with one term per line, instead of --categories/--colours")
+    crawl.add_argument("--out", default="data/crawl", help="picture folder and manifest (default: %(default)s)")
+    crawl.add_argument("--per-term", type=int, default=0, help="keep at most N pictures per term (0: no cap)")
+    crawl.add_argument("--max-pictures", type=int, default=0, help="stop after N kept pictures (0: no cap)")
+    crawl.add_argument("--min-side", type=int, default=64, help="drop pictures with a shorter side (pixels)")
+    crawl.add_argument("--max-distance", type=int, default=4, help="near-duplicate perceptual-hash distance")
+    crawl.add_argument("--js-pages", help="regular expression: pages to render in headless Chromium")
+    crawl.add_argument("--jobdir", help="Scrapy job folder: kill the crawl and rerun to resume")
+    crawl.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (your own sites only)")
+    crawl.add_argument("--no-throttle", action="store_true", help="no AutoThrottle (benchmarks on loopback)")
+    crawl.add_argument("--log-level", default="WARNING")
+    crawl.set_defaults(func=run_crawl)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        args.func(args)
+    except ShopLensError as exc:
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
+        return 2
+    return 0

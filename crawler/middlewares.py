@@ -1,0 +1,100 @@
+"""Downloader middleware that renders JavaScript pages in headless Chromium via Selenium 4.
+
+A request with ``meta["selenium"] = True`` is loaded in Chromium, scrolled until the
+page stops growing (infinite scroll, lazy lists), and its rendered DOM is returned as
+the response. Robots rules and the duplicate filter apply before it, as for any request.
+Rendering runs in a worker thread so the crawl's event loop keeps going.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from typing import Any
+
+from scrapy import signals
+from scrapy.http import HtmlResponse, Request
+from twisted.internet import threads
+
+CHROMIUM_FLAGS = (
+    "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage", "--window-size=1280,1600",
+)
+
+
+def chromium_options(user_data_dir: str, extra: tuple[str, ...] = ()) -> Any:
+    """Chromium options that start quickly on a machine with no outside network."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    for flag in (*CHROMIUM_FLAGS, f"--user-data-dir={user_data_dir}", *extra):
+        options.add_argument(flag)
+    binary = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if binary:
+        options.binary_location = binary
+    return options
+
+
+def start_chromium(user_data_dir: str, extra: tuple[str, ...] = ()) -> Any:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    driver_path = shutil.which("chromedriver")
+    service = Service(executable_path=driver_path) if driver_path else Service()
+    return webdriver.Chrome(service=service, options=chromium_options(user_data_dir, extra))
+
+
+class SeleniumMiddleware:
+    def __init__(self, settle_seconds: float, page_timeout: float) -> None:
+        self.settle_seconds = settle_seconds
+        self.page_timeout = page_timeout
+        self.driver: Any = None
+        self.profile: str | None = None
+        self.lock = threading.Lock()
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> SeleniumMiddleware:
+        middleware = cls(crawler.settings.getfloat("SELENIUM_SETTLE_SECONDS", 8.0),
+                         crawler.settings.getfloat("SELENIUM_PAGE_TIMEOUT", 30.0))
+        crawler.signals.connect(middleware.close, signal=signals.spider_closed)
+        return middleware
+
+    def process_request(self, request: Request) -> Any:
+        if not request.meta.get("selenium"):
+            return None
+        return threads.deferToThread(self._render, request)
+
+    def _render(self, request: Request) -> HtmlResponse:
+        with self.lock:  # one browser, one page at a time
+            if self.driver is None:
+                self.profile = tempfile.mkdtemp(prefix="shoplens-chromium-")
+                self.driver = start_chromium(self.profile)
+                self.driver.set_page_load_timeout(self.page_timeout)
+            self.driver.get(request.url)
+            self._settle()
+            body = self.driver.page_source.encode("utf-8")
+            return HtmlResponse(self.driver.current_url, body=body, encoding="utf-8", request=request,
+                                flags=["selenium"])
+
+    def _settle(self) -> None:
+        """Scroll to the bottom until the page's height and DOM size stop changing."""
+        deadline = time.monotonic() + self.settle_seconds
+        last, steady = None, 0
+        while time.monotonic() < deadline and steady < 3:
+            state = self.driver.execute_script(
+                "window.scrollTo(0, document.body.scrollHeight);"
+                "return [document.body.scrollHeight, document.getElementsByTagName('*').length,"
+                " document.readyState];")
+            steady = steady + 1 if state == last and state[2] == "complete" else 0
+            last = state
+            time.sleep(0.25)
+
+    def close(self) -> None:
+        if self.driver is not None:
+            self.driver.quit()
+            self.driver = None
+        if self.profile:
+            shutil.rmtree(self.profile, ignore_errors=True)

@@ -1,0 +1,165 @@
+"""Item pipelines: download-and-clean pictures, then record them in the manifest."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from itemadapter import ItemAdapter
+from PIL import Image
+from scrapy import Request
+from scrapy.exceptions import DropItem
+from scrapy.http import Response
+from scrapy.logformatter import LogFormatter
+from scrapy.pipelines.images import ImageException, ImagesPipeline
+
+from shoplens.imaging import ImageLimits, ImageRejected, decode_image, perceptual_hash
+from shoplens.manifest import append_rows, read_manifest
+
+MANIFEST = "manifest.csv"
+
+
+class PicturePipeline(ImagesPipeline):
+    LOG_FAILED_RESULTS = False  # rejections are counted in the stats instead
+
+    """Downloads each item's picture and keeps it only if it is new and sound.
+
+    Drops, counted by reason in the crawl stats (``shoplens/dropped/<reason>``):
+    the decoder's reasons (empty, not_an_image, truncated, too_small, ...), duplicate
+    (same SHA-1), near_duplicate (perceptual hash within MAX_DISTANCE bits of a kept
+    picture, across all terms) and over_cap (the term already has PER_TERM pictures).
+    Pictures are stored as they came, at ``<category>/<colour>/<sha1>.<ext>``.
+    """
+
+    def __init__(self, store_uri: str, *args: Any, crawler: Any = None, **kwargs: Any) -> None:
+        super().__init__(store_uri, *args, crawler=crawler, **kwargs)
+        settings = crawler.settings
+        self.root = Path(store_uri)
+        self.limits = ImageLimits(min_side=settings.getint("SHOPLENS_MIN_SIDE", 64))
+        self.max_distance = settings.getint("SHOPLENS_MAX_DISTANCE", 4)
+        self.per_term = settings.getint("SHOPLENS_PER_TERM", 0)
+        self.stats = crawler.stats
+        self.sha1s: set[str] = set()
+        self.phashes: list[int] = []
+        self.kept_per_term: dict[str, int] = {}
+        self._load_existing()
+
+    def _load_existing(self) -> None:
+        """A resumed crawl knows what earlier runs kept, so nothing is stored twice."""
+        manifest = self.root / MANIFEST
+        if not manifest.is_file():
+            return
+        for row in read_manifest(manifest):
+            self.sha1s.add(row.get("sha1", ""))
+            if row.get("phash"):
+                self.phashes.append(int(row["phash"], 16))
+            self.kept_per_term[row.get("query", "")] = self.kept_per_term.get(row.get("query", ""), 0) + 1
+
+    def _drop(self, item: Any, reason: str) -> ImageException:
+        query = ItemAdapter(item).get("query", "")
+        self.stats.inc_value(f"shoplens/dropped/{reason}")
+        self.stats.inc_value(f"shoplens/term/{query}/dropped/{reason}")
+        return ImageException(reason)
+
+    def _full(self, query: str) -> bool:
+        return bool(self.per_term) and self.kept_per_term.get(query, 0) >= self.per_term
+
+    def get_media_requests(self, item: Any, info: Any) -> list[Request]:
+        adapter = ItemAdapter(item)
+        if self._full(adapter["query"]):
+            return []
+        return [Request(adapter["image_url"], meta={"shoplens_item": True})]
+
+    def file_path(self, request: Request, response: Response | None = None, info: Any = None, *,
+                  item: Any = None) -> str:
+        adapter = ItemAdapter(item) if item is not None else {}
+        if response is None or not adapter.get("sha1"):
+            return f"pending/{hashlib.sha1(request.url.encode()).hexdigest()}"  # never stored
+        return f"{adapter['category']}/{adapter.get('colour') or 'any'}/{adapter['sha1']}.{adapter['extension']}"
+
+    def get_images(self, response: Response, request: Request, info: Any, *,
+                   item: Any = None) -> Iterator[tuple[str, Image.Image, BytesIO]]:
+        adapter = ItemAdapter(item)
+        body = response.body
+        try:
+            image = decode_image(body, self.limits)
+        except ImageRejected as exc:
+            raise self._drop(item, exc.reason) from None
+        sha1 = hashlib.sha1(body).hexdigest()
+        if sha1 in self.sha1s:
+            raise self._drop(item, "duplicate")
+        phash = perceptual_hash(image)
+        if self.phashes and int(np.bitwise_count(np.array(self.phashes, np.uint64) ^ np.uint64(phash)).min()) \
+                <= self.max_distance:
+            raise self._drop(item, "near_duplicate")
+        if self._full(adapter["query"]):
+            raise self._drop(item, "over_cap")
+        self.sha1s.add(sha1)
+        self.phashes.append(phash)
+        self.kept_per_term[adapter["query"]] = self.kept_per_term.get(adapter["query"], 0) + 1
+        with Image.open(BytesIO(body)) as original:
+            extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}[original.format]
+        adapter.update({"sha1": sha1, "phash": f"{phash:016x}", "width": image.width, "height": image.height,
+                        "bytes": len(body), "extension": extension,
+                        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds")})
+        adapter["path"] = self.file_path(request, response, info, item=item)
+        yield adapter["path"], image, BytesIO(body)
+
+    def item_completed(self, results: list, item: Any, info: Any) -> Any:
+        adapter = ItemAdapter(item)
+        stored = [result for ok, result in results if ok]
+        if not stored:
+            if not results:
+                self._drop(item, "over_cap")
+            raise DropItem(f"picture {adapter['image_url']} not kept")
+        self.stats.inc_value("shoplens/kept")
+        self.stats.inc_value(f"shoplens/term/{adapter['query']}/kept")
+        return item
+
+
+class ManifestPipeline:
+    """Appends each kept picture to OUT/manifest.csv as it arrives (one flush per row)."""
+
+    def __init__(self, root: str) -> None:
+        self.manifest = Path(root) / MANIFEST
+
+    @classmethod
+    def from_crawler(cls, crawler: Any) -> ManifestPipeline:
+        return cls(crawler.settings["IMAGES_STORE"])
+
+    def process_item(self, item: Any) -> Any:
+        self.manifest.parent.mkdir(parents=True, exist_ok=True)
+        append_rows(self.manifest, [ItemAdapter(item).asdict()])
+        return item
+
+
+class QuietRejections(logging.Filter):
+    """Hides Scrapy's per-picture error logs for pictures this pipeline rejected on purpose:
+    each rejection is already counted by reason in the stats and the run's summary."""
+
+    MARKERS = ("File (error)", "File (unknown-error)", "FileException", "ImageException")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = str(record.msg)
+        if record.exc_info and record.exc_info[1] is not None:
+            text += type(record.exc_info[1]).__name__
+        return not any(marker in text for marker in self.MARKERS)
+
+
+class DropsAtDebug(LogFormatter):
+    """Dropped items are expected (duplicates, broken pictures): log them at DEBUG."""
+
+    def dropped(self, item: Any, exception: BaseException, response: Any, spider: Any = None) -> dict[str, Any]:
+        entry = super().dropped(item, exception, response, spider)
+        entry["level"] = logging.DEBUG
+        return entry
+
+
+for _name in ("scrapy.pipelines.media", "scrapy.pipelines.files"):
+    logging.getLogger(_name).addFilter(QuietRejections())

@@ -1,0 +1,32 @@
+"""Scrapy settings for ShopLens crawls; the command line overrides the per-run ones."""
+
+BOT_NAME = "shoplens"
+SPIDER_MODULES = ["crawler.spiders"]
+USER_AGENT = "ShopLensBot/0.1 (+https://github.com/shoplens/shoplens; picture dataset crawler)"
+
+# Politeness: robots.txt, adaptive throttling, few parallel requests per site.
+ROBOTSTXT_OBEY = True
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+CONCURRENT_REQUESTS = 16
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_TIMEOUT = 20
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
+DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
+
+DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.SeleniumMiddleware": 800}
+ITEM_PIPELINES = {"crawler.pipelines.PicturePipeline": 100, "crawler.pipelines.ManifestPipeline": 900}
+MEDIA_ALLOW_REDIRECTS = True
+IMAGES_STORE = "data/crawl"
+
+SHOPLENS_MIN_SIDE = 64
+SHOPLENS_MAX_DISTANCE = 4
+SHOPLENS_PER_TERM = 0  # 0: no cap
+
+LOG_FORMATTER = "crawler.pipelines.DropsAtDebug"
+TELNETCONSOLE_ENABLED = False
+LOG_LEVEL = "INFO"

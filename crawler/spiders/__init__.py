@@ -1,0 +1,1 @@
+"""ShopLens spiders: ``shop`` (schema.org Product pages) and ``catalogue`` (products.json)."""

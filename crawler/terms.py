@@ -1,0 +1,55 @@
+"""Search terms (category x colour) and matching a product's text to one of them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from shoplens import ShopLensError
+from shoplens.vocab import COLOURS, parse_term, slug, term
+
+
+@dataclass(frozen=True)
+class Term:
+    category: str
+    colour: str | None
+
+    @property
+    def query(self) -> str:
+        return term(self.category, self.colour)
+
+
+def terms_from_lists(categories: list[str], colours: list[str]) -> list[Term]:
+    """Every category x colour pair; categories alone when no colour is given."""
+    if not categories:
+        raise ShopLensError("give at least one category")
+    return [Term(slug(c), slug(k) if k else None) for c in categories for k in (colours or [None])]
+
+
+def terms_from_file(path: Path) -> list[Term]:
+    """One term per line ("red dress"); blank lines and # comments ignored."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise ShopLensError(f"cannot read term file {path}: {exc}") from None
+    terms = [Term(*parse_term(line)) for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    if not terms:
+        raise ShopLensError(f"term file {path} holds no terms")
+    return terms
+
+
+def _words(text: str) -> list[str]:
+    cleaned = "".join(ch if ch.isalnum() or ch == "-" else " " for ch in text.lower())
+    return [slug(word) for word in cleaned.split()]
+
+
+def match(terms: list[Term], category_text: str, colour_text: str, name: str = "") -> Term | None:
+    """The term a product belongs to, from its category and colour text (name as fallback)."""
+    category_words = _words(category_text) + _words(name)
+    colour_words = [w for w in _words(colour_text) + _words(name) if w in COLOURS]
+    for candidate in terms:
+        if candidate.category not in category_words:
+            continue
+        if candidate.colour is None or (colour_words and colour_words[0] == candidate.colour):
+            return candidate
+    return None

@@ -1,0 +1,292 @@
+"""A local fixture shop on 127.0.0.1: the stand-in store for tests, benchmarks and the demo.
+
+It has what real shops have and a crawler must cope with: category pages with
+pagination, product pages carrying schema.org Product JSON-LD, a sitemap, a Shopify-style
+``/products.json`` catalogue, a robots.txt forbidding ``/private/``, a page whose
+products appear only after JavaScript runs, exact and near-duplicate pictures, a broken
+picture and a non-image. Every picture is a garment the project draws itself.
+
+    python -m crawler.testshop --port 8800      # serve until Ctrl-C
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import html
+import io
+import json
+import random
+import re
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlsplit
+
+import numpy as np
+
+from shoplens.imaging import decode_image, perceptual_hash
+from shoplens.sample import draw_garment
+
+PAGE_SIZE = 12
+DISTINCT_BITS = 8  # regular pictures differ from each other in more perceptual-hash bits
+
+
+@dataclass(frozen=True)
+class Product:
+    id: str
+    category: str
+    colour: str
+    seed: int
+    kind: str = "regular"  # regular | duplicate | near_duplicate | broken | not_an_image | private | js
+
+    @property
+    def name(self) -> str:
+        return f"{self.colour.title()} {self.category} {self.id}"
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    products: tuple[Product, ...]
+
+    @classmethod
+    def build(cls, categories: list[str], colours: list[str], per_label: int, seed: int = 0) -> Catalogue:
+        rng = random.Random(seed)
+        labels = [(c, k) for c in categories for k in colours for _ in range(per_label)]
+        regular, hashes = [], np.zeros(0, dtype=np.uint64)
+        for index, (category, colour) in enumerate(labels):
+            while True:  # redraw until clearly unlike every earlier picture, as a curated shop is
+                candidate = Product(f"p{index:05d}", category, colour, rng.getrandbits(31))
+                phash = np.uint64(perceptual_hash(decode_image(picture_bytes(candidate))))
+                if not len(hashes) or int(np.bitwise_count(hashes ^ phash).min()) > DISTINCT_BITS:
+                    break
+            regular.append(candidate)
+            hashes = np.append(hashes, phash)
+        first, second = regular[0], regular[1]
+        specials = [
+            Product("dup0001", first.category, first.colour, first.seed, "duplicate"),
+            Product("near0001", second.category, second.colour, second.seed, "near_duplicate"),
+            Product("broken0001", categories[0], colours[0], 1, "broken"),
+            Product("text0001", categories[0], colours[0], 2, "not_an_image"),
+            Product("secret0001", categories[0], colours[0], rng.getrandbits(31), "private"),
+            *[Product(f"js{index:04d}", categories[index % len(categories)], colours[index % len(colours)],
+                      rng.getrandbits(31), "js") for index in range(2)],
+        ]
+        return cls(tuple(regular + specials))
+
+    def listed(self) -> list[Product]:
+        """Products reachable from category pages and the sitemap."""
+        return [p for p in self.products if p.kind not in ("private", "js")]
+
+    def expected(self) -> list[Product]:
+        """Products whose pictures a correct crawl keeps (the JavaScript ones included)."""
+        return [p for p in self.products if p.kind in ("regular", "js")]
+
+
+@lru_cache(maxsize=4096)
+def _picture(category: str, colour: str, seed: int, kind: str) -> bytes:
+    image = draw_garment(category, colour, (120, 160), random.Random(seed))
+    buffer = io.BytesIO()
+    if kind == "near_duplicate":
+        image.resize((114, 152)).save(buffer, "JPEG", quality=70)
+    else:
+        image.save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()
+    if kind == "broken":
+        return data[: len(data) // 2]
+    if kind == "not_an_image":
+        return b"<html><body>404 picture not found</body></html>"
+    return data
+
+
+def picture_bytes(product: Product) -> bytes:
+    return _picture(product.category, product.colour, product.seed, product.kind)
+
+
+def _json_ld(product: Product, base: str) -> dict:
+    return {"@context": "https://schema.org", "@type": "Product", "name": product.name, "sku": product.id,
+            "image": f"{base}/img/{product.id}.jpg", "color": product.colour, "category": product.category,
+            "offers": {"@type": "Offer", "price": "19.99", "priceCurrency": "EUR"}}
+
+
+def _page(title: str, body: str, head: str = "") -> bytes:
+    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{head}"
+            f"</head><body><header><a href='/'><img src='/static/logo.png' width='24' height='24' alt='logo'>"
+            f"</a></header>{body}</body></html>").encode()
+
+
+def _card(product: Product) -> str:
+    return (f"<div class='product-card' data-id='{product.id}'><a href='/p/{product.id}'>"
+            f"<img src='/img/{product.id}.jpg' width='120' height='160' alt='{html.escape(product.name)}'>"
+            f"<span>{html.escape(product.name)}</span></a></div>")
+
+
+JS_PAGE_SCRIPT = """
+fetch('/api/new-arrivals.json').then(r => r.json()).then(items => {
+  const list = document.getElementById('arrivals');
+  for (const item of items) {
+    const card = document.createElement('div');
+    card.className = 'product-card';
+    card.innerHTML = `<img src="${item.image}" width="120" height="160"><span>${item.name}</span>`;
+    list.appendChild(card);
+    const data = document.createElement('script');
+    data.type = 'application/ld+json';
+    data.textContent = JSON.stringify(item);
+    document.head.appendChild(data);
+  }
+  document.body.dataset.loaded = 'true';
+});
+"""
+
+
+class ShopHandler(BaseHTTPRequestHandler):
+    catalogue: Catalogue
+    log_requests: list[str]
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+    def _send(self, status: int, body: bytes, content_type: str = "text/html; charset=utf-8") -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    ROUTES: tuple[tuple[str, str], ...] = (
+        (r"/robots\.txt", "_robots"), (r"/sitemap\.xml", "_sitemap"), (r"/", "_home"),
+        (r"/c/(?P<category>[\w-]+)", "_category"), (r"/p/(?P<id>\w+)", "_product"),
+        (r"/private/p/(?P<id>\w+)", "_private"), (r"/new-arrivals", "_new_arrivals"),
+        (r"/api/new-arrivals\.json", "_arrivals_json"), (r"/products\.json", "_products_json"),
+        (r"/img/(?P<id>\w+)\.jpg", "_picture"), (r"/static/logo\.png", "_logo"),
+    )
+
+    def do_GET(self) -> None:  # http.server's name
+        url = urlsplit(self.path)
+        self.log_requests.append(url.path)
+        self.query = {k: v[0] for k, v in parse_qs(url.query).items()}
+        self.base = f"http://{self.headers.get('Host', '127.0.0.1')}"
+        self.by_id = {p.id: p for p in self.catalogue.products}
+        for pattern, method in self.ROUTES:
+            found = re.fullmatch(pattern, url.path)
+            if found:
+                getattr(self, method)(**found.groupdict())
+                return
+        self._not_found()
+
+    def _not_found(self) -> None:
+        self._send(404, _page("Not found", "<p>not found</p>"))
+
+    def _number(self, name: str, default: int) -> int:
+        value = self.query.get(name, "")
+        return int(value) if value.isdigit() and int(value) > 0 else default
+
+    def _robots(self) -> None:
+        self._send(200, f"User-agent: *\nDisallow: /private/\nSitemap: {self.base}/sitemap.xml\n".encode(),
+                   "text/plain")
+
+    def _sitemap(self) -> None:
+        locs = "".join(f"<url><loc>{self.base}/p/{p.id}</loc></url>" for p in self.catalogue.listed())
+        body = ("<?xml version='1.0' encoding='UTF-8'?>"
+                f"<urlset xmlns='http://www.sitemaps.org/schemas/sitemap/0.9'>{locs}</urlset>")
+        self._send(200, body.encode(), "application/xml")
+
+    def _home(self) -> None:
+        categories = sorted({p.category for p in self.catalogue.listed()})
+        links = "".join(f"<li><a href='/c/{c}'>{c}</a></li>" for c in categories)
+        self._send(200, _page("Test shop", f"<ul>{links}</ul><a href='/new-arrivals'>New arrivals</a>"
+                                          "<a href='/private/p/secret0001'>staff</a>"))
+
+    def _category(self, category: str) -> None:
+        page = self._number("page", 1)
+        products = [p for p in self.catalogue.listed() if p.category == category]
+        chunk = products[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
+        more = page * PAGE_SIZE < len(products)
+        nav = f"<a rel='next' class='next' href='/c/{category}?page={page + 1}'>next</a>" if more else ""
+        self._send(200 if chunk else 404,
+                   _page(category, f"<div class='grid'>{''.join(_card(p) for p in chunk)}</div>{nav}"))
+
+    def _product_page(self, product: Product, title: str) -> None:
+        script = f"<script type='application/ld+json'>{json.dumps(_json_ld(product, self.base))}</script>"
+        self._send(200, _page(title, _card(product), head=script))
+
+    def _product(self, id: str) -> None:
+        product = self.by_id.get(id)
+        if product is None or product.kind in ("private", "js"):
+            return self._not_found()
+        self._product_page(product, product.name)
+
+    def _private(self, id: str) -> None:
+        product = self.by_id.get(id)
+        if product is None or product.kind != "private":
+            return self._not_found()
+        self._product_page(product, "staff only")
+
+    def _new_arrivals(self) -> None:
+        body = f"<div id='arrivals' class='grid'></div><script>{JS_PAGE_SCRIPT}</script>"
+        self._send(200, _page("New arrivals", body))
+
+    def _arrivals_json(self) -> None:
+        items = [_json_ld(p, self.base) for p in self.catalogue.products if p.kind == "js"]
+        self._send(200, json.dumps(items).encode(), "application/json")
+
+    def _products_json(self) -> None:
+        page, limit = self._number("page", 1), self._number("limit", 30)
+        chunk = self.catalogue.listed()[(page - 1) * limit: page * limit]
+        products = [{"id": p.id, "title": p.name, "product_type": p.category, "tags": [p.colour, "sale"],
+                     "options": [{"name": "Color", "values": [p.colour.title()]}],
+                     "images": [{"src": f"{self.base}/img/{p.id}.jpg"}]} for p in chunk]
+        self._send(200, json.dumps({"products": products}).encode(), "application/json")
+
+    def _picture(self, id: str) -> None:
+        product = self.by_id.get(id)
+        if product is None:
+            return self._not_found()
+        self._send(200, picture_bytes(product), "image/jpeg")
+
+    def _logo(self) -> None:
+        self._send(200, _LOGO, "image/png")
+
+
+def _logo() -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (24, 24), (20, 20, 20)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+_LOGO = _logo()
+
+
+@contextlib.contextmanager
+def serve_shop(catalogue: Catalogue, host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[str, list[str]]]:
+    """Serve `catalogue` in a background thread; yields (base URL, list of requested paths)."""
+    requests: list[str] = []
+    handler = type("Handler", (ShopHandler,), {"catalogue": catalogue, "log_requests": requests})
+    server = ThreadingHTTPServer((host, port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Serve the ShopLens test shop on loopback.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8800)
+    parser.add_argument("--per-label", type=int, default=3)
+    args = parser.parse_args()
+    catalogue = Catalogue.build(["dress", "shirt", "pullover"], ["red", "blue", "green"], args.per_label)
+    with serve_shop(catalogue, args.host, args.port) as (url, _):
+        print(f"test shop at {url} ({len(catalogue.products)} products); Ctrl-C stops it")
+        threading.Event().wait()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,105 @@
+"""Real Scrapy crawls (in subprocesses) of the local test shop, Chromium for the JS page."""
+
+import csv
+import hashlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from crawler.terms import Term, match, terms_from_lists
+from crawler.testshop import Catalogue, picture_bytes, serve_shop
+from tests.conftest import ROOT
+
+CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]
+
+
+@pytest.fixture(scope="module")
+def shop():
+    catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=3)
+    with serve_shop(catalogue) as (url, requests):
+        yield catalogue, url, requests
+
+
+def crawl(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
+               "--colours", ",".join(COLOURS), "--out", str(out), "--no-throttle", *extra]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def manifest(out: Path) -> list[dict]:
+    with (out / "manifest.csv").open() as handle:
+        return list(csv.DictReader(handle))
+
+
+def sha1(data: bytes) -> str:
+    return hashlib.sha1(data).hexdigest()
+
+
+def expected_sha1s(catalogue: Catalogue, kinds: tuple[str, ...]) -> dict[str, tuple[str, str]]:
+    return {sha1(picture_bytes(p)): (p.category, p.colour) for p in catalogue.products if p.kind in kinds}
+
+
+def test_shop_crawl_keeps_every_product_picture_once(shop, tmp_path):
+    catalogue, url, requests = shop
+    requests.clear()
+    result = crawl(url, tmp_path, "--js-pages", "/new-arrivals")
+    rows = manifest(tmp_path)
+    kept = {row["sha1"]: (row["category"], row["colour"]) for row in rows}
+    assert len(rows) == len(kept) == len(catalogue.expected())
+    expected = expected_sha1s(catalogue, ("regular", "js"))
+    near = expected_sha1s(catalogue, ("near_duplicate",))
+    first_of_pair = sha1(picture_bytes(catalogue.products[1]))
+    # of a near-duplicate pair, whichever arrived first is kept
+    assert kept in (expected, {**{k: v for k, v in expected.items() if k != first_of_pair}, **near})
+    for row in rows:
+        stored = tmp_path / row["path"]
+        assert stored.parent == tmp_path / row["category"] / row["colour"]
+        assert sha1(stored.read_bytes()) == row["sha1"] and row["query"] == f"{row['colour']} {row['category']}"
+    assert "dropped duplicate=1, near_duplicate=1, not_an_image=1, truncated=1" in result.stdout
+    assert not [path for path in requests if path.startswith("/private/")]  # robots.txt obeyed
+
+
+def test_javascript_products_are_found_only_through_selenium(shop, tmp_path):
+    catalogue, url, _ = shop
+    crawl(url, tmp_path)
+    kept = {row["sha1"] for row in manifest(tmp_path)}
+    js = set(expected_sha1s(catalogue, ("js",)))
+    assert not kept & js and len(kept) == len(catalogue.expected()) - len(js)
+
+
+def test_catalogue_spider_reads_products_json(shop, tmp_path):
+    catalogue, url, _ = shop
+    result = crawl(url, tmp_path, "--source", "catalogue")
+    assert len(manifest(tmp_path)) == len([p for p in catalogue.products if p.kind == "regular"])
+    assert "not_an_image=1, truncated=1" in result.stdout
+
+
+def test_per_term_cap(shop, tmp_path):
+    _, url, _ = shop
+    crawl(url, tmp_path, "--source", "catalogue", "--per-term", "2")
+    per_term: dict[str, int] = {}
+    for row in manifest(tmp_path):
+        per_term[row["query"]] = per_term.get(row["query"], 0) + 1
+    assert per_term and max(per_term.values()) == 2 and len(per_term) == 6
+
+
+def test_term_matching():
+    terms = terms_from_lists(["dress", "shirt"], ["red"])
+    assert match(terms, "Clothing > Dresses", "Red") == Term("dress", "red")
+    assert match(terms, "", "", "Red shirt with buttons") == Term("shirt", "red")
+    assert match(terms, "dress", "blue") is None
+    assert match(terms_from_lists(["dress"], []), "dress", "anything") == Term("dress", None)
+
+
+def test_bad_crawl_input_is_one_clear_line(tmp_path):
+    empty = tmp_path / "terms.txt"
+    empty.write_text("# nothing\n")
+    for argv in (["crawl"], ["crawl", "--start", "http://127.0.0.1:9", "--terms", str(empty)],
+                 ["crawl", "--start", "http://127.0.0.1:9", "--categories", ""]):
+        result = subprocess.run([sys.executable, "-m", "crawler", *argv], capture_output=True, text=True,
+                                timeout=60, cwd=ROOT)
+        assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
