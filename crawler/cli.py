@@ -32,6 +32,12 @@ def crawl_settings(args: argparse.Namespace) -> Any:
         overrides["CLOSESPIDER_ITEMCOUNT"] = args.max_pictures
     if args.jobdir:
         overrides["JOBDIR"] = args.jobdir
+    if args.redis:
+        # One request queue and one duplicate filter in Redis: every process crawling with the
+        # same URL and spider takes pages from the shared queue, and no page is fetched twice.
+        overrides.update({"SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+                          "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+                          "SCHEDULER_PERSIST": True, "REDIS_URL": args.redis})
     if args.no_throttle:
         overrides.update({"AUTOTHROTTLE_ENABLED": False, "CONCURRENT_REQUESTS_PER_DOMAIN": 32,
                           "CONCURRENT_REQUESTS": 64})
@@ -91,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-distance", type=int, default=4, help="near-duplicate perceptual-hash distance")
     crawl.add_argument("--js-pages", help="regular expression: pages to render in headless Chromium")
     crawl.add_argument("--jobdir", help="Scrapy job folder: kill the crawl and rerun to resume")
+    crawl.add_argument("--redis", help="redis://host:port/db shared by several crawler processes (scale-out)")
     crawl.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (your own sites only)")
     crawl.add_argument("--no-throttle", action="store_true", help="no AutoThrottle (benchmarks on loopback)")
     crawl.add_argument("--log-level", default="WARNING")

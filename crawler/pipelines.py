@@ -10,7 +10,6 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from itemadapter import ItemAdapter
 from PIL import Image
 from scrapy import Request
@@ -19,6 +18,7 @@ from scrapy.http import Response
 from scrapy.logformatter import LogFormatter
 from scrapy.pipelines.images import ImageException, ImagesPipeline
 
+from crawler.seen import LocalSeen, RedisSeen, is_near
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image, perceptual_hash
 from shoplens.manifest import append_rows, read_manifest
 
@@ -26,8 +26,6 @@ MANIFEST = "manifest.csv"
 
 
 class PicturePipeline(ImagesPipeline):
-    LOG_FAILED_RESULTS = False  # rejections are counted in the stats instead
-
     """Downloads each item's picture and keeps it only if it is new and sound.
 
     Drops, counted by reason in the crawl stats (``shoplens/dropped/<reason>``):
@@ -37,6 +35,8 @@ class PicturePipeline(ImagesPipeline):
     Pictures are stored as they came, at ``<category>/<colour>/<sha1>.<ext>``.
     """
 
+    LOG_FAILED_RESULTS = False  # rejections are counted in the stats instead
+
     def __init__(self, store_uri: str, *args: Any, crawler: Any = None, **kwargs: Any) -> None:
         super().__init__(store_uri, *args, crawler=crawler, **kwargs)
         settings = crawler.settings
@@ -45,21 +45,17 @@ class PicturePipeline(ImagesPipeline):
         self.max_distance = settings.getint("SHOPLENS_MAX_DISTANCE", 4)
         self.per_term = settings.getint("SHOPLENS_PER_TERM", 0)
         self.stats = crawler.stats
-        self.sha1s: set[str] = set()
-        self.phashes: list[int] = []
-        self.kept_per_term: dict[str, int] = {}
-        self._load_existing()
+        redis_url = settings.get("REDIS_URL")
+        self.seen = RedisSeen(redis_url, f"shoplens:{self.root.name}") if redis_url else LocalSeen()
+        if not redis_url:
+            self._load_existing()
 
     def _load_existing(self) -> None:
         """A resumed crawl knows what earlier runs kept, so nothing is stored twice."""
         manifest = self.root / MANIFEST
-        if not manifest.is_file():
-            return
-        for row in read_manifest(manifest):
-            self.sha1s.add(row.get("sha1", ""))
-            if row.get("phash"):
-                self.phashes.append(int(row["phash"], 16))
-            self.kept_per_term[row.get("query", "")] = self.kept_per_term.get(row.get("query", ""), 0) + 1
+        if manifest.is_file():
+            for row in read_manifest(manifest):
+                self.seen.keep(row.get("sha1", ""), int(row.get("phash") or "0", 16), row.get("query", ""))
 
     def _drop(self, item: Any, reason: str) -> ImageException:
         query = ItemAdapter(item).get("query", "")
@@ -68,7 +64,7 @@ class PicturePipeline(ImagesPipeline):
         return ImageException(reason)
 
     def _full(self, query: str) -> bool:
-        return bool(self.per_term) and self.kept_per_term.get(query, 0) >= self.per_term
+        return bool(self.per_term) and self.seen.kept(query) >= self.per_term
 
     def get_media_requests(self, item: Any, info: Any) -> list[Request]:
         adapter = ItemAdapter(item)
@@ -92,17 +88,16 @@ class PicturePipeline(ImagesPipeline):
         except ImageRejected as exc:
             raise self._drop(item, exc.reason) from None
         sha1 = hashlib.sha1(body).hexdigest()
-        if sha1 in self.sha1s:
-            raise self._drop(item, "duplicate")
         phash = perceptual_hash(image)
-        if self.phashes and int(np.bitwise_count(np.array(self.phashes, np.uint64) ^ np.uint64(phash)).min()) \
-                <= self.max_distance:
-            raise self._drop(item, "near_duplicate")
         if self._full(adapter["query"]):
             raise self._drop(item, "over_cap")
-        self.sha1s.add(sha1)
-        self.phashes.append(phash)
-        self.kept_per_term[adapter["query"]] = self.kept_per_term.get(adapter["query"], 0) + 1
+        if is_near(phash, self.seen.all_phashes(), self.max_distance):
+            # an exact copy is also within the distance: name it for what it is
+            reason = "duplicate" if not self.seen.claim(sha1) else "near_duplicate"
+            raise self._drop(item, reason)
+        if not self.seen.claim(sha1):
+            raise self._drop(item, "duplicate")
+        self.seen.keep(sha1, phash, adapter["query"])
         with Image.open(BytesIO(body)) as original:
             extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}[original.format]
         adapter.update({"sha1": sha1, "phash": f"{phash:016x}", "width": image.width, "height": image.height,

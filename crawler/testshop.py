@@ -19,6 +19,7 @@ import json
 import random
 import re
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -144,6 +145,7 @@ fetch('/api/new-arrivals.json').then(r => r.json()).then(items => {
 class ShopHandler(BaseHTTPRequestHandler):
     catalogue: Catalogue
     log_requests: list[str]
+    delay: float = 0.0  # seconds per response, to make a crawl slow enough to interrupt
 
     def log_message(self, format: str, *args: object) -> None:
         pass
@@ -165,7 +167,8 @@ class ShopHandler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:  # http.server's name
         url = urlsplit(self.path)
-        self.log_requests.append(url.path)
+        self.log_requests.append(self.path)
+        time.sleep(self.delay)
         self.query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.base = f"http://{self.headers.get('Host', '127.0.0.1')}"
         self.by_id = {p.id: p for p in self.catalogue.products}
@@ -262,10 +265,11 @@ _LOGO = _logo()
 
 
 @contextlib.contextmanager
-def serve_shop(catalogue: Catalogue, host: str = "127.0.0.1", port: int = 0) -> Iterator[tuple[str, list[str]]]:
+def serve_shop(catalogue: Catalogue, host: str = "127.0.0.1", port: int = 0,
+               delay: float = 0.0) -> Iterator[tuple[str, list[str]]]:
     """Serve `catalogue` in a background thread; yields (base URL, list of requested paths)."""
     requests: list[str] = []
-    handler = type("Handler", (ShopHandler,), {"catalogue": catalogue, "log_requests": requests})
+    handler = type("Handler", (ShopHandler,), {"catalogue": catalogue, "log_requests": requests, "delay": delay})
     server = ThreadingHTTPServer((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -2,8 +2,10 @@
 
 import csv
 import hashlib
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -103,3 +105,54 @@ def test_bad_crawl_input_is_one_clear_line(tmp_path):
         result = subprocess.run([sys.executable, "-m", "crawler", *argv], capture_output=True, text=True,
                                 timeout=60, cwd=ROOT)
         assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
+
+
+def test_interrupted_crawl_resumes_to_the_same_set(tmp_path):
+    """Stopped midway (SIGINT, as Ctrl-C) and rerun with the same --jobdir: same pictures, none twice."""
+    catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=6, seed=3)
+    with serve_shop(catalogue, delay=0.2) as (url, requests):
+        whole = tmp_path / "whole"
+        crawl(url, whole, "--source", "catalogue")
+        parts, jobdir = tmp_path / "parts", tmp_path / "job"
+        command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
+                   "--colours", ",".join(COLOURS), "--out", str(parts), "--jobdir", str(jobdir), "--source", "shop"]
+        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and len(_rows_or_empty(parts)) < 5:
+            time.sleep(0.1)
+        process.send_signal(signal.SIGINT)
+        process.communicate(timeout=60)
+        first = len(_rows_or_empty(parts))
+        assert 5 <= first < len(manifest(whole))
+        requests.clear()
+        crawl(url, parts, "--jobdir", str(jobdir), "--source", "shop")
+        pictures_again = [p for p in requests if p.startswith("/img/")]
+    rows = manifest(parts)
+    assert len({r["sha1"] for r in rows}) == len(rows)
+    # of the near-duplicate pair, whichever arrived first is kept: count them as one picture
+    by_id = {p.id: p for p in catalogue.products}
+    same = {sha1(picture_bytes(by_id["near0001"])): sha1(picture_bytes(by_id["p00001"]))}
+    assert {same.get(r["sha1"], r["sha1"]) for r in rows} == {same.get(r["sha1"], r["sha1"]) for r in manifest(whole)}
+    assert len(pictures_again) <= len(catalogue.products) - first  # kept pictures are not fetched again
+
+
+def _rows_or_empty(out: Path) -> list[dict]:
+    return manifest(out) if (out / "manifest.csv").is_file() else []
+
+
+def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path):
+    catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=6, seed=5)
+    with serve_shop(catalogue, delay=0.1) as (url, requests):
+        command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
+                   "--colours", ",".join(COLOURS), "--out", str(tmp_path), "--redis", redis_server]
+        workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                   for _ in range(2)]
+        outputs = [worker.communicate(timeout=120) for worker in workers]
+        assert all(worker.returncode == 0 for worker in workers), outputs
+        pages = [p for p in requests if p.startswith(("/p/", "/c/", "/sitemap"))]
+    assert len(pages) == len(set(pages)) and len(pages) > len(catalogue.listed())
+    kept_per_worker = [int(out.split("total kept ")[1].split(",")[0]) for out, _ in outputs]
+    pages_per_worker = [int(out.split("; pages ")[1].split()[0]) for out, _ in outputs]
+    assert all(pages > 0 for pages in pages_per_worker), outputs  # both did part of the work
+    rows = manifest(tmp_path)
+    assert len(rows) == sum(kept_per_worker) == len({r["sha1"] for r in rows})

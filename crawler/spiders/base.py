@@ -1,10 +1,14 @@
-"""What every ShopLens spider shares: its terms, and turning a product into an item."""
+"""What every ShopLens spider shares: its terms, turning a product into an item, and
+staying open while a crawl shared through Redis still has work."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import scrapy
+from scrapy import signals
+from scrapy.exceptions import DontCloseSpider
 
 from crawler.items import PictureItem
 from crawler.terms import Term, match
@@ -17,6 +21,26 @@ class TermSpider(scrapy.Spider):
         super().__init__(**kwargs)
         self.terms = terms
         self.start_urls = start_urls
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TermSpider:
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        spider.idle_since = None
+        if crawler.settings.get("REDIS_URL"):
+            crawler.signals.connect(spider.wait_for_shared_work, signal=signals.spider_idle)
+            crawler.signals.connect(spider.note_work, signal=signals.response_received)
+        return spider
+
+    def note_work(self) -> None:
+        self.idle_since = None
+
+    def wait_for_shared_work(self) -> None:
+        """With a shared Redis queue, an empty local queue may fill again from another
+        process: stay open until the whole crawl has been quiet for a while."""
+        now = time.monotonic()
+        self.idle_since = self.idle_since or now
+        if now - self.idle_since < self.crawler.settings.getfloat("SHOPLENS_REDIS_IDLE_SECONDS", 6.0):
+            raise DontCloseSpider
 
     def item_for(self, image_url: str, page_url: str, category: str, colour: str, name: str = "") -> PictureItem | None:
         found = match(self.terms, category, colour, name)
