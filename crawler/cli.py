@@ -10,7 +10,7 @@ from typing import Any
 from crawler.terms import Term, terms_from_file, terms_from_lists
 from shoplens import ShopLensError
 
-SOURCES = ("shop", "catalogue")
+SOURCES = ("shop", "catalogue", "image_search")
 
 
 def _terms(args: argparse.Namespace) -> list[Term]:
@@ -64,13 +64,21 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     from scrapy.crawler import CrawlerProcess
 
     from crawler.spiders.catalogue import CatalogueSpider
+    from crawler.spiders.image_search import ImageSearchSpider
     from crawler.spiders.shop import ShopSpider
 
     terms = _terms(args)
-    if not args.start:
+    spider = {"shop": ShopSpider, "catalogue": CatalogueSpider, "image_search": ImageSearchSpider}[args.source]
+    options: dict[str, Any] = {
+        "shop": {"js_pages": args.js_pages},
+        "catalogue": {},
+        "image_search": {"search_url": args.search_url, "wanted": args.per_term or 100},
+    }[args.source]
+    if args.source == "image_search":
+        if "{query}" not in args.search_url or "{offset}" not in args.search_url:
+            raise ShopLensError("--search-url needs {query} and {offset} in it")
+    elif not args.start:
         raise ShopLensError("give at least one --start URL")
-    spider = {"shop": ShopSpider, "catalogue": CatalogueSpider}[args.source]
-    options: dict[str, Any] = {"js_pages": args.js_pages} if args.source == "shop" else {}
     process = CrawlerProcess(crawl_settings(args), install_root_handler=args.log_level != "ERROR")
     crawler = process.create_crawler(spider)
     process.crawl(crawler, terms=terms, start_urls=args.start, **options)
@@ -79,6 +87,26 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     for line in summary(stats, terms, args.per_term):
         print(line)
     return stats
+
+
+def run_terms(args: argparse.Namespace) -> list[Term]:
+    """Write a term file from a column of an HTML table on a web page."""
+    from urllib.error import URLError
+    from urllib.request import Request, urlopen
+
+    from crawler.settings import USER_AGENT
+    from crawler.terms import column_from_html_table, terms_from_cells
+
+    try:
+        with urlopen(Request(args.url, headers={"User-Agent": USER_AGENT}), timeout=20) as response:
+            page = response.read(5_000_000).decode(response.headers.get_content_charset() or "utf-8", "replace")
+    except (URLError, OSError, ValueError) as exc:
+        raise ShopLensError(f"cannot fetch {args.url}: {exc}") from None
+    cells = column_from_html_table(page, args.table, args.column)
+    terms = terms_from_cells(cells, [c for c in (args.colours or "").split(",") if c])
+    Path(args.out).write_text("".join(f"{t.query}\n" for t in terms), encoding="utf-8")
+    print(f"wrote {len(terms)} terms to {args.out}: {', '.join(t.query for t in terms)}")
+    return terms
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,11 +125,21 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-distance", type=int, default=4, help="near-duplicate perceptual-hash distance")
     crawl.add_argument("--js-pages", help="regular expression: pages to render in headless Chromium")
     crawl.add_argument("--jobdir", help="Scrapy job folder: kill the crawl and rerun to resume")
+    crawl.add_argument("--search-url", default="https://www.bing.com/images/async?q={query}&first={offset}&count=35",
+                       help="image_search: results URL with {query}, {offset} and optionally {window}")
     crawl.add_argument("--redis", help="redis://host:port/db shared by several crawler processes (scale-out)")
     crawl.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (your own sites only)")
     crawl.add_argument("--no-throttle", action="store_true", help="no AutoThrottle (benchmarks on loopback)")
     crawl.add_argument("--log-level", default="WARNING")
     crawl.set_defaults(func=run_crawl)
+
+    terms = commands.add_parser("terms", help="make a term file from a column of an HTML table on a page")
+    terms.add_argument("--url", required=True)
+    terms.add_argument("--table", type=int, default=0, help="which table on the page, from 0 (default: 0)")
+    terms.add_argument("--column", default="0", help="header text or index from 0 (default: 0)")
+    terms.add_argument("--colours", default="", help="combine each category with these colours")
+    terms.add_argument("--out", default="terms.txt")
+    terms.set_defaults(func=run_terms)
     return parser
 
 

@@ -26,6 +26,9 @@ IMAGES_STORE = "data/crawl"
 SHOPLENS_MIN_SIDE = 64
 SHOPLENS_MAX_DISTANCE = 4
 SHOPLENS_PER_TERM = 0  # 0: no cap
+SHOPLENS_PROGRESS_SECONDS = 5.0
+
+EXTENSIONS = {"crawler.extensions.Progress": 500}
 
 LOG_FORMATTER = "crawler.pipelines.DropsAtDebug"
 TELNETCONSOLE_ENABLED = False

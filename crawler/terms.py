@@ -53,3 +53,38 @@ def match(terms: list[Term], category_text: str, colour_text: str, name: str = "
         if candidate.colour is None or (colour_words and colour_words[0] == candidate.colour):
             return candidate
     return None
+
+
+def column_from_html_table(page: str, table: int, column: str) -> list[str]:
+    """Cell texts of one column of the `table`-th table (0-based); `column` is a header text
+    (case-insensitive) or a 0-based index. Header cells (th) are not returned."""
+    from parsel import Selector
+
+    tables = Selector(text=page).css("table")
+    if not 0 <= table < len(tables):
+        raise ShopLensError(f"the page has {len(tables)} table(s); there is no table {table}")
+    rows = [[" ".join(cell.css("::text").getall()).strip() for cell in row.css("th, td")]
+            for row in tables[table].css("tr")]
+    header = [cell.lower() for cell in rows[0]] if tables[table].css("tr:first-child th") else []
+    if column.isdigit():
+        index = int(column)
+    elif column.lower() in header:
+        index = header.index(column.lower())
+    else:
+        raise ShopLensError(f"no column {column!r} in table {table} (headers: {', '.join(header) or 'none'})")
+    body = rows[1:] if header else rows
+    return [row[index] for row in body if index < len(row) and row[index]]
+
+
+def terms_from_cells(cells: list[str], colours: list[str]) -> list[Term]:
+    """Terms from free text cells ("Summer dresses" -> dress): the first known category word."""
+    from shoplens.vocab import CATEGORIES
+
+    categories = []
+    for cell in cells:
+        found = next((w for w in _words(cell) if w in CATEGORIES), None)
+        if found and found not in categories:
+            categories.append(found)
+    if not categories:
+        raise ShopLensError("no garment category found in the chosen column")
+    return terms_from_lists(categories, colours)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import html
 import io
 import json
@@ -28,11 +29,15 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 
+from shoplens import ShopLensError
 from shoplens.imaging import decode_image, perceptual_hash
-from shoplens.sample import draw_garment
+from shoplens.sample import SHAPES, draw_garment
+from shoplens.vocab import parse_term
 
 PAGE_SIZE = 12
-DISTINCT_BITS = 8  # regular pictures differ from each other in more perceptual-hash bits
+SEARCH_CAP = 70  # results an engine gives one query in one time window
+SEARCH_WINDOWS = 4
+DISTINCT_BITS = 5  # regular pictures differ from each other in more bits than the crawl's default 4
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,8 @@ class ShopHandler(BaseHTTPRequestHandler):
         (r"/private/p/(?P<id>\w+)", "_private"), (r"/new-arrivals", "_new_arrivals"),
         (r"/api/new-arrivals\.json", "_arrivals_json"), (r"/products\.json", "_products_json"),
         (r"/img/(?P<id>\w+)\.jpg", "_picture"), (r"/static/logo\.png", "_logo"),
+        (r"/search/images", "_search"), (r"/search/pic/(?P<key>[\w-]+)\.jpg", "_search_picture"),
+        (r"/lists/best-sellers", "_list_article"),
     )
 
     def do_GET(self) -> None:  # http.server's name
@@ -249,6 +256,40 @@ class ShopHandler(BaseHTTPRequestHandler):
             return self._not_found()
         self._send(200, picture_bytes(product), "image/jpeg")
 
+    def _search(self) -> None:
+        """Image results in the shape of a real engine's page (Bing's ``a.iusc`` with JSON in ``m``):
+        35 a page, at most SEARCH_CAP per query and time window, SEARCH_WINDOWS windows."""
+        try:
+            category, colour = parse_term(self.query.get("q", ""))
+        except ShopLensError:
+            return self._send(400, _page("Bad query", "<p>bad query</p>"))
+        first, window = self._number("first", 0), self._number("window", 0)
+        if window >= SEARCH_WINDOWS:
+            return self._send(200, _page("No results", "<p>no results</p>"))
+        count = max(0, min(35, SEARCH_CAP - first))
+        links = []
+        for index in range(first, first + count):
+            key = f"{category}-{colour or 'any'}-{window}-{index}"
+            meta = {"murl": f"{self.base}/search/pic/{key}.jpg", "purl": f"{self.base}/p/listing-{key}",
+                    "t": f"{colour or ''} {category} photo {index}"}
+            links.append(f"<a class='iusc' m='{html.escape(json.dumps(meta), quote=True)}' href='#'>"
+                         f"<img src='/search/pic/{key}.jpg' height='100'></a>")
+        self._send(200, _page(f"{category} - images", f"<div class='dgControl'>{''.join(links)}</div>"))
+
+    def _search_picture(self, key: str) -> None:
+        category, colour, _window, _index = key.rsplit("-", 3)
+        if category not in SHAPES:
+            return self._not_found()
+        seed = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
+        self._send(200, _picture(category, colour if colour != "any" else "grey", seed, "regular"), "image/jpeg")
+
+    def _list_article(self) -> None:
+        rows = "".join(f"<tr><td>{rank}</td><td>{name}</td><td>{note}</td></tr>" for rank, name, note in (
+            (1, "Summer dresses", "light"), (2, "Linen shirts", "classic"), (3, "Wool jumpers", "warm")))
+        self._send(200, _page("Best sellers", "<table id='nav'><tr><td>menu</td></tr></table>"
+                                              "<table class='ranking'><tr><th>Rank</th><th>Garment</th>"
+                                              f"<th>Note</th></tr>{rows}</table>"))
+
     def _logo(self) -> None:
         self._send(200, _LOGO, "image/png")
 
@@ -264,13 +305,20 @@ def _logo() -> bytes:
 _LOGO = _logo()
 
 
+class ShopServer(ThreadingHTTPServer):
+    # The default backlog of 5 drops a crawler's parallel connections, which then wait a
+    # second for TCP to retry: the shop would look slow for no reason of its own.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @contextlib.contextmanager
 def serve_shop(catalogue: Catalogue, host: str = "127.0.0.1", port: int = 0,
                delay: float = 0.0) -> Iterator[tuple[str, list[str]]]:
     """Serve `catalogue` in a background thread; yields (base URL, list of requested paths)."""
     requests: list[str] = []
     handler = type("Handler", (ShopHandler,), {"catalogue": catalogue, "log_requests": requests, "delay": delay})
-    server = ThreadingHTTPServer((host, port), handler)
+    server = ShopServer((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

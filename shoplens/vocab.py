@@ -45,6 +45,9 @@ def slug(text: str) -> str:
     cleaned = _SLUG.sub("-", text.strip().lower()).strip("-")
     if not cleaned:
         raise ShopLensError(f"empty label: {text!r}")
+    singular = cleaned[:-1] if cleaned.endswith("s") else cleaned
+    if cleaned not in CATEGORIES and cleaned not in _SYNONYMS and (singular in CATEGORIES or singular in _SYNONYMS):
+        cleaned = singular  # plural of a known word: "jumpers", "skirts"
     return _SYNONYMS.get(cleaned, cleaned)
 
 

@@ -156,3 +156,33 @@ def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path
     assert all(pages > 0 for pages in pages_per_worker), outputs  # both did part of the work
     rows = manifest(tmp_path)
     assert len(rows) == sum(kept_per_worker) == len({r["sha1"] for r in rows})
+
+
+def test_image_search_pages_past_the_per_query_cap(shop, tmp_path):
+    _, url, requests = shop
+    requests.clear()
+    template = url + "/search/images?q={query}&first={offset}&window={window}"
+    result = subprocess.run(
+        [sys.executable, "-m", "crawler", "crawl", "--source", "image_search", "--search-url", template,
+         "--categories", "dress", "--colours", "red,blue", "--per-term", "80", "--out", str(tmp_path),
+         "--no-throttle"], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+    per_term: dict[str, int] = {}
+    for row in manifest(tmp_path):
+        per_term[row["query"]] = per_term.get(row["query"], 0) + 1
+        assert row["category"] == "dress" and row["query"] == f"{row['colour']} dress"
+    assert per_term == {"red dress": 80, "blue dress": 80}  # more than the 70 one window gives
+    assert any("window=1" in path for path in requests)
+
+
+def test_terms_from_a_table_column(shop, tmp_path):
+    _, url, _ = shop
+    out = tmp_path / "terms.txt"
+    result = subprocess.run([sys.executable, "-m", "crawler", "terms", "--url", url + "/lists/best-sellers",
+                             "--table", "1", "--column", "garment", "--colours", "red", "--out", str(out)],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    assert out.read_text().splitlines() == ["red dress", "red shirt", "red pullover"]
+    bad = subprocess.run([sys.executable, "-m", "crawler", "terms", "--url", url + "/lists/best-sellers",
+                          "--table", "5"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert bad.returncode == 2 and "there is no table 5" in bad.stderr
