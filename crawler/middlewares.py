@@ -1,4 +1,5 @@
-"""Downloader middleware that renders JavaScript pages in headless Chromium via Selenium 4.
+"""Downloader middlewares: retries with exponential backoff, and rendering JavaScript pages
+in headless Chromium via Selenium 4.
 
 A request with ``meta["selenium"] = True`` is loaded in Chromium, scrolled until the
 page stops growing (infinite scroll, lazy lists), and its rendered DOM is returned as
@@ -8,6 +9,7 @@ Rendering runs in a worker thread so the crawl's event loop keeps going.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import threading
@@ -15,6 +17,7 @@ import time
 from typing import Any
 
 from scrapy import signals
+from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import HtmlResponse, Request
 from twisted.internet import threads
 
@@ -98,3 +101,20 @@ class SeleniumMiddleware:
             self.driver = None
         if self.profile:
             shutil.rmtree(self.profile, ignore_errors=True)
+
+
+class BackoffRetryMiddleware(RetryMiddleware):
+    """Scrapy's retries, each one waiting twice as long as the last (RETRY_BACKOFF_BASE
+    seconds first), so a struggling server gets room instead of an instant second hit."""
+
+    def _retry(self, request: Request, reason: Any) -> Request | None:
+        retry = super()._retry(request, reason)
+        if retry is not None:
+            base = self.crawler.settings.getfloat("RETRY_BACKOFF_BASE", 1.0)
+            retry.meta["backoff_delay"] = base * 2 ** (retry.meta.get("retry_times", 1) - 1)
+        return retry
+
+    async def process_request(self, request: Request) -> None:
+        delay = request.meta.get("backoff_delay")
+        if delay:
+            await asyncio.sleep(delay)

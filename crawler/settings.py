@@ -18,7 +18,13 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [429, 500, 502, 503, 504, 522, 524, 408]
 DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 
-DOWNLOADER_MIDDLEWARES = {"crawler.middlewares.SeleniumMiddleware": 800}
+RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry; doubles for each further one
+
+DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
+    "crawler.middlewares.BackoffRetryMiddleware": 550,
+    "crawler.middlewares.SeleniumMiddleware": 800,
+}
 ITEM_PIPELINES = {"crawler.pipelines.PicturePipeline": 100, "crawler.pipelines.ManifestPipeline": 900}
 MEDIA_ALLOW_REDIRECTS = True
 IMAGES_STORE = "data/crawl"

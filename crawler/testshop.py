@@ -46,7 +46,7 @@ class Product:
     category: str
     colour: str
     seed: int
-    kind: str = "regular"  # regular | duplicate | near_duplicate | broken | not_an_image | private | js
+    kind: str = "regular"  # regular | duplicate | near_duplicate | broken | not_an_image | private | js | flaky
 
     @property
     def name(self) -> str:
@@ -58,7 +58,10 @@ class Catalogue:
     products: tuple[Product, ...]
 
     @classmethod
-    def build(cls, categories: list[str], colours: list[str], per_label: int, seed: int = 0) -> Catalogue:
+    def build(cls, categories: list[str], colours: list[str], per_label: int, seed: int = 0,
+              flaky: bool = False) -> Catalogue:
+        """`per_label` distinct products per category x colour plus the special cases; with
+        `flaky`, one more whose picture answers 503 twice before it works."""
         rng = random.Random(seed)
         labels = [(c, k) for c in categories for k in colours for _ in range(per_label)]
         regular, hashes = [], np.zeros(0, dtype=np.uint64)
@@ -80,6 +83,8 @@ class Catalogue:
             *[Product(f"js{index:04d}", categories[index % len(categories)], colours[index % len(colours)],
                       rng.getrandbits(31), "js") for index in range(2)],
         ]
+        if flaky:
+            specials.append(Product("flaky0001", categories[-1], colours[-1], rng.getrandbits(31), "flaky"))
         return cls(tuple(regular + specials))
 
     def listed(self) -> list[Product]:
@@ -88,7 +93,7 @@ class Catalogue:
 
     def expected(self) -> list[Product]:
         """Products whose pictures a correct crawl keeps (the JavaScript ones included)."""
-        return [p for p in self.products if p.kind in ("regular", "js")]
+        return [p for p in self.products if p.kind in ("regular", "js", "flaky")]
 
 
 @lru_cache(maxsize=4096)
@@ -112,8 +117,9 @@ def picture_bytes(product: Product) -> bytes:
 
 
 def _json_ld(product: Product, base: str) -> dict:
+    folder = "flaky" if product.kind == "flaky" else "img"
     return {"@context": "https://schema.org", "@type": "Product", "name": product.name, "sku": product.id,
-            "image": f"{base}/img/{product.id}.jpg", "color": product.colour, "category": product.category,
+            "image": f"{base}/{folder}/{product.id}.jpg", "color": product.colour, "category": product.category,
             "offers": {"@type": "Offer", "price": "19.99", "priceCurrency": "EUR"}}
 
 
@@ -147,9 +153,28 @@ fetch('/api/new-arrivals.json').then(r => r.json()).then(items => {
 """
 
 
+class RequestLog(list):
+    """Paths the shop served, in order, with the time each arrived."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.times: list[float] = []
+
+    def record(self, path: str) -> None:
+        self.append(path)
+        self.times.append(time.monotonic())
+
+    def times_of(self, path: str) -> list[float]:
+        return [t for p, t in zip(self, self.times, strict=True) if p == path]
+
+    def clear(self) -> None:
+        super().clear()
+        self.times.clear()
+
+
 class ShopHandler(BaseHTTPRequestHandler):
     catalogue: Catalogue
-    log_requests: list[str]
+    log_requests: RequestLog
     delay: float = 0.0  # seconds per response, to make a crawl slow enough to interrupt
 
     def log_message(self, format: str, *args: object) -> None:
@@ -169,12 +194,12 @@ class ShopHandler(BaseHTTPRequestHandler):
         (r"/api/new-arrivals\.json", "_arrivals_json"), (r"/products\.json", "_products_json"),
         (r"/img/(?P<id>\w+)\.jpg", "_picture"), (r"/static/logo\.png", "_logo"),
         (r"/search/images", "_search"), (r"/search/pic/(?P<key>[\w-]+)\.jpg", "_search_picture"),
-        (r"/lists/best-sellers", "_list_article"),
+        (r"/lists/best-sellers", "_list_article"), (r"/flaky/(?P<id>\w+)\.jpg", "_flaky"),
     )
 
     def do_GET(self) -> None:  # http.server's name
         url = urlsplit(self.path)
-        self.log_requests.append(self.path)
+        self.log_requests.record(self.path)
         time.sleep(self.delay)
         self.query = {k: v[0] for k, v in parse_qs(url.query).items()}
         self.base = f"http://{self.headers.get('Host', '127.0.0.1')}"
@@ -290,6 +315,16 @@ class ShopHandler(BaseHTTPRequestHandler):
                                               "<table class='ranking'><tr><th>Rank</th><th>Garment</th>"
                                               f"<th>Note</th></tr>{rows}</table>"))
 
+    def _flaky(self, id: str) -> None:
+        """A picture that answers 503 twice before it works: for retry tests."""
+        product = self.by_id.get(id)
+        if product is None:
+            return self._not_found()
+        attempts = sum(1 for path in self.log_requests if path == self.path)
+        if attempts <= 2:
+            return self._send(503, b"busy", "text/plain")
+        self._send(200, picture_bytes(product), "image/jpeg")
+
     def _logo(self) -> None:
         self._send(200, _LOGO, "image/png")
 
@@ -314,9 +349,9 @@ class ShopServer(ThreadingHTTPServer):
 
 @contextlib.contextmanager
 def serve_shop(catalogue: Catalogue, host: str = "127.0.0.1", port: int = 0,
-               delay: float = 0.0) -> Iterator[tuple[str, list[str]]]:
-    """Serve `catalogue` in a background thread; yields (base URL, list of requested paths)."""
-    requests: list[str] = []
+               delay: float = 0.0) -> Iterator[tuple[str, RequestLog]]:
+    """Serve `catalogue` in a background thread; yields (base URL, log of requested paths)."""
+    requests = RequestLog()
     handler = type("Handler", (ShopHandler,), {"catalogue": catalogue, "log_requests": requests, "delay": delay})
     server = ShopServer((host, port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

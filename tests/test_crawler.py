@@ -142,7 +142,7 @@ def _rows_or_empty(out: Path) -> list[dict]:
 
 def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path):
     catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=6, seed=5)
-    with serve_shop(catalogue, delay=0.1) as (url, requests):
+    with serve_shop(catalogue, delay=0.3) as (url, requests):  # slow enough for both to get work
         command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
                    "--colours", ",".join(COLOURS), "--out", str(tmp_path), "--redis", redis_server]
         workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -186,3 +186,13 @@ def test_terms_from_a_table_column(shop, tmp_path):
     bad = subprocess.run([sys.executable, "-m", "crawler", "terms", "--url", url + "/lists/best-sellers",
                           "--table", "5"], capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert bad.returncode == 2 and "there is no table 5" in bad.stderr
+
+
+def test_retries_back_off_exponentially(tmp_path):
+    catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=1, flaky=True)
+    with serve_shop(catalogue) as (url, requests):
+        crawl(url, tmp_path)
+        times = requests.times_of("/flaky/flaky0001.jpg")
+    assert len(times) == 3  # two 503 answers, then the picture
+    assert times[1] - times[0] >= 0.9 and times[2] - times[1] >= 1.9  # 1 s, then 2 s (RETRY_BACKOFF_BASE 1)
+    assert any(row["path"].startswith("pullover/blue/") for row in manifest(tmp_path))
