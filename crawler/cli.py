@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 from typing import Any
 
 from crawler.terms import Term, terms_from_file, terms_from_lists
 from shoplens import ShopLensError
+from shoplens.cli import run_cli
 
 SOURCES = ("shop", "catalogue", "image_search")
 
@@ -79,7 +79,7 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
             raise ShopLensError("--search-url needs {query} and {offset} in it")
     elif not args.start:
         raise ShopLensError("give at least one --start URL")
-    process = CrawlerProcess(crawl_settings(args), install_root_handler=args.log_level != "ERROR")
+    process = CrawlerProcess(crawl_settings(args))
     crawler = process.create_crawler(spider)
     process.crawl(crawler, terms=terms, start_urls=args.start, **options)
     process.start()
@@ -144,10 +144,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except ShopLensError as exc:
-        print("error: " + " ".join(str(exc).split()), file=sys.stderr)
-        return 2
-    return 0
+    return run_cli(build_parser(), argv, "rerun with the same --jobdir to resume")

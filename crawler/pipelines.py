@@ -45,6 +45,10 @@ class PicturePipeline(ImagesPipeline):
         self.max_distance = settings.getint("SHOPLENS_MAX_DISTANCE", 4)
         self.per_term = settings.getint("SHOPLENS_PER_TERM", 0)
         self.stats = crawler.stats
+        for name in ("scrapy.pipelines.media", "scrapy.pipelines.files"):
+            log = logging.getLogger(name)
+            if not any(isinstance(f, QuietRejections) for f in log.filters):
+                log.addFilter(QuietRejections())
         redis_url = settings.get("REDIS_URL")
         self.seen = RedisSeen(redis_url, f"shoplens:{self.root.name}") if redis_url else LocalSeen()
         if not redis_url:
@@ -154,7 +158,3 @@ class DropsAtDebug(LogFormatter):
         entry = super().dropped(item, exception, response, spider)
         entry["level"] = logging.DEBUG
         return entry
-
-
-for _name in ("scrapy.pipelines.media", "scrapy.pipelines.files"):
-    logging.getLogger(_name).addFilter(QuietRejections())

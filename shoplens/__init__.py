@@ -2,7 +2,8 @@
 
 Kept deliberately small: image decoding with safety limits (`imaging`), the label and
 colour vocabulary (`vocab`), the data manifest (`manifest`), the model-bundle format
-(`bundle`) and the garment pictures the project draws for samples and tests (`sample`).
+(`bundle`), the garment pictures the project draws for samples and tests (`sample`) and how
+commands report errors (`cli`).
 """
 
 __version__ = "0.1.0"

@@ -6,10 +6,10 @@ The command line is the single source of configuration; every option has a defau
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from shoplens import ShopLensError
+from shoplens.cli import run_cli
 from training.models import ARCHITECTURES, TRAINABLE
 
 
@@ -115,13 +115,4 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    try:
-        args.func(args)
-    except ShopLensError as exc:
-        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # always one line
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: run again with --resume to continue from the last epoch", file=sys.stderr)
-        return 130
-    return 0
+    return run_cli(build_parser(), argv, "run again with --resume to continue from the last epoch")
