@@ -1,1 +1,1 @@
-"""ShopLens serving: TorchServe handler and the Flask API (see the serving issue)."""
+"""ShopLens serving: the TorchServe handler, .mar archiving and launcher (the Flask API is to come)."""

@@ -1,0 +1,113 @@
+"""Starting, registering with and stopping a local TorchServe (tests, demo, operators).
+
+TorchServe runs in its own working folder, where it writes ``key_file.json`` with the
+inference and management tokens; `TorchServe` reads them so callers can authenticate.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from shoplens import ShopLensError
+
+CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
+
+
+class TorchServe:
+    def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] = (8080, 8081, 8082)) -> None:
+        self.store, self.workdir, self.ports = store.resolve(), workdir.resolve(), ports
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def inference_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[0]}"
+
+    @property
+    def management_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[1]}"
+
+    def _config(self) -> Path:
+        text = CONFIG_TEMPLATE.read_text(encoding="utf-8")
+        for default, port in zip((8080, 8081, 8082), self.ports, strict=True):
+            text = text.replace(f"127.0.0.1:{default}", f"127.0.0.1:{port}")
+        text = re.sub(r"(?m)^model_store=.*$", f"model_store={self.store}", text)
+        path = self.workdir / "config.properties"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    def key(self, api: str) -> str:
+        """The current token for 'inference' or 'management'."""
+        return json.loads((self.workdir / "key_file.json").read_text())[api]["key"]
+
+    def request(self, api: str, method: str, path: str, data: bytes | None = None,
+                content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
+        base = self.inference_url if api == "inference" else self.management_url
+        request = urllib.request.Request(base + path, data=data, method=method,
+                                         headers={"Authorization": f"Bearer {self.key(api)}",
+                                                  "Content-Type": content_type})
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as error:
+            return error.code, error.read()
+
+    def start(self, timeout: float = 90) -> TorchServe:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        binary = shutil.which("torchserve") or str(Path(sys.executable).with_name("torchserve"))
+        log = (self.workdir / "torchserve.log").open("ab")
+        # TorchServe keeps its pid file in the temporary folder: one folder per instance lets
+        # several run side by side.
+        temporary = self.workdir / "tmp"
+        temporary.mkdir(exist_ok=True)
+        self.process = subprocess.Popen([binary, "--start", "--foreground", "--ncs", "--ts-config",
+                                         str(self._config()), "--model-store", str(self.store)],
+                                        cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
+                                        env={**os.environ, "TMPDIR": str(temporary), "TEMP": str(temporary)},
+                                        start_new_session=True)  # its Java child is stopped with it
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ShopLensError(f"torchserve exited at start; see {self.workdir / 'torchserve.log'}")
+            try:
+                if self.request("inference", "GET", "/ping", timeout=2)[0] == 200:
+                    return self
+            except (OSError, ValueError, KeyError):
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise ShopLensError(f"torchserve did not answer /ping within {timeout:.0f} s")
+
+    def register(self, mar: str, batch_size: int = 8, max_batch_delay_ms: int = 20, workers: int = 1) -> dict:
+        """Register STORE/MAR with dynamic batching and wait for its workers."""
+        query = (f"/models?url={mar}&batch_size={batch_size}&max_batch_delay={max_batch_delay_ms}"
+                 f"&initial_workers={workers}&synchronous=true")
+        status, body = self.request("management", "POST", query, timeout=120)
+        if status != 200:
+            raise ShopLensError(f"registering {mar} failed ({status}): {body.decode(errors='replace')}")
+        return json.loads(body)
+
+    def stop(self) -> None:
+        """Stop the launcher and the Java server under it (the whole process group)."""
+        if self.process is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            try:
+                self.process.wait(timeout=wait)
+                time.sleep(0.5)  # the Java server leaves shortly after its launcher
+            except subprocess.TimeoutExpired:
+                continue
+        self.process = None

@@ -1,0 +1,77 @@
+"""The handler in a real TorchServe, serving a bundle the test trains (seconds)."""
+
+import io
+import json
+
+import pytest
+from PIL import Image
+
+from serving.archive import archive
+from serving.handler import describe
+from serving.torchserve import TorchServe
+from tests.conftest import drawn, fast_args, free_port, train
+
+
+@pytest.fixture(scope="module")
+def torchserve(tmp_path_factory, tiny_data):
+    root = tmp_path_factory.mktemp("torchserve")
+    assert train(fast_args(tiny_data, root / "run")) == 0
+    mar = archive(root / "run" / "bundle", root / "store")
+    server = TorchServe(root / "store", root / "work", (free_port(), free_port(), free_port())).start()
+    try:
+        server.register(mar.name, batch_size=4, max_batch_delay_ms=10)
+        yield server, json.loads((root / "run" / "bundle" / "bundle.json").read_text())
+    finally:
+        server.stop()
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+def test_classifies_a_picture(torchserve):
+    server, bundle = torchserve
+    status, body = server.request("inference", "POST", "/predictions/shoplens", _jpeg(drawn("dress", "red")))
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["category"] in bundle["tasks"]["category"] and len(answer["labels"]) == 3
+    assert answer["colour"]["label"] in bundle["tasks"]["colour"]
+    assert answer["version"] == bundle["version"] and isinstance(answer["low_confidence"], bool)
+    assert abs(sum(label["probability"] for label in answer["labels"]) - 1) < 0.01  # three classes
+
+
+@pytest.mark.parametrize("data, reason", [(b"not a picture", "not_an_image"), (b"\xff\xd8\xff\xe0" + b"0" * 50,
+                                                                                   "not_an_image")])
+def test_bad_picture_is_an_answer_not_a_crash(torchserve, data, reason):
+    server, _ = torchserve
+    status, body = server.request("inference", "POST", "/predictions/shoplens", data)
+    assert status == 200 and json.loads(body) == {"error": reason}
+    status, _ = server.request("inference", "POST", "/predictions/shoplens", _jpeg(drawn()))
+    assert status == 200  # the worker is still alive
+
+
+def test_token_is_required(torchserve):
+    import urllib.error
+    import urllib.request
+
+    server, _ = torchserve
+    with pytest.raises(urllib.error.HTTPError):
+        urllib.request.urlopen(server.inference_url + "/ping", timeout=5)
+
+
+def test_low_confidence_flag():
+    import torch
+
+    tasks = {"category": ["a", "b", "c"]}
+    assert describe({"category": torch.tensor([0.4, 0.35, 0.25])}, tasks, 0.2)["low_confidence"]
+    assert not describe({"category": torch.tensor([0.9, 0.05, 0.05])}, tasks, 0.2)["low_confidence"]
+
+
+def test_registration_only_from_the_model_store(torchserve):
+    server, _ = torchserve
+    status, _ = server.request("management", "POST", "/models?url=http://127.0.0.1:9/other.mar")
+    assert status >= 400
+    status, body = server.request("management", "GET", "/models")
+    assert status == 200 and [m["modelName"] for m in json.loads(body)["models"]] == ["shoplens"]
