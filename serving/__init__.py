@@ -1,1 +1,1 @@
-"""ShopLens serving: the TorchServe handler, .mar archiving and launcher (the Flask API is to come)."""
+"""ShopLens serving: the TorchServe handler, .mar archiving and launcher, and the HTTP API (``serving.api``)."""

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from serving.archive import archive
+from serving.torchserve import TorchServe
 from shoplens.sample import draw_garment, write_sample
 from training.cli import main as training_main
 
@@ -93,3 +95,19 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory):
     yield f"redis://127.0.0.1:{port}/0"
     process.terminate()
     process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
+    """A real TorchServe serving a bundle trained on tiny_data; yields (server, bundle.json)."""
+    root = tmp_path_factory.mktemp("torchserve")
+    assert train(fast_args(tiny_data, root / "run")) == 0
+    mar = archive(root / "run" / "bundle", root / "store")
+    server = TorchServe(root / "store", root / "work", (free_port(), free_port(), free_port())).start()
+    try:
+        server.register(mar.name, batch_size=4, max_batch_delay_ms=10)
+        yield server, json.loads((root / "run" / "bundle" / "bundle.json").read_text())
+    finally:
+        server.stop()
+
+

@@ -6,23 +6,8 @@ import json
 import pytest
 from PIL import Image
 
-from serving.archive import archive
 from serving.handler import describe
-from serving.torchserve import TorchServe
-from tests.conftest import drawn, fast_args, free_port, train
-
-
-@pytest.fixture(scope="module")
-def torchserve(tmp_path_factory, tiny_data):
-    root = tmp_path_factory.mktemp("torchserve")
-    assert train(fast_args(tiny_data, root / "run")) == 0
-    mar = archive(root / "run" / "bundle", root / "store")
-    server = TorchServe(root / "store", root / "work", (free_port(), free_port(), free_port())).start()
-    try:
-        server.register(mar.name, batch_size=4, max_batch_delay_ms=10)
-        yield server, json.loads((root / "run" / "bundle" / "bundle.json").read_text())
-    finally:
-        server.stop()
+from tests.conftest import drawn
 
 
 def _jpeg(image: Image.Image) -> bytes:

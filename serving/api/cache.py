@@ -1,0 +1,32 @@
+"""Answers cached in Redis under (picture SHA-256, model version); the API works without it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import redis
+
+
+class AnswerCache:
+    def __init__(self, url: str, ttl: int) -> None:
+        self.client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        self.ttl = ttl
+
+    @staticmethod
+    def _key(digest: str, version: str) -> str:
+        return f"shoplens:answer:{version}:{digest}"
+
+    def get(self, digest: str, version: str) -> dict[str, Any] | None:
+        """The cached answer, None on a miss; raises redis.RedisError when Redis is down."""
+        raw = self.client.get(self._key(digest, version))
+        return json.loads(raw) if raw else None
+
+    def put(self, digest: str, version: str, answer: dict[str, Any]) -> None:
+        self.client.set(self._key(digest, version), json.dumps(answer), ex=self.ttl)
+
+    def healthy(self) -> bool:
+        try:
+            return bool(self.client.ping())
+        except redis.RedisError:
+            return False

@@ -1,0 +1,99 @@
+"""The Flask API against a real TorchServe and a real redis-server (Flask's test client)."""
+
+import io
+
+import pytest
+import redis
+from PIL import Image
+
+from serving.api import create_app
+from serving.api.config import Settings
+from tests.conftest import drawn, free_port
+
+
+def _jpeg(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture()
+def settings(torchserve, redis_server):
+    server, _ = torchserve
+    redis.Redis.from_url(redis_server).flushdb()
+    return Settings(torchserve_urls=[server.inference_url], management_url=server.management_url,
+                    key_file=str(server.workdir / "key_file.json"), redis_url=redis_server, api_keys=["k1"])
+
+
+@pytest.fixture()
+def client(settings):
+    return create_app(settings).test_client()
+
+
+HEADERS = {"X-API-Key": "k1"}
+
+
+def test_classify_upload_then_cache_hit(client, torchserve):
+    _, bundle = torchserve
+    picture = _jpeg(drawn("pants", "blue", seed=9))
+    first = client.post("/v1/classify", data={"image": (io.BytesIO(picture), "p.jpg")}, headers=HEADERS)
+    assert first.status_code == 200, first.json
+    assert first.json["cached"] is False and first.json["version"] == bundle["version"]
+    assert first.json["category"] in bundle["tasks"]["category"] and "colour" in first.json
+    second = client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS)
+    assert second.status_code == 200 and second.json["cached"] is True
+    assert second.json["labels"] == first.json["labels"]
+
+
+def test_batch_answers_each_picture(client):
+    files = [(io.BytesIO(_jpeg(drawn(seed=s))), f"{s}.jpg") for s in range(3)] + [(io.BytesIO(b"text"), "x.jpg")]
+    response = client.post("/v1/classify/batch", data={"images": files}, headers=HEADERS)
+    assert response.status_code == 200
+    results = response.json["results"]
+    assert len(results) == 4 and all("category" in r for r in results[:3])
+    assert results[3]["error"].startswith("not a usable picture")
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"", 422), (b"just text", 422), (_jpeg(drawn())[:300], 422),
+])
+def test_bad_pictures_are_4xx_with_a_reason(client, body, status):
+    response = client.post("/v1/classify", data=body, content_type="image/jpeg", headers=HEADERS)
+    assert response.status_code == status and "not a usable picture" in response.json["error"]
+
+
+def test_decompression_bomb_is_refused(client):
+    buffer = io.BytesIO()
+    Image.new("1", (9000, 9000)).save(buffer, "PNG")
+    response = client.post("/v1/classify", data=buffer.getvalue(), content_type="image/png", headers=HEADERS)
+    assert response.status_code == 422 and "too_many_pixels" in response.json["error"]
+
+
+def test_api_key_and_content_type(client):
+    assert client.post("/v1/classify", data=b"x", content_type="image/jpeg").status_code == 401
+    response = client.post("/v1/classify", json={"url": "http://example.com/a.jpg"}, headers=HEADERS)
+    assert response.status_code == 415 and response.json["error"]
+    assert client.get("/v1/nothing-here", headers=HEADERS).status_code == 404
+
+
+def test_redis_down_still_classifies(settings):
+    settings.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    client = create_app(settings).test_client()
+    response = client.post("/v1/classify", data=_jpeg(drawn(seed=4)), content_type="image/jpeg", headers=HEADERS)
+    assert response.status_code == 200 and response.headers["X-ShopLens-Cache"] == "unavailable"
+    assert client.get("/healthz").json["cache"] == "unavailable"
+
+
+def test_model_server_down_is_503_fast(settings):
+    settings.torchserve_urls = [f"http://127.0.0.1:{free_port()}"]
+    settings.management_url = settings.torchserve_urls[0]
+    client = create_app(settings).test_client()
+    response = client.post("/v1/classify", data=_jpeg(drawn(seed=5)), content_type="image/jpeg", headers=HEADERS)
+    assert response.status_code == 503 and "unavailable" in response.json["error"]
+    assert client.get("/readyz").status_code == 503
+
+
+def test_readyz_reports_the_model(client, torchserve):
+    _, bundle = torchserve
+    response = client.get("/readyz")
+    assert response.status_code == 200 and response.json["version"] == bundle["version"]
