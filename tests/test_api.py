@@ -97,3 +97,54 @@ def test_readyz_reports_the_model(client, torchserve):
     _, bundle = torchserve
     response = client.get("/readyz")
     assert response.status_code == 200 and response.json["version"] == bundle["version"]
+
+
+def test_rate_limit_gives_429(settings):
+    settings.rate_limit = 2
+    client = create_app(settings).test_client()
+    codes = [client.post("/v1/classify", data=_jpeg(drawn(seed=20 + s)), content_type="image/jpeg",
+                         headers=HEADERS).status_code for s in range(3)]
+    assert codes == [200, 200, 429]
+
+
+def test_end_to_end_through_gunicorn(settings, tmp_path):
+    import json
+    import os
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    from tests.conftest import ROOT
+
+    port = free_port()
+    env = {**os.environ, "SHOPLENS_BIND": f"127.0.0.1:{port}", "SHOPLENS_WORKERS": "2",
+           "SHOPLENS_TORCHSERVE_URLS": ",".join(settings.torchserve_urls),
+           "SHOPLENS_TORCHSERVE_MANAGEMENT_URL": settings.management_url,
+           "SHOPLENS_TORCHSERVE_KEY_FILE": settings.key_file, "SHOPLENS_REDIS_URL": settings.redis_url,
+           "SHOPLENS_API_KEYS": "k1"}
+    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
+    process = subprocess.Popen([gunicorn, "-c", "serving/gunicorn.conf.py", "serving.api:create_app()"],
+                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/classify", data=_jpeg(drawn(seed=30)),
+                                         headers={"Content-Type": "image/jpeg", "X-API-Key": "k1"})
+        for cached in (False, True):
+            with urllib.request.urlopen(request, timeout=10) as response:
+                assert json.loads(response.read())["cached"] is cached
+        bad = urllib.request.Request(request.full_url, data=b"oops", headers=dict(request.headers))
+        with pytest.raises(urllib.error.HTTPError) as error:
+            urllib.request.urlopen(bad, timeout=10)
+        assert error.value.code == 422
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            assert response.status == 200  # the worker survived the bad request
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

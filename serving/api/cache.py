@@ -1,8 +1,11 @@
-"""Answers cached in Redis under (picture SHA-256, model version); the API works without it."""
+"""Redis: answers cached under (picture SHA-256, model version), and per-key rate counts.
+
+The API keeps working when Redis is down: no cache, no rate limit, and it says so."""
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import redis
@@ -24,6 +27,13 @@ class AnswerCache:
 
     def put(self, digest: str, version: str, answer: dict[str, Any]) -> None:
         self.client.set(self._key(digest, version), json.dumps(answer), ex=self.ttl)
+
+    def spend(self, api_key: str, pictures: int, window: int) -> int:
+        """Count `pictures` against the key's current fixed window; returns the window's total."""
+        key = f"shoplens:rate:{api_key}:{int(time.time()) // window}"
+        with self.client.pipeline() as pipe:
+            total, _ = pipe.incrby(key, pictures).expire(key, window * 2).execute()
+        return int(total)
 
     def healthy(self) -> bool:
         try:

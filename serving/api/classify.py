@@ -66,9 +66,22 @@ def _answer(picture: bytes) -> dict[str, Any]:
     return {**answer, "cached": False}
 
 
+def _spend(count: int) -> None:
+    settings = current_app.config["SETTINGS"]
+    try:
+        total = current_app.config["CACHE"].spend(request.headers.get("X-API-Key", "anonymous"), count,
+                                                  settings.rate_window)
+    except redis.RedisError:
+        g.cache_state = "unavailable"
+        return
+    if total > settings.rate_limit:
+        raise APIError(429, f"rate limit of {settings.rate_limit} pictures per {settings.rate_window} s reached")
+
+
 @blueprint.post("/classify")
 def classify():  # noqa: ANN201 (Flask view)
     pictures = _pictures()
+    _spend(len(pictures))
     if len(pictures) != 1:
         raise APIError(400, "send exactly one picture (use /v1/classify/batch for more)")
     return jsonify(_answer(pictures[0]))
@@ -80,6 +93,7 @@ def classify_batch():  # noqa: ANN201
     limit = current_app.config["SETTINGS"].max_batch
     if not pictures or len(pictures) > limit:
         raise APIError(400, f"send 1 to {limit} pictures as multipart fields 'images'")
+    _spend(len(pictures))
     results = []
     for picture in pictures:
         try:

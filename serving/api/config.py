@@ -23,3 +23,5 @@ class Settings:
     max_upload_bytes: int = int(os.environ.get("SHOPLENS_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
     inference_timeout: float = float(os.environ.get("SHOPLENS_INFERENCE_TIMEOUT", "5"))
     cache_ttl: int = int(os.environ.get("SHOPLENS_CACHE_TTL", str(7 * 24 * 3600)))
+    rate_limit: int = int(os.environ.get("SHOPLENS_RATE_LIMIT", "600"))  # pictures per key per window
+    rate_window: int = int(os.environ.get("SHOPLENS_RATE_WINDOW", "60"))  # seconds

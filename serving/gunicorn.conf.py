@@ -1,0 +1,16 @@
+"""gunicorn settings for the ShopLens API: ``gunicorn -c serving/gunicorn.conf.py 'serving.api:create_app()'``.
+
+Loopback by default; override with SHOPLENS_BIND (e.g. 0.0.0.0:8000 behind a proxy).
+"""
+
+import os
+
+bind = os.environ.get("SHOPLENS_BIND", "127.0.0.1:8000")
+workers = int(os.environ.get("SHOPLENS_WORKERS", "2"))
+threads = int(os.environ.get("SHOPLENS_THREADS", "4"))
+worker_class = "gthread"
+timeout = 30  # a request never holds a worker longer than this
+graceful_timeout = 10
+max_requests = 2000  # recycle workers now and then
+max_requests_jitter = 200
+accesslog = "-"
