@@ -24,8 +24,9 @@ CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
 
 
 class TorchServe:
-    def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] = (8080, 8081, 8082)) -> None:
-        self.store, self.workdir, self.ports = store.resolve(), workdir.resolve(), ports
+    def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] = (8080, 8081, 8082),
+                 grpc_ports: tuple[int, int] = (7070, 7071)) -> None:
+        self.store, self.workdir, self.ports, self.grpc_ports = store.resolve(), workdir.resolve(), ports, grpc_ports
         self.process: subprocess.Popen | None = None
 
     @property
@@ -41,6 +42,8 @@ class TorchServe:
         for default, port in zip((8080, 8081, 8082), self.ports, strict=True):
             text = text.replace(f"127.0.0.1:{default}", f"127.0.0.1:{port}")
         text = re.sub(r"(?m)^model_store=.*$", f"model_store={self.store}", text)
+        text = re.sub(r"(?m)^grpc_inference_port=.*$", f"grpc_inference_port={self.grpc_ports[0]}", text)
+        text = re.sub(r"(?m)^grpc_management_port=.*$", f"grpc_management_port={self.grpc_ports[1]}", text)
         path = self.workdir / "config.properties"
         path.write_text(text, encoding="utf-8")
         return path
@@ -69,6 +72,7 @@ class TorchServe:
         # several run side by side.
         temporary = self.workdir / "tmp"
         temporary.mkdir(exist_ok=True)
+        (temporary / ".model_server.pid").unlink(missing_ok=True)  # left by a stopped instance of ours
         self.process = subprocess.Popen([binary, "--start", "--foreground", "--ncs", "--ts-config",
                                          str(self._config()), "--model-store", str(self.store)],
                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,

@@ -103,7 +103,8 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
     root = tmp_path_factory.mktemp("torchserve")
     assert train(fast_args(tiny_data, root / "run")) == 0
     mar = archive(root / "run" / "bundle", root / "store")
-    server = TorchServe(root / "store", root / "work", (free_port(), free_port(), free_port())).start()
+    ports, grpc_ports = (free_port(), free_port(), free_port()), (free_port(), free_port())
+    server = TorchServe(root / "store", root / "work", ports, grpc_ports).start()
     try:
         server.register(mar.name, batch_size=4, max_batch_delay_ms=10)
         yield server, json.loads((root / "run" / "bundle" / "bundle.json").read_text())

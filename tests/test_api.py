@@ -1,6 +1,7 @@
 """The Flask API against a real TorchServe and a real redis-server (Flask's test client)."""
 
 import io
+from pathlib import Path
 
 import pytest
 import redis
@@ -148,3 +149,62 @@ def test_end_to_end_through_gunicorn(settings, tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_new_model_version_is_never_served_stale_answers(client, torchserve, tmp_path):
+    import json
+    import shutil
+    import time
+
+    from serving.archive import archive
+
+    server, bundle = torchserve
+    picture = _jpeg(drawn("skirt" if "skirt" in bundle["tasks"]["category"] else "dress", "red", seed=41))
+    assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).status_code == 200
+    assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).json["cached"]
+
+    source = server.store.parent / "run" / "bundle"
+    copy = Path(shutil.copytree(source, tmp_path / "bundle"))
+    info = json.loads((copy / "bundle.json").read_text())
+    info["version"] = "2"
+    (copy / "bundle.json").write_text(json.dumps(info))
+    mar = archive(copy, tmp_path / "store")
+    shutil.copy(mar, server.store / "shoplens-v2.mar")
+    try:
+        server.register("shoplens-v2.mar")
+        assert server.request("management", "PUT", "/models/shoplens/2/set-default")[0] == 200
+        time.sleep(1.2)  # the API looks the default version up at most once a second
+        answer = client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).json
+        assert answer["version"] == "2" and answer["cached"] is False
+    finally:
+        server.request("management", "PUT", f"/models/shoplens/{bundle['version']}/set-default")
+        server.request("management", "DELETE", "/models/shoplens/2")
+
+
+def test_model_server_stopped_then_back(settings, torchserve, tmp_path):
+    """A TorchServe of the API's own: stopped -> 503 within the timeout; started again -> 200."""
+    import time
+
+    from serving.torchserve import TorchServe
+
+    shared, _ = torchserve
+    ports, grpc_ports = (free_port(), free_port(), free_port()), (free_port(), free_port())
+    own = TorchServe(shared.store, tmp_path / "own", ports, grpc_ports).start()
+    own.register("shoplens.mar", batch_size=1)
+    settings.torchserve_urls, settings.management_url = [own.inference_url], own.management_url
+    settings.key_file = str(own.workdir / "key_file.json")
+    client = create_app(settings).test_client()
+    picture = _jpeg(drawn(seed=50))
+    assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).status_code == 200
+    own.stop()
+    started = time.monotonic()
+    down = client.post("/v1/classify", data=_jpeg(drawn(seed=51)), content_type="image/jpeg", headers=HEADERS)
+    assert down.status_code == 503 and time.monotonic() - started < settings.inference_timeout * 2 + 1
+    try:
+        own.start()
+        own.register("shoplens.mar", batch_size=1)
+        time.sleep(1.1)
+        again = client.post("/v1/classify", data=_jpeg(drawn(seed=52)), content_type="image/jpeg", headers=HEADERS)
+        assert again.status_code == 200
+    finally:
+        own.stop()
