@@ -72,7 +72,7 @@ def test_decompression_bomb_is_refused(client):
 
 def test_api_key_and_content_type(client):
     assert client.post("/v1/classify", data=b"x", content_type="image/jpeg").status_code == 401
-    response = client.post("/v1/classify", json={"url": "http://example.com/a.jpg"}, headers=HEADERS)
+    response = client.post("/v1/classify", data="hello", content_type="text/plain", headers=HEADERS)
     assert response.status_code == 415 and response.json["error"]
     assert client.get("/v1/nothing-here", headers=HEADERS).status_code == 404
 
@@ -208,3 +208,71 @@ def test_model_server_stopped_then_back(settings, torchserve, tmp_path):
         assert again.status_code == 200
     finally:
         own.stop()
+
+
+@pytest.fixture()
+def picture_host():
+    """A local picture server: /pic.jpg, /redirect?to=URL, /big.jpg."""
+    import http.server
+    import threading
+
+    picture = _jpeg(drawn("shirt", "blue", seed=60))
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/redirect?to="):
+                self.send_response(302)
+                self.send_header("Location", self.path.split("=", 1)[1])
+                self.end_headers()
+                return
+            body = picture if self.path == "/pic.jpg" else b"0" * 3_000_000
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_classify_by_url_from_the_one_allowed_test_host(settings, picture_host):
+    settings.fetch_allow_hosts = [picture_host]
+    client = create_app(settings).test_client()
+    response = client.post("/v1/classify", json={"url": f"http://{picture_host}/pic.jpg"}, headers=HEADERS)
+    assert response.status_code == 200 and "category" in response.json
+    batch = client.post("/v1/classify/batch", json={"urls": [f"http://{picture_host}/pic.jpg"] * 2}, headers=HEADERS)
+    assert batch.status_code == 200 and len(batch.json["results"]) == 2
+
+
+@pytest.mark.parametrize("url", [
+    "http://127.0.0.1:9/x.jpg", "http://localhost/x.jpg", "http://10.0.0.8/x.jpg", "http://192.168.1.2/x.jpg",
+    "http://169.254.169.254/latest/meta-data/", "http://[::1]/x.jpg", "ftp://example.com/x.jpg",
+    "file:///etc/passwd", "http://0.0.0.0/x.jpg",
+])
+def test_url_fetching_refuses_internal_addresses(settings, picture_host, url):
+    settings.fetch_allow_hosts = [picture_host]
+    client = create_app(settings).test_client()
+    response = client.post("/v1/classify", json={"url": url}, headers=HEADERS)
+    assert response.status_code == 400 and "cannot fetch" in response.json["error"]
+
+
+@pytest.mark.parametrize("target", ["http://127.0.0.1:6379/", "http://169.254.169.254/latest/meta-data/"])
+def test_redirect_to_internal_address_is_refused(settings, picture_host, target):
+    settings.fetch_allow_hosts = [picture_host]
+    client = create_app(settings).test_client()
+    response = client.post("/v1/classify", json={"url": f"http://{picture_host}/redirect?to={target}"},
+                           headers=HEADERS)
+    assert response.status_code == 400 and "non-public" in response.json["error"]
+
+
+def test_oversized_download_is_refused(settings, picture_host):
+    settings.fetch_allow_hosts, settings.max_upload_bytes = [picture_host], 1_000_000
+    client = create_app(settings).test_client()
+    response = client.post("/v1/classify", json={"url": f"http://{picture_host}/big.jpg"}, headers=HEADERS)
+    assert response.status_code == 400 and "larger than" in response.json["error"]

@@ -9,6 +9,7 @@ import redis
 from flask import Blueprint, current_app, g, jsonify, request
 
 from serving.api.errors import APIError
+from serving.api.fetch import FetchPolicy, FetchRefused, fetch_picture
 from serving.api.inference import InferenceUnavailable
 from shoplens.imaging import ImageRejected, decode_image
 
@@ -22,12 +23,30 @@ def require_api_key() -> None:
         raise APIError(401, "missing or unknown API key (header X-API-Key)")
 
 
+def _fetch(url: object) -> bytes:
+    settings = current_app.config["SETTINGS"]
+    if not isinstance(url, str):
+        raise APIError(400, "'url' must be a string")
+    policy = FetchPolicy(settings.max_upload_bytes, settings.fetch_timeout, settings.fetch_allow_hosts)
+    try:
+        return fetch_picture(url, policy)
+    except FetchRefused as exc:
+        raise APIError(400, f"cannot fetch the picture: {exc}") from None
+
+
 def _pictures() -> list[bytes]:
     if request.files:
         return [file.read() for file in request.files.getlist("image") + request.files.getlist("images")]
     if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
         return [request.get_data()]
-    raise APIError(415, "send the picture as multipart field 'image' or as a raw image/* body")
+    if request.is_json:
+        body = request.get_json(silent=True)
+        if isinstance(body, dict) and "url" in body:
+            return [_fetch(body["url"])]
+        if isinstance(body, dict) and isinstance(body.get("urls"), list):
+            return [_fetch(url) for url in body["urls"][: current_app.config["SETTINGS"].max_batch + 1]]
+        raise APIError(400, "JSON bodies carry {'url': ...} or {'urls': [...]}")
+    raise APIError(415, "send the picture as multipart field 'image', a raw image/* body, or JSON {'url': ...}")
 
 
 def _checked(picture: bytes) -> str:

@@ -23,5 +23,7 @@ class Settings:
     max_upload_bytes: int = int(os.environ.get("SHOPLENS_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))
     inference_timeout: float = float(os.environ.get("SHOPLENS_INFERENCE_TIMEOUT", "5"))
     cache_ttl: int = int(os.environ.get("SHOPLENS_CACHE_TTL", str(7 * 24 * 3600)))
+    fetch_allow_hosts: list[str] = field(default_factory=lambda: _list("SHOPLENS_FETCH_ALLOW_HOSTS"))
+    fetch_timeout: float = float(os.environ.get("SHOPLENS_FETCH_TIMEOUT", "5"))
     rate_limit: int = int(os.environ.get("SHOPLENS_RATE_LIMIT", "600"))  # pictures per key per window
     rate_window: int = int(os.environ.get("SHOPLENS_RATE_WINDOW", "60"))  # seconds
