@@ -276,3 +276,22 @@ def test_oversized_download_is_refused(settings, picture_host):
     client = create_app(settings).test_client()
     response = client.post("/v1/classify", json={"url": f"http://{picture_host}/big.jpg"}, headers=HEADERS)
     assert response.status_code == 400 and "larger than" in response.json["error"]
+
+
+def test_cors_only_for_configured_origins(settings):
+    extension = "chrome-extension://abcdefghijklmnopabcdefghijklmnop"
+    settings.cors_origins = [extension]
+    client = create_app(settings).test_client()
+    allowed = client.options("/v1/classify", headers={"Origin": extension,
+                                                      "Access-Control-Request-Method": "POST"})
+    assert allowed.status_code == 200 and allowed.headers["Access-Control-Allow-Origin"] == extension
+    other = client.options("/v1/classify", headers={"Origin": "https://evil.example"})
+    assert "Access-Control-Allow-Origin" not in other.headers
+
+
+def test_models_view_lists_versions(client, torchserve):
+    _, bundle = torchserve
+    response = client.get("/v1/models", headers=HEADERS)
+    assert response.status_code == 200 and response.json["default_version"] == bundle["version"]
+    assert bundle["version"] in [v["version"] for v in response.json["versions"]]
+    assert client.post("/v1/models", headers=HEADERS).status_code == 405  # read-only

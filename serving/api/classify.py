@@ -19,7 +19,7 @@ blueprint = Blueprint("classify", __name__, url_prefix="/v1")
 @blueprint.before_request
 def require_api_key() -> None:
     keys = current_app.config["SETTINGS"].api_keys
-    if keys and request.headers.get("X-API-Key") not in keys:
+    if request.method != "OPTIONS" and keys and request.headers.get("X-API-Key") not in keys:
         raise APIError(401, "missing or unknown API key (header X-API-Key)")
 
 
@@ -124,7 +124,28 @@ def classify_batch():  # noqa: ANN201
     return jsonify(results=results)
 
 
+@blueprint.get("/models")
+def models():  # noqa: ANN201
+    """Read-only view of the model's versions (changes go through TorchServe's management API)."""
+    client = current_app.config["INFERENCE"]
+    try:
+        described = client.versions()
+        default = client.version()
+    except InferenceUnavailable as exc:
+        raise APIError(503, str(exc)) from None
+    versions = [{"version": str(v.get("modelVersion")), "workers": len(v.get("workers", [])),
+                 "batch_size": v.get("batchSize"), "max_batch_delay_ms": v.get("maxBatchDelay")} for v in described]
+    return jsonify(model=current_app.config["SETTINGS"].model_name, default_version=default, versions=versions)
+
+
 @blueprint.after_app_request
-def cache_header(response: Any) -> Any:
+def response_headers(response: Any) -> Any:
     response.headers["X-ShopLens-Cache"] = getattr(g, "cache_state", "ok")
+    origin = request.headers.get("Origin")
+    if origin and origin in current_app.config["SETTINGS"].cors_origins:
+        # only the configured extension origins may read answers from a page's context
+        response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                                 "Access-Control-Allow-Headers": "Content-Type, X-API-Key",
+                                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+                                 "Access-Control-Max-Age": "600"})
     return response

@@ -18,6 +18,7 @@ class Settings:
     key_file: str = os.environ.get("SHOPLENS_TORCHSERVE_KEY_FILE", "key_file.json")
     model_name: str = os.environ.get("SHOPLENS_MODEL_NAME", "shoplens")
     redis_url: str = os.environ.get("SHOPLENS_REDIS_URL", "redis://127.0.0.1:6379/0")
+    cors_origins: list[str] = field(default_factory=lambda: _list("SHOPLENS_CORS_ORIGINS"))  # extension origins
     api_keys: list[str] = field(default_factory=lambda: _list("SHOPLENS_API_KEYS"))
     max_batch: int = int(os.environ.get("SHOPLENS_MAX_BATCH", "32"))
     max_upload_bytes: int = int(os.environ.get("SHOPLENS_MAX_UPLOAD_BYTES", str(10 * 1024 * 1024)))

@@ -45,6 +45,10 @@ class TorchServeClient:
             self._version = (now, str(described[0]["modelVersion"]))
         return self._version[1]
 
+    def versions(self) -> list[dict[str, Any]]:
+        """Every registered version of the model, as TorchServe describes them."""
+        return self._call(f"{self.settings.management_url}/models/{self.settings.model_name}/all", "management")
+
     def classify(self, picture: bytes) -> dict[str, Any]:
         last: InferenceUnavailable | None = None
         for base in self.settings.torchserve_urls:  # a dead instance is skipped
