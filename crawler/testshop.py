@@ -97,7 +97,7 @@ class Catalogue:
 
 
 @lru_cache(maxsize=4096)
-def _picture(category: str, colour: str, seed: int, kind: str) -> bytes:
+def _draw_picture(category: str, colour: str, seed: int, kind: str) -> bytes:
     image = draw_garment(category, colour, (120, 160), random.Random(seed))
     buffer = io.BytesIO()
     if kind == "near_duplicate":
@@ -113,7 +113,7 @@ def _picture(category: str, colour: str, seed: int, kind: str) -> bytes:
 
 
 def picture_bytes(product: Product) -> bytes:
-    return _picture(product.category, product.colour, product.seed, product.kind)
+    return _draw_picture(product.category, product.colour, product.seed, product.kind)
 
 
 def _json_ld(product: Product, base: str) -> dict:
@@ -306,7 +306,7 @@ class ShopHandler(BaseHTTPRequestHandler):
         if category not in SHAPES:
             return self._not_found()
         seed = int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
-        self._send(200, _picture(category, colour if colour != "any" else "grey", seed, "regular"), "image/jpeg")
+        self._send(200, _draw_picture(category, colour if colour != "any" else "grey", seed, "regular"), "image/jpeg")
 
     def _list_article(self) -> None:
         rows = "".join(f"<tr><td>{rank}</td><td>{name}</td><td>{note}</td></tr>" for rank, name, note in (

@@ -112,3 +112,12 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
         server.stop()
 
 
+
+
+def jpeg_bytes(image, quality: int = 90) -> bytes:
+    """`image` encoded as JPEG."""
+    import io
+
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()

@@ -9,13 +9,7 @@ from PIL import Image
 
 from serving.api import create_app
 from serving.api.config import Settings
-from tests.conftest import drawn, free_port
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG")
-    return buffer.getvalue()
+from tests.conftest import drawn, free_port, jpeg_bytes
 
 
 @pytest.fixture()
@@ -36,7 +30,7 @@ HEADERS = {"X-API-Key": "k1"}
 
 def test_classify_upload_then_cache_hit(client, torchserve):
     _, bundle = torchserve
-    picture = _jpeg(drawn("pants", "blue", seed=9))
+    picture = jpeg_bytes(drawn("pants", "blue", seed=9))
     first = client.post("/v1/classify", data={"image": (io.BytesIO(picture), "p.jpg")}, headers=HEADERS)
     assert first.status_code == 200, first.json
     assert first.json["cached"] is False and first.json["version"] == bundle["version"]
@@ -47,7 +41,7 @@ def test_classify_upload_then_cache_hit(client, torchserve):
 
 
 def test_batch_answers_each_picture(client):
-    files = [(io.BytesIO(_jpeg(drawn(seed=s))), f"{s}.jpg") for s in range(3)] + [(io.BytesIO(b"text"), "x.jpg")]
+    files = [(io.BytesIO(jpeg_bytes(drawn(seed=s))), f"{s}.jpg") for s in range(3)] + [(io.BytesIO(b"text"), "x.jpg")]
     response = client.post("/v1/classify/batch", data={"images": files}, headers=HEADERS)
     assert response.status_code == 200
     results = response.json["results"]
@@ -56,7 +50,7 @@ def test_batch_answers_each_picture(client):
 
 
 @pytest.mark.parametrize("body, status", [
-    (b"", 422), (b"just text", 422), (_jpeg(drawn())[:300], 422),
+    (b"", 422), (b"just text", 422), (jpeg_bytes(drawn())[:300], 422),
 ])
 def test_bad_pictures_are_4xx_with_a_reason(client, body, status):
     response = client.post("/v1/classify", data=body, content_type="image/jpeg", headers=HEADERS)
@@ -80,7 +74,7 @@ def test_api_key_and_content_type(client):
 def test_redis_down_still_classifies(settings):
     settings.redis_url = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
     client = create_app(settings).test_client()
-    response = client.post("/v1/classify", data=_jpeg(drawn(seed=4)), content_type="image/jpeg", headers=HEADERS)
+    response = client.post("/v1/classify", data=jpeg_bytes(drawn(seed=4)), content_type="image/jpeg", headers=HEADERS)
     assert response.status_code == 200 and response.headers["X-ShopLens-Cache"] == "unavailable"
     assert client.get("/healthz").json["cache"] == "unavailable"
 
@@ -89,7 +83,7 @@ def test_model_server_down_is_503_fast(settings):
     settings.torchserve_urls = [f"http://127.0.0.1:{free_port()}"]
     settings.management_url = settings.torchserve_urls[0]
     client = create_app(settings).test_client()
-    response = client.post("/v1/classify", data=_jpeg(drawn(seed=5)), content_type="image/jpeg", headers=HEADERS)
+    response = client.post("/v1/classify", data=jpeg_bytes(drawn(seed=5)), content_type="image/jpeg", headers=HEADERS)
     assert response.status_code == 503 and "unavailable" in response.json["error"]
     assert client.get("/readyz").status_code == 503
 
@@ -103,7 +97,7 @@ def test_readyz_reports_the_model(client, torchserve):
 def test_rate_limit_gives_429(settings):
     settings.rate_limit = 2
     client = create_app(settings).test_client()
-    codes = [client.post("/v1/classify", data=_jpeg(drawn(seed=20 + s)), content_type="image/jpeg",
+    codes = [client.post("/v1/classify", data=jpeg_bytes(drawn(seed=20 + s)), content_type="image/jpeg",
                          headers=HEADERS).status_code for s in range(3)]
     assert codes == [200, 200, 429]
 
@@ -135,7 +129,7 @@ def test_end_to_end_through_gunicorn(settings, tmp_path):
                 break
             except OSError:
                 time.sleep(0.2)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/classify", data=_jpeg(drawn(seed=30)),
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/classify", data=jpeg_bytes(drawn(seed=30)),
                                          headers={"Content-Type": "image/jpeg", "X-API-Key": "k1"})
         for cached in (False, True):
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -159,7 +153,7 @@ def test_new_model_version_is_never_served_stale_answers(client, torchserve, tmp
     from serving.archive import archive
 
     server, bundle = torchserve
-    picture = _jpeg(drawn("skirt" if "skirt" in bundle["tasks"]["category"] else "dress", "red", seed=41))
+    picture = jpeg_bytes(drawn("skirt" if "skirt" in bundle["tasks"]["category"] else "dress", "red", seed=41))
     assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).status_code == 200
     assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).json["cached"]
 
@@ -194,17 +188,17 @@ def test_model_server_stopped_then_back(settings, torchserve, tmp_path):
     settings.torchserve_urls, settings.management_url = [own.inference_url], own.management_url
     settings.key_file = str(own.workdir / "key_file.json")
     client = create_app(settings).test_client()
-    picture = _jpeg(drawn(seed=50))
+    picture = jpeg_bytes(drawn(seed=50))
     assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).status_code == 200
     own.stop()
     started = time.monotonic()
-    down = client.post("/v1/classify", data=_jpeg(drawn(seed=51)), content_type="image/jpeg", headers=HEADERS)
+    down = client.post("/v1/classify", data=jpeg_bytes(drawn(seed=51)), content_type="image/jpeg", headers=HEADERS)
     assert down.status_code == 503 and time.monotonic() - started < settings.inference_timeout * 2 + 1
     try:
         own.start()
         own.register("shoplens.mar", batch_size=1)
         time.sleep(1.1)
-        again = client.post("/v1/classify", data=_jpeg(drawn(seed=52)), content_type="image/jpeg", headers=HEADERS)
+        again = client.post("/v1/classify", data=jpeg_bytes(drawn(seed=52)), content_type="image/jpeg", headers=HEADERS)
         assert again.status_code == 200
     finally:
         own.stop()
@@ -216,7 +210,7 @@ def picture_host():
     import http.server
     import threading
 
-    picture = _jpeg(drawn("shirt", "blue", seed=60))
+    picture = jpeg_bytes(drawn("shirt", "blue", seed=60))
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):

@@ -1,24 +1,16 @@
 """The handler in a real TorchServe, serving a bundle the test trains (seconds)."""
 
-import io
 import json
 
 import pytest
-from PIL import Image
 
 from serving.handler import describe
-from tests.conftest import drawn
-
-
-def _jpeg(image: Image.Image) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG")
-    return buffer.getvalue()
+from tests.conftest import drawn, jpeg_bytes
 
 
 def test_classifies_a_picture(torchserve):
     server, bundle = torchserve
-    status, body = server.request("inference", "POST", "/predictions/shoplens", _jpeg(drawn("dress", "red")))
+    status, body = server.request("inference", "POST", "/predictions/shoplens", jpeg_bytes(drawn("dress", "red")))
     assert status == 200, body
     answer = json.loads(body)
     assert answer["category"] in bundle["tasks"]["category"] and len(answer["labels"]) == 3
@@ -33,7 +25,7 @@ def test_bad_picture_is_an_answer_not_a_crash(torchserve, data, reason):
     server, _ = torchserve
     status, body = server.request("inference", "POST", "/predictions/shoplens", data)
     assert status == 200 and json.loads(body) == {"error": reason}
-    status, _ = server.request("inference", "POST", "/predictions/shoplens", _jpeg(drawn()))
+    status, _ = server.request("inference", "POST", "/predictions/shoplens", jpeg_bytes(drawn()))
     assert status == 200  # the worker is still alive
 
 

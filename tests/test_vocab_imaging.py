@@ -7,7 +7,7 @@ from PIL import Image
 from shoplens import ShopLensError
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image, hamming, pairwise_within, perceptual_hash
 from shoplens.vocab import parse_term, term
-from tests.conftest import drawn
+from tests.conftest import drawn, jpeg_bytes
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -28,14 +28,9 @@ def test_term_round_trip():
     assert parse_term(term("dress", "red")) == ("dress", "red")
 
 
-def _jpeg(image: Image.Image, quality: int = 90) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
 
 def test_decode_accepts_a_picture():
-    image = decode_image(_jpeg(drawn()))
+    image = decode_image(jpeg_bytes(drawn()))
     assert image.mode == "RGB" and image.size == (96, 128)
 
 
@@ -58,7 +53,7 @@ def test_decode_rejects_non_pictures(data, reason):
 
 
 def test_decode_rejects_truncated():
-    data = _jpeg(drawn())
+    data = jpeg_bytes(drawn())
     with pytest.raises(ImageRejected) as error:
         decode_image(data[: len(data) // 2])
     assert error.value.reason == "truncated"
@@ -66,7 +61,7 @@ def test_decode_rejects_truncated():
 
 def test_decode_rejects_tiny_and_bombs():
     with pytest.raises(ImageRejected) as error:
-        decode_image(_jpeg(Image.new("RGB", (10, 200))))
+        decode_image(jpeg_bytes(Image.new("RGB", (10, 200))))
     assert error.value.reason == "too_small"
     buffer = io.BytesIO()
     Image.new("1", (9000, 9000)).save(buffer, "PNG")  # 81 Mpx in a few kB
@@ -77,7 +72,7 @@ def test_decode_rejects_tiny_and_bombs():
 
 def test_perceptual_hash_survives_reencoding_but_not_another_picture():
     original = drawn(seed=3)
-    copy = decode_image(_jpeg(original.resize((72, 96)), quality=40))
+    copy = decode_image(jpeg_bytes(original.resize((72, 96)), quality=40))
     other = drawn("pants", "blue", seed=4)
     assert hamming(perceptual_hash(original), perceptual_hash(copy)) <= 4
     assert hamming(perceptual_hash(original), perceptual_hash(other)) > 10

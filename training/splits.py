@@ -19,6 +19,7 @@ from pathlib import Path
 from shoplens import ShopLensError
 from shoplens.imaging import pairwise_within
 from training.data import Sample, scan
+from training.utils import atomic_write_text
 
 SPLITS = ("train", "validation", "test")
 FORMAT = 1
@@ -154,9 +155,7 @@ def save_split(split: Split, path: Path) -> None:
                     for s in split.samples],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(document, indent=1) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
+    atomic_write_text(path, json.dumps(document, indent=1) + "\n")
 
 
 def load_split(path: Path) -> Split:

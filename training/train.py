@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -36,7 +35,7 @@ from training.models import ShopLensNet, build_model
 from training.presets import eval_preset, train_preset
 from training.splits import Split, load_split, make_split, save_split
 from training.stats import t_interval
-from training.utils import Distributed, init_distributed, seed_everything, shutdown_distributed
+from training.utils import Distributed, atomic_write_text, init_distributed, seed_everything, shutdown_distributed
 
 
 @dataclass
@@ -169,12 +168,6 @@ def export_bundle(out: Path, args: argparse.Namespace, result: RepeatResult, lab
     return write_bundle(out / "bundle", info, weights)
 
 
-def _write_json(path: Path, document: dict[str, Any]) -> None:
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-    os.replace(temporary, path)
-
-
 def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, args: argparse.Namespace,
               seconds: float) -> dict[str, Any]:
     evaluations = [_evaluations(r, labels) for r in results]
@@ -243,7 +236,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             headline = {name: {task: {"accuracy": ev["accuracy"], "n": ev["n"]} for task, ev in tasks.items()}
                         for name, tasks in metrics["evaluations"].items()}
             export_bundle(out, args, results[0], labels, split, headline)
-            _write_json(out / "metrics.json", metrics)
+            atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
             compare.write_table([compare.row(metrics)], out / "comparison")
             print_summary(metrics, out)
         return metrics

@@ -61,6 +61,13 @@ def shutdown_distributed(info: Distributed) -> None:
         dist.destroy_process_group()
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write through a temporary file, so a reader never sees half a file."""
+    temporary = path.with_name(f".{path.name}.tmp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save through a temporary file, so an interruption never leaves half a checkpoint."""
     temporary = path.with_name(f".{path.name}.tmp")
