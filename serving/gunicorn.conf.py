@@ -4,6 +4,7 @@ Loopback by default; override with SHOPLENS_BIND (e.g. 0.0.0.0:8000 behind a pro
 """
 
 import os
+import tempfile
 
 bind = os.environ.get("SHOPLENS_BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("SHOPLENS_WORKERS", "2"))
@@ -13,4 +14,14 @@ timeout = 30  # a request never holds a worker longer than this
 graceful_timeout = 10
 max_requests = 2000  # recycle workers now and then
 max_requests_jitter = 200
-accesslog = "-"
+accesslog = os.environ.get("SHOPLENS_ACCESS_LOG", "-")
+
+# /metrics adds up every worker's counters through files in this folder (prometheus_client
+# multiprocess mode); it must be set before the workers import prometheus_client.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="shoplens-metrics-"))
+
+
+def child_exit(server, worker):  # noqa: ANN001, ANN201 (gunicorn hook)
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -18,15 +18,19 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from serving.stack import free_port, wait_until
 from shoplens import ShopLensError
 
 CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
 
 
 class TorchServe:
-    def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] = (8080, 8081, 8082),
-                 grpc_ports: tuple[int, int] = (7070, 7071)) -> None:
-        self.store, self.workdir, self.ports, self.grpc_ports = store.resolve(), workdir.resolve(), ports, grpc_ports
+    def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] | None = None,
+                 grpc_ports: tuple[int, int] | None = None) -> None:
+        """Ports (inference, management, metrics) and gRPC ports are free loopback ports unless given."""
+        self.store, self.workdir = store.resolve(), workdir.resolve()
+        self.ports = ports or (free_port(), free_port(), free_port())
+        self.grpc_ports = grpc_ports or (free_port(), free_port())
         self.process: subprocess.Popen | None = None
 
     @property
@@ -55,9 +59,12 @@ class TorchServe:
     def request(self, api: str, method: str, path: str, data: bytes | None = None,
                 content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
         base = self.inference_url if api == "inference" else self.management_url
+        try:
+            key = self.key(api)
+        except (OSError, ValueError, KeyError):
+            raise OSError("no key_file.json yet") from None  # TorchServe is still starting
         request = urllib.request.Request(base + path, data=data, method=method,
-                                         headers={"Authorization": f"Bearer {self.key(api)}",
-                                                  "Content-Type": content_type})
+                                         headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, response.read()
@@ -78,18 +85,13 @@ class TorchServe:
                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
                                         env={**os.environ, "TMPDIR": str(temporary), "TEMP": str(temporary)},
                                         start_new_session=True)  # its Java child is stopped with it
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise ShopLensError(f"torchserve exited at start; see {self.workdir / 'torchserve.log'}")
-            try:
-                if self.request("inference", "GET", "/ping", timeout=2)[0] == 200:
-                    return self
-            except (OSError, ValueError, KeyError):
-                pass
-            time.sleep(0.5)
-        self.stop()
-        raise ShopLensError(f"torchserve did not answer /ping within {timeout:.0f} s")
+        try:
+            wait_until(lambda: self.request("inference", "GET", "/ping", timeout=2)[0] == 200, timeout,
+                       f"torchserve to answer /ping (log: {self.workdir / 'torchserve.log'})", self.process)
+        except ShopLensError:
+            self.stop()
+            raise
+        return self
 
     def register(self, mar: str, batch_size: int = 8, max_batch_delay_ms: int = 20, workers: int = 1) -> dict:
         """Register STORE/MAR with dynamic batching and wait for its workers."""

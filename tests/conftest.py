@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from serving.archive import archive
+from serving.stack import RedisServer
 from serving.torchserve import TorchServe
 from shoplens.sample import draw_garment, write_sample
 from training.cli import main as training_main
@@ -64,37 +62,11 @@ def drawn(category: str = "dress", colour: str = "red", seed: int = 0, size: tup
     return draw_garment(category, colour, size, random.Random(seed))
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory):
     """A real redis-server on loopback for the session; yields its URL."""
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.fail("redis-server is not installed: run scripts/setup.sh")
-    port = free_port()
-    folder = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen([binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(folder)], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
-                connection.sendall(b"PING\r\n")
-                if connection.recv(16).startswith(b"+PONG"):
-                    break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        pytest.fail("redis-server did not answer within 15 s")
-    yield f"redis://127.0.0.1:{port}/0"
-    process.terminate()
-    process.wait(timeout=10)
+    with RedisServer(tmp_path_factory.mktemp("redis")).start(timeout=15) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="session")
@@ -103,15 +75,12 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
     root = tmp_path_factory.mktemp("torchserve")
     assert train(fast_args(tiny_data, root / "run")) == 0
     mar = archive(root / "run" / "bundle", root / "store")
-    ports, grpc_ports = (free_port(), free_port(), free_port()), (free_port(), free_port())
-    server = TorchServe(root / "store", root / "work", ports, grpc_ports).start()
+    server = TorchServe(root / "store", root / "work").start()
     try:
         server.register(mar.name, batch_size=4, max_batch_delay_ms=10)
         yield server, json.loads((root / "run" / "bundle" / "bundle.json").read_text())
     finally:
         server.stop()
-
-
 
 
 def jpeg_bytes(image, quality: int = 90) -> bytes:

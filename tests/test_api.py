@@ -9,15 +9,16 @@ from PIL import Image
 
 from serving.api import create_app
 from serving.api.config import Settings
-from tests.conftest import drawn, free_port, jpeg_bytes
+from serving.stack import free_port
+from tests.conftest import drawn, jpeg_bytes
 
 
 @pytest.fixture()
 def settings(torchserve, redis_server):
     server, _ = torchserve
     redis.Redis.from_url(redis_server).flushdb()
-    return Settings(torchserve_urls=[server.inference_url], management_url=server.management_url,
-                    key_file=str(server.workdir / "key_file.json"), redis_url=redis_server, api_keys=["k1"])
+    return Settings(torchserve_urls=[server.inference_url], management_urls=[server.management_url],
+                    key_files=[str(server.workdir / "key_file.json")], redis_url=redis_server, api_keys=["k1"])
 
 
 @pytest.fixture()
@@ -81,7 +82,7 @@ def test_redis_down_still_classifies(settings):
 
 def test_model_server_down_is_503_fast(settings):
     settings.torchserve_urls = [f"http://127.0.0.1:{free_port()}"]
-    settings.management_url = settings.torchserve_urls[0]
+    settings.management_urls = settings.torchserve_urls
     client = create_app(settings).test_client()
     response = client.post("/v1/classify", data=jpeg_bytes(drawn(seed=5)), content_type="image/jpeg", headers=HEADERS)
     assert response.status_code == 503 and "unavailable" in response.json["error"]
@@ -102,34 +103,18 @@ def test_rate_limit_gives_429(settings):
     assert codes == [200, 200, 429]
 
 
-def test_end_to_end_through_gunicorn(settings, tmp_path):
+def test_end_to_end_through_gunicorn(settings):
     import json
-    import os
-    import subprocess
-    import sys
-    import time
     import urllib.request
 
-    from tests.conftest import ROOT
+    from serving.stack import ApiServer
 
-    port = free_port()
-    env = {**os.environ, "SHOPLENS_BIND": f"127.0.0.1:{port}", "SHOPLENS_WORKERS": "2",
-           "SHOPLENS_TORCHSERVE_URLS": ",".join(settings.torchserve_urls),
-           "SHOPLENS_TORCHSERVE_MANAGEMENT_URL": settings.management_url,
-           "SHOPLENS_TORCHSERVE_KEY_FILE": settings.key_file, "SHOPLENS_REDIS_URL": settings.redis_url,
-           "SHOPLENS_API_KEYS": "k1"}
-    gunicorn = os.path.join(os.path.dirname(sys.executable), "gunicorn")
-    process = subprocess.Popen([gunicorn, "-c", "serving/gunicorn.conf.py", "serving.api:create_app()"],
-                               cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.2)
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/v1/classify", data=jpeg_bytes(drawn(seed=30)),
+    environment = {"SHOPLENS_WORKERS": "2", "SHOPLENS_TORCHSERVE_URLS": ",".join(settings.torchserve_urls),
+                   "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": ",".join(settings.management_urls),
+                   "SHOPLENS_TORCHSERVE_KEY_FILES": ",".join(settings.key_files),
+                   "SHOPLENS_REDIS_URL": settings.redis_url, "SHOPLENS_API_KEYS": "k1"}
+    with ApiServer(environment).start() as api:
+        request = urllib.request.Request(f"{api.url}/v1/classify", data=jpeg_bytes(drawn(seed=30)),
                                          headers={"Content-Type": "image/jpeg", "X-API-Key": "k1"})
         for cached in (False, True):
             with urllib.request.urlopen(request, timeout=10) as response:
@@ -138,11 +123,13 @@ def test_end_to_end_through_gunicorn(settings, tmp_path):
         with pytest.raises(urllib.error.HTTPError) as error:
             urllib.request.urlopen(bad, timeout=10)
         assert error.value.code == 422
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+        with urllib.request.urlopen(f"{api.url}/healthz", timeout=5) as response:
             assert response.status == 200  # the worker survived the bad request
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
+        for _ in range(4):  # every worker's counters add up, whichever worker answers /metrics
+            with urllib.request.urlopen(f"{api.url}/metrics", timeout=5) as response:
+                text = response.read().decode()
+            assert 'shoplens_pictures_total{outcome="hit"} 1.0' in text
+            assert 'shoplens_pictures_total{outcome="miss"} 1.0' in text
 
 
 def test_new_model_version_is_never_served_stale_answers(client, torchserve, tmp_path):
@@ -182,11 +169,10 @@ def test_model_server_stopped_then_back(settings, torchserve, tmp_path):
     from serving.torchserve import TorchServe
 
     shared, _ = torchserve
-    ports, grpc_ports = (free_port(), free_port(), free_port()), (free_port(), free_port())
-    own = TorchServe(shared.store, tmp_path / "own", ports, grpc_ports).start()
+    own = TorchServe(shared.store, tmp_path / "own").start()
     own.register("shoplens.mar", batch_size=1)
-    settings.torchserve_urls, settings.management_url = [own.inference_url], own.management_url
-    settings.key_file = str(own.workdir / "key_file.json")
+    settings.torchserve_urls, settings.management_urls = [own.inference_url], [own.management_url]
+    settings.key_files = [str(own.workdir / "key_file.json")]
     client = create_app(settings).test_client()
     picture = jpeg_bytes(drawn(seed=50))
     assert client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS).status_code == 200
@@ -289,3 +275,77 @@ def test_models_view_lists_versions(client, torchserve):
     assert response.status_code == 200 and response.json["default_version"] == bundle["version"]
     assert bundle["version"] in [v["version"] for v in response.json["versions"]]
     assert client.post("/v1/models", headers=HEADERS).status_code == 405  # read-only
+
+
+def _conforms(document, path, method, response):
+    """The response's status is documented for the operation, and its JSON body fits the schema."""
+    from openapi_schema_validator import OAS31Validator
+
+    documented = document["paths"][path][method]["responses"]
+    assert str(response.status_code) in documented, f"{method.upper()} {path} -> {response.status_code} undocumented"
+    content = documented[str(response.status_code)]["content"]
+    if "application/json" in content:
+        schema = {**content["application/json"]["schema"], "components": document["components"]}
+        OAS31Validator(schema).validate(response.json)
+
+
+def test_openapi_document_is_valid_and_lists_every_route(client):
+    import re
+
+    from openapi_spec_validator import validate
+
+    document = client.get("/openapi.json").json
+    validate(document)
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
+              for rule in client.application.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    documented = {(path, method) for path, item in document["paths"].items() for method in item}
+    assert routes == documented
+
+
+def test_answers_match_the_openapi_document(client):
+    document = client.get("/openapi.json").json
+    picture = jpeg_bytes(drawn("dress", "red", seed=70))
+    calls = [
+        ("/v1/classify", "post", dict(data=picture, content_type="image/jpeg", headers=HEADERS)),  # miss
+        ("/v1/classify", "post", dict(data=picture, content_type="image/jpeg", headers=HEADERS)),  # hit
+        ("/v1/classify", "post", dict(data=b"text", content_type="image/jpeg", headers=HEADERS)),
+        ("/v1/classify", "post", dict(data=picture, content_type="image/jpeg")),
+        ("/v1/classify", "post", dict(data="x", content_type="text/plain", headers=HEADERS)),
+        ("/v1/classify", "post", dict(json={"url": "http://10.0.0.1/x.jpg"}, headers=HEADERS)),
+        ("/v1/classify/batch", "post", dict(data={"images": [(io.BytesIO(picture), "a.jpg"), (io.BytesIO(b"x"), "b")]},
+                                            headers=HEADERS)),
+        ("/v1/models", "get", dict(headers=HEADERS)),
+        ("/healthz", "get", {}), ("/readyz", "get", {}), ("/metrics", "get", {}),
+    ]
+    statuses = []
+    for path, method, arguments in calls:
+        response = getattr(client, method)(path, **arguments)
+        _conforms(document, path, method, response)
+        statuses.append(response.status_code)
+    assert statuses == [200, 200, 422, 401, 415, 400, 200, 200, 200, 200, 200]
+
+
+def test_metrics_count_requests_and_cache_outcomes(client):
+    picture = jpeg_bytes(drawn("shirt", "green", seed=71))
+    for _ in range(2):
+        client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS)
+    text = client.get("/metrics").get_data(as_text=True)
+
+    def value(prefix):
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(prefix))
+
+    assert value('shoplens_pictures_total{outcome="hit"}') >= 1
+    assert value('shoplens_pictures_total{outcome="miss"}') >= 1
+    assert value('shoplens_requests_total{endpoint="/v1/classify",method="POST",status="200"}') >= 2
+    assert value('shoplens_request_seconds_count{endpoint="/v1/classify"}') >= 2
+
+
+def test_url_answers_are_found_by_url_without_fetching_again(settings, picture_host):
+    settings.fetch_allow_hosts = [picture_host]
+    client = create_app(settings).test_client()
+    url = f"http://{picture_host}/pic.jpg"
+    assert client.post("/v1/classify", json={"url": url}, headers=HEADERS).json["cached"] is False
+    settings.fetch_allow_hosts = []  # a fetch would now be refused: the answer must come from URL -> hash
+    again = client.post("/v1/classify", json={"url": url}, headers=HEADERS)
+    assert again.status_code == 200 and again.json["cached"] is True

@@ -40,6 +40,8 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--optimizer", default="rmsprop", choices=("rmsprop", "adam", "sgd"))
     parser.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: %(default)s)")
     parser.add_argument("--weight-decay", type=float, default=0.0)
+    parser.add_argument("--label-smoothing", type=float, default=0.0,
+                        help="training loss only; noisy crawled labels may gain from 0.1 (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=30, help="most epochs (default: %(default)s)")
     parser.add_argument("--patience", type=int, default=5,
                         help="epochs without validation-loss improvement before stopping (default: %(default)s)")

@@ -29,6 +29,7 @@ class FitConfig:
     lr: float = 2e-4
     optimizer: str = "rmsprop"
     weight_decay: float = 0.0
+    label_smoothing: float = 0.0
     patience: int = 5
     lr_patience: int = 2
     lr_factor: float = 0.3
@@ -59,12 +60,14 @@ def make_optimizer(name: str, params: list[nn.Parameter], lr: float, weight_deca
     raise ShopLensError(f"unknown optimiser {name!r}: choose rmsprop, adam or sgd")
 
 
-def task_loss(outputs: dict[str, torch.Tensor], targets: torch.Tensor) -> torch.Tensor:
+def task_loss(outputs: dict[str, torch.Tensor], targets: torch.Tensor,
+              label_smoothing: float = 0.0) -> torch.Tensor:
     """Sum over tasks of the mean cross-entropy over pictures labelled for that task."""
     total = torch.zeros((), device=targets.device)
     for column, logits in enumerate(outputs.values()):
         target = targets[:, column]
-        total = total + F.cross_entropy(logits.float(), target, ignore_index=IGNORE, reduction="sum") \
+        total = total + F.cross_entropy(logits.float(), target, ignore_index=IGNORE, reduction="sum",
+                                        label_smoothing=label_smoothing) \
             / (target != IGNORE).sum().clamp(min=1)
     return total
 
@@ -197,7 +200,7 @@ class Trainer:
             inputs, target = to_device(inputs, self.device), target.to(self.device)
             with _autocast(self.device, self.cfg.amp):
                 outputs = self.model(inputs)
-                loss = task_loss(outputs, target)
+                loss = task_loss(outputs, target, self.cfg.label_smoothing)
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)

@@ -102,7 +102,8 @@ def train_once(args: argparse.Namespace, seed: int, split: Split, labels: LabelS
     parts = {name: split.part(name) for name in ("train", "validation", "test") if split.part(name)}
     datasets, from_stem = _datasets(args, net, pre, parts, labels, device, seed)
     config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                       weight_decay=args.weight_decay, patience=args.patience, seed=seed, workers=args.workers,
+                       weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
+                       patience=args.patience, seed=seed, workers=args.workers,
                        amp=not args.no_amp, fingerprint=fingerprint(args, labels, seed))
     checkpoints = out / "checkpoints" / f"seed-{seed}"
     checkpoints.mkdir(parents=True, exist_ok=True)
@@ -118,7 +119,8 @@ def train_once(args: argparse.Namespace, seed: int, split: Split, labels: LabelS
 
 def fingerprint(args: argparse.Namespace, labels: LabelSpace, seed: int) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed (the epoch count may grow)."""
-    keys = ("arch", "weights", "trainable", "dropout", "optimizer", "lr", "weight_decay", "batch_size",
+    keys = ("arch", "weights", "trainable", "dropout", "optimizer", "lr", "weight_decay", "label_smoothing",
+            "batch_size",
             "image_size", "augment_views")
     return {**{k: getattr(args, k) for k in keys}, "tasks": labels.tasks, "seed": seed}
 

@@ -14,10 +14,11 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
     app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_upload_bytes * max(1, settings.max_batch),
-                      INFERENCE=TorchServeClient(settings), CACHE=AnswerCache(settings.redis_url, settings.cache_ttl))
-    from serving.api import classify, health
+                      INFERENCE=TorchServeClient(settings),
+                      CACHE=AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl))
+    from serving.api import classify, health, metrics, openapi
 
-    app.register_blueprint(classify.blueprint)
-    app.register_blueprint(health.blueprint)
+    for module in (metrics, classify, health, openapi):
+        app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     return app

@@ -1,0 +1,56 @@
+"""``python -m serving`` / ``shoplens-serve``: archive a bundle, or run the serving stack."""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import signal
+import time
+from pathlib import Path
+
+from shoplens.cli import run_cli
+
+
+def _archive(args: argparse.Namespace) -> None:
+    from serving.archive import archive
+
+    print(archive(Path(args.bundle), Path(args.store), args.name))
+
+
+def _up(args: argparse.Namespace) -> None:
+    from serving.stack import Stack
+
+    key = args.api_key or secrets.token_urlsafe(16)
+    stack = Stack(Path(args.bundle), Path(args.workdir), [key], args.cors_origin, args.instances,
+                  args.batch_size, api_port=args.port)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl-C
+    with stack.start():
+        print(f"API {stack.api.url} (X-API-Key: {key}); TorchServe "
+              f"{', '.join(ts.inference_url for ts in stack.torchserves)}; redis {stack.redis.url}; "
+              f"logs in {stack.workdir / 'logs'}. Ctrl-C stops everything.", flush=True)
+        while True:
+            time.sleep(3600)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shoplens-serve", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    archive = commands.add_parser("archive", help="turn a training bundle into STORE/NAME.mar")
+    archive.add_argument("bundle", help="bundle folder written by training (bundle.json + weights.pt)")
+    archive.add_argument("--store", default="model_store", help="model store folder (default: %(default)s)")
+    archive.add_argument("--name", default="shoplens", help="model name (default: %(default)s)")
+    archive.set_defaults(func=_archive)
+    up = commands.add_parser("up", help="redis-server, TorchServe and the API on loopback, until Ctrl-C")
+    up.add_argument("bundle", help="bundle folder written by training")
+    up.add_argument("--workdir", default="runs/serve", help="model store, TorchServe folders, logs")
+    up.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (default: %(default)s)")
+    up.add_argument("--api-key", help="the API key clients send (default: a new random one, printed)")
+    up.add_argument("--cors-origin", action="append", default=[], help="extension origin allowed by CORS")
+    up.add_argument("--instances", type=int, default=1, help="TorchServe instances (default: %(default)s)")
+    up.add_argument("--batch-size", type=int, default=8, help="TorchServe dynamic batch size (default: %(default)s)")
+    up.set_defaults(func=_up)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_cli(build_parser(), argv, "serving stack stopped")

@@ -1,0 +1,212 @@
+"""Local processes of the serving stack — redis-server and the gunicorn-run API — started
+on loopback, waited for, and stopped with everything under them. TorchServe has its own
+launcher (`serving.torchserve`). Tests, benchmarks and the main job all start them here.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from shoplens import ShopLensError
+
+if TYPE_CHECKING:
+    from serving.torchserve import TorchServe
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _binary(name: str) -> str:
+    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
+    if not Path(found).exists():
+        raise ShopLensError(f"{name} is not installed: run scripts/setup.sh")
+    return found
+
+
+class LocalProcess:
+    """A server process in its own process group, ready once `ready()` says so."""
+
+    name = "process"
+
+    def __init__(self, log: Path | None = None) -> None:
+        self.process: subprocess.Popen | None = None
+        self.log = log
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return dict(os.environ)
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self, timeout: float = 30) -> LocalProcess:
+        output = self.log.open("ab") if self.log else subprocess.DEVNULL
+        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.environment(), stdout=output,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            wait_until(self.ready, timeout, f"{self.name} to answer", self.process)
+        except ShopLensError:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
+            try:
+                os.killpg(self.process.pid, sig)
+                self.process.wait(timeout=wait)
+                break
+            except ProcessLookupError:
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        self.process = None
+
+    def __enter__(self) -> LocalProcess:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def wait_until(check: Callable[[], bool], timeout: float, what: str,
+               process: subprocess.Popen | None = None) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            raise ShopLensError(f"gave up waiting for {what}: the process exited with {process.returncode}")
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise ShopLensError(f"gave up waiting for {what} after {timeout:.0f} s")
+
+
+class RedisServer(LocalProcess):
+    """redis-server on loopback without persistence (a cache, nothing to keep)."""
+
+    name = "redis-server"
+
+    def __init__(self, folder: Path, port: int | None = None, log: Path | None = None) -> None:
+        super().__init__(log)
+        self.folder, self.port = folder, port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        return [_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", str(self.folder)]
+
+    def ready(self) -> bool:
+        with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+
+
+class ApiServer(LocalProcess):
+    """The Flask API under gunicorn (serving/gunicorn.conf.py), configured by SHOPLENS_* variables."""
+
+    name = "the ShopLens API"
+
+    def __init__(self, settings: dict[str, str], port: int | None = None, log: Path | None = None) -> None:
+        super().__init__(log)
+        self.settings, self.port = settings, port or free_port()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        return [_binary("gunicorn"), "-c", str(ROOT / "serving" / "gunicorn.conf.py"), "serving.api:create_app()"]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "SHOPLENS_BIND": f"127.0.0.1:{self.port}", **self.settings}
+
+    def ready(self) -> bool:
+        with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
+            return response.status == 200
+
+
+class Stack:
+    """redis-server, `instances` TorchServes serving the bundle, and the API in front, all on loopback.
+
+    Everything lives under `workdir` (model store, TorchServe folders, logs). `start` either
+    returns with every part answering or stops what it started and raises.
+    """
+
+    def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: list[str] = (),
+                 instances: int = 1, batch_size: int = 8, max_batch_delay_ms: int = 20,
+                 api_port: int | None = None) -> None:
+        self.bundle, self.workdir = bundle, workdir.resolve()
+        self.api_keys, self.cors_origins = list(api_keys), list(cors_origins)
+        self.instances, self.batch_size, self.max_batch_delay_ms = instances, batch_size, max_batch_delay_ms
+        self.api_port = api_port
+        self.parts: list[LocalProcess | TorchServe] = []
+
+    def start(self) -> Stack:
+        from serving.archive import archive
+        from serving.torchserve import TorchServe
+
+        logs = self.workdir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        try:
+            mar = archive(self.bundle, self.workdir / "model-store")
+            self.redis = self._started(RedisServer(self.workdir / "redis", log=logs / "redis.log"))
+            self.torchserves = [self._started(TorchServe(mar.parent, self.workdir / f"torchserve-{index}"))
+                                for index in range(self.instances)]
+            for server in self.torchserves:
+                server.register(mar.name, self.batch_size, self.max_batch_delay_ms)
+            self.api = self._started(ApiServer(self.api_settings(), self.api_port, log=logs / "api.log"))
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _started(self, part: LocalProcess | TorchServe) -> LocalProcess | TorchServe:
+        self.parts.append(part)
+        return part.start()
+
+    def api_settings(self) -> dict[str, str]:
+        return {"SHOPLENS_TORCHSERVE_URLS": ",".join(ts.inference_url for ts in self.torchserves),
+                "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": ",".join(ts.management_url for ts in self.torchserves),
+                "SHOPLENS_TORCHSERVE_KEY_FILES": ",".join(str(ts.workdir / "key_file.json") for ts in self.torchserves),
+                "SHOPLENS_REDIS_URL": self.redis.url, "SHOPLENS_API_KEYS": ",".join(self.api_keys),
+                "SHOPLENS_CORS_ORIGINS": ",".join(self.cors_origins),
+                "SHOPLENS_ACCESS_LOG": str(self.workdir / "logs" / "api-access.log")}
+
+    def stop(self) -> None:
+        """Stops every part started, the API first."""
+        for part in reversed(self.parts):
+            part.stop()
+        self.parts = []
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
