@@ -192,9 +192,10 @@ class ShopHandler(BaseHTTPRequestHandler):
         (r"/c/(?P<category>[\w-]+)", "_category"), (r"/p/(?P<id>\w+)", "_product"),
         (r"/private/p/(?P<id>\w+)", "_private"), (r"/new-arrivals", "_new_arrivals"),
         (r"/api/new-arrivals\.json", "_arrivals_json"), (r"/products\.json", "_products_json"),
-        (r"/img/(?P<id>\w+)\.jpg", "_picture"), (r"/static/logo\.png", "_logo"),
+        (r"/img/(?P<id>\w+)\.jpg", "_picture"),
         (r"/search/images", "_search"), (r"/search/pic/(?P<key>[\w-]+)\.jpg", "_search_picture"),
         (r"/lists/best-sellers", "_list_article"), (r"/flaky/(?P<id>\w+)\.jpg", "_flaky"),
+        (r"/shop", "_storefront"), (r"/static/(?P<name>[\w-]+)\.(?:png|gif)", "_static"),
     )
 
     def do_GET(self) -> None:  # http.server's name
@@ -325,19 +326,72 @@ class ShopHandler(BaseHTTPRequestHandler):
             return self._send(503, b"busy", "text/plain")
         self._send(200, picture_bytes(product), "image/jpeg")
 
-    def _logo(self) -> None:
-        self._send(200, _LOGO, "image/png")
+    def _static(self, name: str) -> None:
+        self._send(200, _icon(1 if name == "pixel" else 24), "image/png")
+
+    def _storefront(self) -> None:
+        """A storefront as a shopper sees it, for the extension: product cards with plain,
+        srcset and <picture> sources, icons, a tracking pixel and a sprite strip around them,
+        and more cards loaded by infinite scroll from /products.json."""
+        chunk = self.catalogue.listed()[:STOREFRONT_PAGE]
+        chrome = ("<nav><img src='/static/icon-cart.png' width='24' height='24' alt='cart'>"
+                  "<img src='/static/sprite-arrows.png' width='480' height='24' alt=''>"
+                  "<img src='/static/pixel.gif' width='1' height='1' alt=''></nav>")
+        body = (f"{chrome}<div id='products' class='grid'>{''.join(_shop_card(p, i) for i, p in enumerate(chunk))}"
+                f"</div><div id='more' style='height:40px'></div><script>{STOREFRONT_SCRIPT}</script>")
+        self._send(200, _page("Shop", body, head=f"<style>{STOREFRONT_STYLE}</style>"))
 
 
-def _logo() -> bytes:
+@lru_cache(maxsize=2)
+def _icon(side: int) -> bytes:
     from PIL import Image
 
     buffer = io.BytesIO()
-    Image.new("RGB", (24, 24), (20, 20, 20)).save(buffer, "PNG")
+    Image.new("RGB", (side, side), (20, 20, 20)).save(buffer, "PNG")
     return buffer.getvalue()
 
 
-_LOGO = _logo()
+STOREFRONT_PAGE = 8
+STOREFRONT_STYLE = (".grid{display:flex;flex-wrap:wrap;gap:16px;width:1100px}"
+                    ".product-card{width:240px;height:380px;border:1px solid #ddd}"
+                    ".product-card img{width:240px;height:320px;display:block}")
+STOREFRONT_SCRIPT = f"""
+let page = 1, loading = false, done = false;
+const grid = document.getElementById('products');
+function card(item) {{
+  const div = document.createElement('div');
+  div.className = 'product-card';
+  div.dataset.id = item.id;
+  div.innerHTML = `<a href="/p/${{item.id}}"><img src="${{item.images[0].src}}" loading="lazy" width="240" height="320"
+    alt="${{item.title}}"></a><span>${{item.title}}</span>`;
+  return div;
+}}
+async function more() {{
+  if (loading || done) return;
+  loading = true;
+  const response = await fetch(`/products.json?page=${{page + 1}}&limit={STOREFRONT_PAGE}`);
+  const items = (await response.json()).products.filter((item) => !document.querySelector(`[data-id="${{item.id}}"]`));
+  if (!items.length) done = true;
+  items.forEach((item) => grid.appendChild(card(item)));
+  page += 1;
+  document.body.dataset.pages = String(page);
+  loading = false;
+}}
+new IntersectionObserver((entries) => {{ if (entries[0].isIntersecting) more(); }})
+  .observe(document.getElementById('more'));
+"""
+
+
+def _shop_card(product: Product, index: int) -> str:
+    """Every third card gives a srcset, every third a <picture>, the rest a plain src."""
+    src, size = f"/img/{product.id}.jpg", "width='240' height='320' alt=''"
+    image = f"<img src='{src}' {size}>"
+    if index % 3 == 1:
+        image = f"<img src='{src}' srcset='{src}?w=160 160w, {src}?w=480 480w' {size}>"
+    elif index % 3 == 2:
+        image = f"<picture><source srcset='{src}?w=480 480w' type='image/jpeg'>{image}</picture>"
+    return (f"<div class='product-card' data-id='{product.id}'><a href='/p/{product.id}'>{image}</a>"
+            f"<span>{html.escape(product.name)}</span></div>")
 
 
 class ShopServer(ThreadingHTTPServer):

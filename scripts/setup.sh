@@ -11,6 +11,9 @@ missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")
 done
+# Node (18 or newer) runs the extension's unit tests and packaging; a newer one already here is kept.
+command -v node >/dev/null 2>&1 || missing+=(nodejs)
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if ((${#missing[@]})); then
   if [ "$(id -u)" -ne 0 ]; then
     echo "setup: missing system packages (${missing[*]}); run this script as root" >&2
@@ -27,4 +30,6 @@ PYTHON=${PYTHON:-python3}
 # constraints.txt pins the torch/torchvision pair known to work on these machines; with
 # your own torch already installed in .venv, drop the -c to keep it.
 .venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
-echo "setup: done (.venv ready)"
+# the extension's test tools (jsdom), exactly as package-lock.json says
+(cd extension && npm ci --no-audit --no-fund --loglevel=error)
+echo "setup: done (.venv and extension/node_modules ready)"

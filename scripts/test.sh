@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# The whole test suite: set up what is missing, lint, then pytest (fails on any failure).
+# The whole test suite: set up what is missing, lint, the extension's unit tests, then
+# pytest (fails on any failure).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
+(cd extension && npm test --silent)
 .venv/bin/python -m pytest "$@"

@@ -90,3 +90,14 @@ def jpeg_bytes(image, quality: int = 90) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
+
+
+API_KEY = "test-key"
+
+
+def api_settings(server: TorchServe, redis_url: str) -> dict[str, str]:
+    """SHOPLENS_* variables for an API in front of `server` and `redis_url`."""
+    return {"SHOPLENS_TORCHSERVE_URLS": server.inference_url,
+            "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": server.management_url,
+            "SHOPLENS_TORCHSERVE_KEY_FILES": str(server.workdir / "key_file.json"),
+            "SHOPLENS_REDIS_URL": redis_url, "SHOPLENS_API_KEYS": API_KEY, "SHOPLENS_ACCESS_LOG": "/dev/null"}

@@ -1,0 +1,48 @@
+// What a badge says, what the popup counts, and whether a product passes the filter.
+(function (root) {
+  "use strict";
+
+  /** Low confidence: the model's own flag (first two categories close) or a top probability under `threshold`. */
+  function isLowConfidence(answer, threshold) {
+    return Boolean(answer.low_confidence) || answer.labels[0].probability < threshold;
+  }
+
+  function percent(probability) {
+    return `${Math.round(probability * 100)}%`;
+  }
+
+  /** One line for the badge: "dress · red · 87%". */
+  function badgeText(answer) {
+    const parts = [answer.category];
+    if (answer.colour) parts.push(answer.colour.label);
+    parts.push(percent(answer.labels[0].probability));
+    return parts.join(" · ");
+  }
+
+  /** The top three categories for the hover panel: ["dress 87%", ...]. */
+  function topThree(answer) {
+    return answer.labels.slice(0, 3).map((label) => `${label.label} ${percent(label.probability)}`);
+  }
+
+  /** Whether an answer passes a filter {category, colour}; an empty field matches anything. */
+  function matches(answer, filter) {
+    if (filter.category && answer.category !== filter.category) return false;
+    if (filter.colour && (!answer.colour || answer.colour.label !== filter.colour)) return false;
+    return true;
+  }
+
+  /** Counts by category and by colour: {total, categories: {dress: 3}, colours: {red: 2}}. */
+  function summarise(answers) {
+    const summary = { total: 0, categories: {}, colours: {} };
+    for (const answer of answers) {
+      summary.total += 1;
+      summary.categories[answer.category] = (summary.categories[answer.category] || 0) + 1;
+      if (answer.colour) summary.colours[answer.colour.label] = (summary.colours[answer.colour.label] || 0) + 1;
+    }
+    return summary;
+  }
+
+  const api = { isLowConfidence, badgeText, topThree, matches, summarise };
+  root.ShopLens = Object.assign(root.ShopLens || {}, { labels: api });
+  if (typeof module !== "undefined") module.exports = api;
+})(globalThis);
