@@ -421,12 +421,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="Serve the ShopLens test shop on loopback.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8800)
-    parser.add_argument("--per-label", type=int, default=3)
+    parser.add_argument("--categories", default="dress,shirt,pullover", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--colours", default="red,blue,green", help="comma-separated (default: %(default)s)")
+    parser.add_argument("--per-label", type=int, default=3, help="products per category x colour")
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    catalogue = Catalogue.build(["dress", "shirt", "pullover"], ["red", "blue", "green"], args.per_label)
+    catalogue = Catalogue.build(args.categories.split(","), args.colours.split(","), args.per_label, args.seed)
     with serve_shop(catalogue, args.host, args.port) as (url, _):
-        print(f"test shop at {url} ({len(catalogue.products)} products); Ctrl-C stops it")
-        threading.Event().wait()
+        print(f"test shop at {url} ({len(catalogue.products)} products; storefront {url}/shop); Ctrl-C stops it",
+              flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            pass
 
 
 if __name__ == "__main__":

@@ -69,17 +69,8 @@ class LocalProcess:
         return self
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            try:
-                os.killpg(self.process.pid, sig)
-                self.process.wait(timeout=wait)
-                break
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
+        if self.process is not None:
+            stop_process_group(self.process.pid, self.process)
         self.process = None
 
     def __enter__(self) -> LocalProcess:
@@ -87,6 +78,25 @@ class LocalProcess:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def stop_process_group(pid: int, process: subprocess.Popen | None = None, timeout: float = 15) -> None:
+    """SIGTERM the process group led by `pid`, SIGKILL what is left after `timeout`; returns once
+    the whole group is gone, so its ports are free again. `process`: our child, to reap."""
+    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if process is not None:
+                process.poll()
+            try:
+                os.killpg(pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)
 
 
 def wait_until(check: Callable[[], bool], timeout: float, what: str,
@@ -198,6 +208,10 @@ class Stack:
                 "SHOPLENS_REDIS_URL": self.redis.url, "SHOPLENS_API_KEYS": ",".join(self.api_keys),
                 "SHOPLENS_CORS_ORIGINS": ",".join(self.cors_origins),
                 "SHOPLENS_ACCESS_LOG": str(self.workdir / "logs" / "api-access.log")}
+
+    def pids(self) -> list[int]:
+        """The process-group leaders of the running parts, in start order."""
+        return [part.process.pid for part in self.parts if part.process is not None]
 
     def stop(self) -> None:
         """Stops every part started, the API first."""

@@ -10,15 +10,13 @@ import json
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from serving.stack import free_port, wait_until
+from serving.stack import free_port, stop_process_group, wait_until
 from shoplens import ShopLensError
 
 CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
@@ -104,16 +102,6 @@ class TorchServe:
 
     def stop(self) -> None:
         """Stop the launcher and the Java server under it (the whole process group)."""
-        if self.process is None:
-            return
-        for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            try:
-                self.process.wait(timeout=wait)
-                time.sleep(0.5)  # the Java server leaves shortly after its launcher
-            except subprocess.TimeoutExpired:
-                continue
+        if self.process is not None:
+            stop_process_group(self.process.pid, self.process, timeout=30)
         self.process = None

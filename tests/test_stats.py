@@ -17,8 +17,8 @@ def test_t_interval_matches_scipy(correct, n):
         assert (ours.low, ours.high) == (ours.estimate, ours.estimate)
         return
     low, high = stats.t.interval(0.95, n - 1, loc=scores.mean(), scale=sem)
-    assert ours.low == pytest.approx(low, abs=1e-12)
-    assert ours.high == pytest.approx(high, abs=1e-12)
+    assert ours.low == pytest.approx(max(0.0, low), abs=1e-12)  # an accuracy's interval is clipped to [0, 1]
+    assert ours.high == pytest.approx(min(1.0, high), abs=1e-12)
     assert ours.n == n
 
 
@@ -37,7 +37,7 @@ def test_intervals_on_degenerate_input():
 
 def test_known_t_value():
     # mean 0.9, sd of [1,1,1,1,0.6]... checked by hand: t(0.975, 4) = 2.776445
-    ours = t_interval([1.0, 1.0, 1.0, 1.0, 0.5])
+    ours = t_interval([1.0, 1.0, 1.0, 1.0, 0.5], bounds=(-math.inf, math.inf))
     assert ours.half_width == pytest.approx(2.776445 * np.std([1, 1, 1, 1, 0.5], ddof=1) / math.sqrt(5), rel=1e-6)
 
 
@@ -52,3 +52,9 @@ def test_evaluate_task_figures():
     per_class = {row["label"]: row for row in result["per_class"]}
     assert per_class["a"]["precision"] == 0.5 and per_class["b"]["recall"] == 0.5
     assert top_k_accuracy(probs[:3], targets[:3], 2) == 1.0
+
+
+def test_t_interval_of_an_accuracy_stays_within_0_and_1():
+    near_perfect = t_interval([1.0] * 20 + [0.0])
+    assert near_perfect.high == 1.0 and near_perfect.low < near_perfect.estimate
+    assert t_interval([0.0] * 20 + [1.0]).low == 0.0

@@ -1,7 +1,7 @@
 """Confidence intervals for accuracies.
 
 A test set's accuracy is the mean of per-picture scores (1 right, 0 wrong), so its
-95 % interval here is the t interval of that mean; the Wilson score interval is given
+95 % interval here is the t interval of that mean, clipped to [0, 1]; the Wilson score interval is given
 beside it because it behaves better near 0 and 1. Across repeated runs, the interval is
 the t interval of the runs' accuracies.
 """
@@ -34,15 +34,17 @@ class Interval:
         return {"estimate": self.estimate, "low": self.low, "high": self.high, "n": self.n, "method": self.method}
 
 
-def t_interval(values: np.ndarray | list[float], confidence: float = 0.95) -> Interval:
-    """Two-sided t interval for the mean of `values` (NaN bounds when n < 2)."""
+def t_interval(values: np.ndarray | list[float], confidence: float = 0.95,
+               bounds: tuple[float, float] = (0.0, 1.0)) -> Interval:
+    """Two-sided t interval for the mean of `values` (NaN bounds when n < 2), clipped to
+    `bounds`: an accuracy's interval never reaches past 0 or 1."""
     data = np.asarray(values, dtype=np.float64)
     n = len(data)
     mean = float(data.mean()) if n else float("nan")
     if n < 2:
         return Interval(mean, float("nan"), float("nan"), n, "t")
     half = float(stats.t.ppf((1 + confidence) / 2, n - 1) * data.std(ddof=1) / math.sqrt(n))
-    return Interval(mean, mean - half, mean + half, n, "t")
+    return Interval(mean, max(bounds[0], mean - half), min(bounds[1], mean + half), n, "t")
 
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interval:

@@ -1,0 +1,5 @@
+import sys
+
+from shoplens.demo import main
+
+sys.exit(main())

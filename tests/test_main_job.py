@@ -1,0 +1,70 @@
+"""The main job end to end (`shoplens demo`), as a user runs it: test shop, crawl, training,
+TorchServe + API + redis-server, the extension in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from crawler.testshop import Catalogue
+from tests.conftest import ROOT
+
+CATEGORIES, COLOURS = ["dress", "shirt", "pants"], ["red", "blue"]
+SMALL = ["--categories", ",".join(CATEGORIES), "--colours", ",".join(COLOURS), "--per-label", "4", "--epochs", "10"]
+
+
+def shoplens(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "shoplens", *argv], cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def test_main_job_once_labels_every_product_and_writes_the_report(tmp_path):
+    out = tmp_path / "main"
+    result = shoplens("demo", "--once", "--out", str(out), *SMALL)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    for stage in range(1, 7):
+        assert f"[{stage}/6]" in result.stdout
+    listed = Catalogue.build(CATEGORIES, COLOURS, per_label=4).listed()
+    usable = {p.id for p in listed if p.kind not in ("broken", "not_an_image")}
+    labels = json.loads((out / "labels.json").read_text())
+    assert {card for card, _, _ in labels} == usable
+    assert all(text.split(" · ")[0] in CATEGORIES and text.split(" · ")[1] in COLOURS for _, text, _ in labels)
+    assert "badges agree with the shop's category and colour" in result.stdout
+    for path in ("model/report/index.html", "model/metrics.json", "model/bundle/bundle.json", "shop-labelled.png"):
+        assert (out / path).is_file(), path
+    metrics = json.loads((out / "model" / "metrics.json").read_text())
+    assert metrics["evaluations"]["test"]["category"]["n"] > 0
+    assert not (out / "stack.json").exists()  # --once stopped everything
+
+
+def test_main_job_left_running_then_stopped_and_run_again(tmp_path):
+    out = tmp_path / "main"
+    first = shoplens("demo", "--out", str(out), *SMALL)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    record = json.loads((out / "stack.json").read_text())
+    assert "shoplens stop" in first.stdout
+    with urllib.request.urlopen(record["api"] + "/readyz", timeout=5) as response:
+        assert response.status == 200
+    second = shoplens("demo", "--out", str(out), "--once", *SMALL)  # stops the first stack, runs again
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    assert "stopped the stack an earlier run left running" in second.stdout
+    with pytest.raises(OSError):
+        urllib.request.urlopen(record["api"] + "/healthz", timeout=2)
+    assert shoplens("stop", "--out", str(out)).stdout.startswith("nothing running")
+
+
+def test_a_failing_stage_says_which_and_stops_what_it_started(tmp_path):
+    out = tmp_path / "main"
+    result = shoplens("demo", "--once", "--out", str(out), *SMALL, "--weights", str(tmp_path / "missing.pt"))
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: stage 3 (train and evaluate) failed")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not (out / "stack.json").exists()
+    shop_log = (out / "logs" / "testshop.log").read_text()
+    url = shop_log.split("test shop at ")[1].split()[0]
+    with pytest.raises(OSError):
+        urllib.request.urlopen(url + "/", timeout=2)  # the shop it had started is gone
