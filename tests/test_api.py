@@ -349,3 +349,44 @@ def test_url_answers_are_found_by_url_without_fetching_again(settings, picture_h
     settings.fetch_allow_hosts = []  # a fetch would now be refused: the answer must come from URL -> hash
     again = client.post("/v1/classify", json={"url": url}, headers=HEADERS)
     assert again.status_code == 200 and again.json["cached"] is True
+
+
+def test_two_model_servers_share_requests_and_one_stopping_loses_none(settings, torchserve, tmp_path):
+    """Scale-out: the API spreads requests over two TorchServes; one stops mid-run, every request is answered."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from serving.torchserve import TorchServe
+
+    shared, _ = torchserve
+    second = TorchServe(shared.store, tmp_path / "second").start()
+    try:
+        second.register("shoplens.mar", batch_size=1)
+        settings.torchserve_urls = [shared.inference_url, second.inference_url]
+        settings.management_urls = [shared.management_url, second.management_url]
+        settings.key_files = [str(shared.workdir / "key_file.json"), str(second.workdir / "key_file.json")]
+        app = create_app(settings)
+        pictures = [jpeg_bytes(drawn(seed=200 + s)) for s in range(40)]  # all new: no cache hit
+        answered = threading.Semaphore(0)
+
+        def classify(picture):
+            response = app.test_client().post("/v1/classify", data=picture, content_type="image/jpeg",
+                                              headers=HEADERS)
+            answered.release()
+            return response.status_code, response.json.get("cached")
+
+        def stop_second_after(count):
+            for _ in range(count):
+                answered.acquire()
+            second.stop()
+
+        stopper = threading.Thread(target=stop_second_after, args=(12,))
+        stopper.start()
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(classify, pictures))
+        stopper.join(timeout=60)
+        assert results == [(200, False)] * len(pictures)
+        served_by_second = (second.workdir / "logs" / "access_log.log").read_text().count("/predictions/")
+        assert served_by_second >= 3  # the second instance did take its share before it stopped
+    finally:
+        second.stop()
