@@ -376,9 +376,11 @@ async function more() {{
   page += 1;
   document.body.dataset.pages = String(page);
   loading = false;
+  // still in view after this page (a tall window): the observer will not fire again, so go on
+  if (sentinel.getBoundingClientRect().top < innerHeight) more();
 }}
-new IntersectionObserver((entries) => {{ if (entries[0].isIntersecting) more(); }})
-  .observe(document.getElementById('more'));
+const sentinel = document.getElementById('more');
+new IntersectionObserver((entries) => {{ if (entries[0].isIntersecting) more(); }}).observe(sentinel);
 """
 
 
