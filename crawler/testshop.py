@@ -376,11 +376,13 @@ async function more() {{
   page += 1;
   document.body.dataset.pages = String(page);
   loading = false;
-  // still in view after this page (a tall window): the observer will not fire again, so go on
-  if (sentinel.getBoundingClientRect().top < innerHeight) more();
+  check();  // still in view after this page (a tall window): go on
 }}
+// the observer may not fire again while the sentinel stays in view, so scrolling checks too
 const sentinel = document.getElementById('more');
+function check() {{ if (sentinel.getBoundingClientRect().top < innerHeight) more(); }}
 new IntersectionObserver((entries) => {{ if (entries[0].isIntersecting) more(); }}).observe(sentinel);
+addEventListener('scroll', check, {{ passive: true }});
 """
 
 

@@ -97,11 +97,18 @@ class ExtensionBrowser:
         return self.driver.execute_script(LABELLED)
 
     def scroll_to_the_end(self, cards: int, timeout: float = 30) -> None:
+        found: list[int] = [0]
+
         def loaded() -> bool:
             self.driver.execute_script("window.scrollTo(0, document.body.scrollHeight)")
-            return len(self.driver.execute_script(CARDS)) >= cards
+            found[0] = len(self.driver.execute_script(CARDS))
+            return found[0] >= cards
 
-        wait_for(loaded, timeout, f"{cards} product cards (infinite scroll)")
+        try:
+            wait_for(loaded, timeout, f"{cards} product cards (infinite scroll)")
+        except ShopLensError as exc:
+            logs = [entry["message"] for entry in self.driver.get_log("browser")][-3:]
+            raise ShopLensError(f"{exc}: {found[0]} on the page; browser console: {logs}") from None
 
     def open_popup(self, shop_url: str) -> str:
         """Opens the popup in a new tab, working on the shop's tab; returns the shop tab's handle."""
