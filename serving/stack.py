@@ -171,11 +171,12 @@ class Stack:
 
     def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: list[str] = (),
                  instances: int = 1, batch_size: int = 8, max_batch_delay_ms: int = 20,
-                 api_port: int | None = None) -> None:
+                 api_port: int | None = None, api_environment: dict[str, str] | None = None) -> None:
+        """`api_environment`: more SHOPLENS_* settings for the API (serving/api/config.py)."""
         self.bundle, self.workdir = bundle, workdir.resolve()
         self.api_keys, self.cors_origins = list(api_keys), list(cors_origins)
         self.instances, self.batch_size, self.max_batch_delay_ms = instances, batch_size, max_batch_delay_ms
-        self.api_port = api_port
+        self.api_port, self.api_environment = api_port, dict(api_environment or {})
         self.parts: list[LocalProcess | TorchServe] = []
 
     def start(self) -> Stack:
@@ -207,7 +208,7 @@ class Stack:
                 "SHOPLENS_TORCHSERVE_KEY_FILES": ",".join(str(ts.workdir / "key_file.json") for ts in self.torchserves),
                 "SHOPLENS_REDIS_URL": self.redis.url, "SHOPLENS_API_KEYS": ",".join(self.api_keys),
                 "SHOPLENS_CORS_ORIGINS": ",".join(self.cors_origins),
-                "SHOPLENS_ACCESS_LOG": str(self.workdir / "logs" / "api-access.log")}
+                "SHOPLENS_ACCESS_LOG": str(self.workdir / "logs" / "api-access.log"), **self.api_environment}
 
     def pids(self) -> list[int]:
         """The process-group leaders of the running parts, in start order."""
