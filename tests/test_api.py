@@ -390,3 +390,23 @@ def test_two_model_servers_share_requests_and_one_stopping_loses_none(settings, 
         assert served_by_second >= 3  # the second instance did take its share before it stopped
     finally:
         second.stop()
+
+
+def test_redis_stopped_mid_run_then_back(settings, tmp_path):
+    from serving.stack import RedisServer
+
+    own = RedisServer(tmp_path / "redis").start()
+    settings.redis_url = own.url
+    client = create_app(settings).test_client()
+    picture = jpeg_bytes(drawn("shirt", "red", seed=80))
+
+    def post():
+        return client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=HEADERS)
+
+    assert post().json["cached"] is False and post().json["cached"] is True
+    own.stop()
+    down = post()
+    assert down.status_code == 200 and down.json["cached"] is False
+    assert down.headers["X-ShopLens-Cache"] == "unavailable"
+    own.start()  # an empty Redis again: the answer is computed, cached, then served from the cache
+    assert post().headers["X-ShopLens-Cache"] == "ok" and post().json["cached"] is True
