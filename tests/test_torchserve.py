@@ -52,3 +52,20 @@ def test_registration_only_from_the_model_store(torchserve):
     assert status >= 400
     status, body = server.request("management", "GET", "/models")
     assert status == 200 and [m["modelName"] for m in json.loads(body)["models"]] == ["shoplens"]
+
+
+def test_workers_scale_through_the_management_api(torchserve):
+    server, _ = torchserve
+
+    def workers():
+        status, body = server.request("management", "GET", "/models/shoplens")
+        assert status == 200
+        return len(json.loads(body)[0]["workers"])
+
+    try:
+        status, _ = server.request("management", "PUT", "/models/shoplens?min_worker=2&synchronous=true", timeout=120)
+        assert status == 200 and workers() == 2
+    finally:
+        server.request("management", "PUT", "/models/shoplens?min_worker=1&max_worker=1&synchronous=true",
+                       timeout=120)
+    assert workers() == 1
