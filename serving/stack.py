@@ -169,7 +169,7 @@ class Stack:
     returns with every part answering or stops what it started and raises.
     """
 
-    def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: list[str] = (),
+    def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: tuple[str, ...] = (),
                  instances: int = 1, batch_size: int = 8, max_batch_delay_ms: int = 20,
                  api_port: int | None = None, api_environment: dict[str, str] | None = None) -> None:
         """`api_environment`: more SHOPLENS_* settings for the API (serving/api/config.py)."""

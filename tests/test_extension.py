@@ -108,24 +108,36 @@ def test_the_extension_labels_the_shop(browser, api):
         assert leftovers == 0
 
 
-def test_api_down_shows_one_status_and_no_badges_then_recovers(browser, torchserve, redis_server):
+@pytest.mark.parametrize("failure, says", [("unreachable", "ShopLens API unreachable"),
+                                            ("unauthorized", "API key refused")])
+def test_api_failure_shows_one_status_and_no_badges_then_recovers(browser, api, torchserve, redis_server,
+                                                                  failure, says):
     server, _ = torchserve
     port = free_port()
-    catalogue = Catalogue.build(TINY_CATEGORIES, TINY_COLOURS, per_label=1, seed=7)  # pictures not seen before
+    seed = {"unreachable": 7, "unauthorized": 8}[failure]  # pictures not seen before
+    catalogue = Catalogue.build(TINY_CATEGORIES, TINY_COLOURS, per_label=1, seed=seed)
     with serve_shop(catalogue) as (shop, _):
-        browser.configure(f"http://127.0.0.1:{port}", API_KEY)  # nothing listens there yet
+        if failure == "unreachable":
+            browser.configure(f"http://127.0.0.1:{port}", API_KEY)  # nothing listens there yet
+        else:
+            browser.configure(api.url, "not-the-key")
         browser.driver.get(f"{shop}/shop")
         time.sleep(3)
         assert browser.labelled() == []
         browser.open_popup(shop)
         status = wait_for(lambda: browser.driver.find_element("id", "status").get_attribute("data-state") != "ok"
                           and browser.driver.find_element("id", "status").text, 10, "the popup's status")
-        assert "unreachable" in status
+        assert status.startswith(says)
         browser.driver.close()
         browser.driver.switch_to.window(browser.driver.window_handles[0])
-        with ApiServer(api_settings(server, redis_server), port).start():
-            # the content script retries with backoff; the badges come once the API is back
-            wait_for(lambda: len(browser.labelled()) > 0, 45, "badges after the API came back")
+        if failure == "unreachable":
+            with ApiServer(api_settings(server, redis_server), port).start():
+                # the content script retries with backoff; the badges come once the API is back
+                wait_for(lambda: len(browser.labelled()) > 0, 45, "badges after the API came back")
+        else:
+            browser.configure(api.url, API_KEY)
+            browser.driver.get(f"{shop}/shop")
+            wait_for(lambda: len(browser.labelled()) > 0, 45, "badges with the right key")
 
 
 def test_packaged_zip_holds_every_file_the_extension_names_and_asks_little(tmp_path):
