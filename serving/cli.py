@@ -21,7 +21,7 @@ def _up(args: argparse.Namespace) -> None:
     from serving.stack import Stack
 
     key = args.api_key or secrets.token_urlsafe(16)
-    stack = Stack(Path(args.bundle), Path(args.workdir), [key], args.cors_origin, args.instances,
+    stack = Stack(Path(args.bundle), Path(args.workdir), [key], tuple(args.cors_origin), args.instances,
                   args.batch_size, api_port=args.port)
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl-C
     with stack.start():
