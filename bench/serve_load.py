@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import io
 import random
 import statistics
 import sys
@@ -29,7 +28,7 @@ from urllib.parse import urlsplit
 
 from serving.handler import ShopLensHandler
 from serving.stack import Stack
-from shoplens.sample import SHAPES, draw_garment
+from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
 from training.cli import main as training_main
 
 KEY = "bench-key"
@@ -40,11 +39,8 @@ def pictures(count: int, offset: int) -> list[bytes]:
     result = []
     for seed in range(offset, offset + count):
         rng = random.Random(seed)
-        image = draw_garment(rng.choice(sorted(SHAPES)), rng.choice(["red", "blue", "black", "white"]),
-                             (192, 256), rng)
-        buffer = io.BytesIO()
-        image.save(buffer, "JPEG", quality=90)
-        result.append(buffer.getvalue())
+        result.append(jpeg_bytes(draw_garment(rng.choice(sorted(SHAPES)),
+                                              rng.choice(["red", "blue", "black", "white"]), (192, 256), rng)))
     return result
 
 

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from training.cli import main as training_main
+from training.metrics import accuracy_text
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
 THREE = "dress,longsleeve,shirt"
@@ -33,10 +34,8 @@ def train(out: Path, split: Path, cache: Path, args: argparse.Namespace, *extra:
 
 
 def line(name: str, metrics: dict, seconds: float) -> str:
-    ev = metrics["evaluations"]["validation"]["category"]
-    t, w = ev["accuracy"], ev["accuracy_wilson"]
-    return (f"{name}: validation accuracy {t['estimate']:.4f}, 95% t CI [{t['low']:.4f}, {t['high']:.4f}], "
-            f"Wilson [{w['low']:.4f}, {w['high']:.4f}], n={ev['n']} (split: validation), "
+    return (f"{name}: validation {accuracy_text(metrics['evaluations']['validation']['category'])} "
+            "(split: validation), "
             f"epochs {len(metrics['history'])}, wall {seconds:.1f}s")
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from shoplens import ShopLensError
 from shoplens.imaging import decode_image, perceptual_hash
-from shoplens.sample import SHAPES, draw_garment
+from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
 from shoplens.vocab import parse_term
 
 PAGE_SIZE = 12
@@ -99,12 +99,7 @@ class Catalogue:
 @lru_cache(maxsize=4096)
 def _draw_picture(category: str, colour: str, seed: int, kind: str) -> bytes:
     image = draw_garment(category, colour, (120, 160), random.Random(seed))
-    buffer = io.BytesIO()
-    if kind == "near_duplicate":
-        image.resize((114, 152)).save(buffer, "JPEG", quality=70)
-    else:
-        image.save(buffer, "JPEG", quality=90)
-    data = buffer.getvalue()
+    data = jpeg_bytes(image.resize((114, 152)), 70) if kind == "near_duplicate" else jpeg_bytes(image)
     if kind == "broken":
         return data[: len(data) // 2]
     if kind == "not_an_image":

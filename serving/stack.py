@@ -13,11 +13,10 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from shoplens import ShopLensError
+from shoplens import ShopLensError, wait_for
 
 if TYPE_CHECKING:
     from serving.torchserve import TorchServe
@@ -32,7 +31,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _binary(name: str) -> str:
+def executable(name: str) -> str:
     found = shutil.which(name) or str(Path(sys.executable).with_name(name))
     if not Path(found).exists():
         raise ShopLensError(f"{name} is not installed: run scripts/setup.sh")
@@ -43,10 +42,11 @@ class LocalProcess:
     """A server process in its own process group, ready once `ready()` says so."""
 
     name = "process"
+    stop_timeout = 15.0  # seconds between SIGTERM and SIGKILL
 
-    def __init__(self, log: Path | None = None) -> None:
+    def __init__(self, log: Path | None = None, cwd: Path = ROOT) -> None:
         self.process: subprocess.Popen | None = None
-        self.log = log
+        self.log, self.cwd = log, cwd
 
     def command(self) -> list[str]:
         raise NotImplementedError
@@ -59,10 +59,11 @@ class LocalProcess:
 
     def start(self, timeout: float = 30) -> LocalProcess:
         output = self.log.open("ab") if self.log else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command(), cwd=ROOT, env=self.environment(), stdout=output,
+        self.process = subprocess.Popen(self.command(), cwd=self.cwd, env=self.environment(), stdout=output,
                                         stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            wait_until(self.ready, timeout, f"{self.name} to answer", self.process)
+            wait_for(self.ready, timeout, f"{self.name} to answer" + (f" (log: {self.log})" if self.log else ""),
+                     self.process)
         except ShopLensError:
             self.stop()
             raise
@@ -70,7 +71,7 @@ class LocalProcess:
 
     def stop(self) -> None:
         if self.process is not None:
-            stop_process_group(self.process.pid, self.process)
+            stop_process_group(self.process.pid, self.process, self.stop_timeout)
         self.process = None
 
     def __enter__(self) -> LocalProcess:
@@ -99,21 +100,6 @@ def stop_process_group(pid: int, process: subprocess.Popen | None = None, timeou
             time.sleep(0.1)
 
 
-def wait_until(check: Callable[[], bool], timeout: float, what: str,
-               process: subprocess.Popen | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise ShopLensError(f"gave up waiting for {what}: the process exited with {process.returncode}")
-        try:
-            if check():
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise ShopLensError(f"gave up waiting for {what} after {timeout:.0f} s")
-
-
 class RedisServer(LocalProcess):
     """redis-server on loopback without persistence (a cache, nothing to keep)."""
 
@@ -129,7 +115,7 @@ class RedisServer(LocalProcess):
 
     def command(self) -> list[str]:
         self.folder.mkdir(parents=True, exist_ok=True)
-        return [_binary("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
+        return [executable("redis-server"), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "",
                 "--appendonly", "no", "--dir", str(self.folder)]
 
     def ready(self) -> bool:
@@ -152,7 +138,7 @@ class ApiServer(LocalProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [_binary("gunicorn"), "-c", str(ROOT / "serving" / "gunicorn.conf.py"), "serving.api:create_app()"]
+        return [executable("gunicorn"), "-c", str(ROOT / "serving" / "gunicorn.conf.py"), "serving.api:create_app()"]
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, "SHOPLENS_BIND": f"127.0.0.1:{self.port}", **self.settings}
@@ -160,6 +146,16 @@ class ApiServer(LocalProcess):
     def ready(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
             return response.status == 200
+
+
+def api_environment(torchserves: list[TorchServe], redis_url: str, api_keys: list[str],
+                    cors_origins: tuple[str, ...] = ()) -> dict[str, str]:
+    """The SHOPLENS_* settings of an API in front of these TorchServes and this Redis."""
+    return {"SHOPLENS_TORCHSERVE_URLS": ",".join(ts.inference_url for ts in torchserves),
+            "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": ",".join(ts.management_url for ts in torchserves),
+            "SHOPLENS_TORCHSERVE_KEY_FILES": ",".join(str(ts.key_file) for ts in torchserves),
+            "SHOPLENS_REDIS_URL": redis_url, "SHOPLENS_API_KEYS": ",".join(api_keys),
+            "SHOPLENS_CORS_ORIGINS": ",".join(cors_origins)}
 
 
 class Stack:
@@ -177,7 +173,7 @@ class Stack:
         self.api_keys, self.cors_origins = list(api_keys), list(cors_origins)
         self.instances, self.batch_size, self.max_batch_delay_ms = instances, batch_size, max_batch_delay_ms
         self.api_port, self.api_environment = api_port, dict(api_environment or {})
-        self.parts: list[LocalProcess | TorchServe] = []
+        self.parts: list[LocalProcess] = []
 
     def start(self) -> Stack:
         from serving.archive import archive
@@ -198,16 +194,12 @@ class Stack:
             raise
         return self
 
-    def _started(self, part: LocalProcess | TorchServe) -> LocalProcess | TorchServe:
+    def _started(self, part: LocalProcess) -> LocalProcess:
         self.parts.append(part)
         return part.start()
 
     def api_settings(self) -> dict[str, str]:
-        return {"SHOPLENS_TORCHSERVE_URLS": ",".join(ts.inference_url for ts in self.torchserves),
-                "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": ",".join(ts.management_url for ts in self.torchserves),
-                "SHOPLENS_TORCHSERVE_KEY_FILES": ",".join(str(ts.workdir / "key_file.json") for ts in self.torchserves),
-                "SHOPLENS_REDIS_URL": self.redis.url, "SHOPLENS_API_KEYS": ",".join(self.api_keys),
-                "SHOPLENS_CORS_ORIGINS": ",".join(self.cors_origins),
+        return {**api_environment(self.torchserves, self.redis.url, self.api_keys, self.cors_origins),
                 "SHOPLENS_ACCESS_LOG": str(self.workdir / "logs" / "api-access.log"), **self.api_environment}
 
     def pids(self) -> list[int]:

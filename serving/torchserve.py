@@ -9,27 +9,43 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 
-from serving.stack import free_port, stop_process_group, wait_until
+from serving.stack import LocalProcess, executable, free_port
 from shoplens import ShopLensError
 
 CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
 
 
-class TorchServe:
+def read_token(key_file: Path | str, api: str) -> str:
+    """The 'inference' or 'management' token from a TorchServe key_file.json (raises OSError,
+    ValueError or KeyError while the file is missing or incomplete)."""
+    with open(key_file, encoding="utf-8") as handle:
+        return json.load(handle)[api]["key"]
+
+
+class TorchServe(LocalProcess):
+    """One TorchServe, run in its own working folder (config, key_file.json, logs)."""
+
+    name = "torchserve"
+    stop_timeout = 30.0
+
     def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] | None = None,
                  grpc_ports: tuple[int, int] | None = None) -> None:
         """Ports (inference, management, metrics) and gRPC ports are free loopback ports unless given."""
         self.store, self.workdir = store.resolve(), workdir.resolve()
+        super().__init__(log=self.workdir / "torchserve.log", cwd=self.workdir)  # key_file.json lands in cwd
         self.ports = ports or (free_port(), free_port(), free_port())
         self.grpc_ports = grpc_ports or (free_port(), free_port())
-        self.process: subprocess.Popen | None = None
+        # TorchServe keeps its pid file in the temporary folder: one folder per instance lets
+        # several run side by side.
+        self.temporary = self.workdir / "tmp"
+
+    @property
+    def key_file(self) -> Path:
+        return self.workdir / "key_file.json"
 
     @property
     def inference_url(self) -> str:
@@ -52,7 +68,7 @@ class TorchServe:
 
     def key(self, api: str) -> str:
         """The current token for 'inference' or 'management'."""
-        return json.loads((self.workdir / "key_file.json").read_text())[api]["key"]
+        return read_token(self.key_file, api)
 
     def request(self, api: str, method: str, path: str, data: bytes | None = None,
                 content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
@@ -69,26 +85,20 @@ class TorchServe:
         except urllib.error.HTTPError as error:
             return error.code, error.read()
 
+    def command(self) -> list[str]:
+        return [executable("torchserve"), "--start", "--foreground", "--ncs", "--ts-config", str(self._config()),
+                "--model-store", str(self.store)]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "TMPDIR": str(self.temporary), "TEMP": str(self.temporary)}
+
+    def ready(self) -> bool:
+        return self.request("inference", "GET", "/ping", timeout=2)[0] == 200
+
     def start(self, timeout: float = 90) -> TorchServe:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        binary = shutil.which("torchserve") or str(Path(sys.executable).with_name("torchserve"))
-        log = (self.workdir / "torchserve.log").open("ab")
-        # TorchServe keeps its pid file in the temporary folder: one folder per instance lets
-        # several run side by side.
-        temporary = self.workdir / "tmp"
-        temporary.mkdir(exist_ok=True)
-        (temporary / ".model_server.pid").unlink(missing_ok=True)  # left by a stopped instance of ours
-        self.process = subprocess.Popen([binary, "--start", "--foreground", "--ncs", "--ts-config",
-                                         str(self._config()), "--model-store", str(self.store)],
-                                        cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT,
-                                        env={**os.environ, "TMPDIR": str(temporary), "TEMP": str(temporary)},
-                                        start_new_session=True)  # its Java child is stopped with it
-        try:
-            wait_until(lambda: self.request("inference", "GET", "/ping", timeout=2)[0] == 200, timeout,
-                       f"torchserve to answer /ping (log: {self.workdir / 'torchserve.log'})", self.process)
-        except ShopLensError:
-            self.stop()
-            raise
+        self.temporary.mkdir(parents=True, exist_ok=True)
+        (self.temporary / ".model_server.pid").unlink(missing_ok=True)  # left by a stopped instance of ours
+        super().start(timeout)
         return self
 
     def register(self, mar: str, batch_size: int = 8, max_batch_delay_ms: int = 20, workers: int = 1) -> dict:
@@ -99,9 +109,3 @@ class TorchServe:
         if status != 200:
             raise ShopLensError(f"registering {mar} failed ({status}): {body.decode(errors='replace')}")
         return json.loads(body)
-
-    def stop(self) -> None:
-        """Stop the launcher and the Java server under it (the whole process group)."""
-        if self.process is not None:
-            stop_process_group(self.process.pid, self.process, timeout=30)
-        self.process = None

@@ -5,12 +5,10 @@ extension (options, popup, badges) used by the end-to-end tests and the main job
 from __future__ import annotations
 
 import shutil
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from shoplens import ShopLensError
+from shoplens import ShopLensError, wait_for
 
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -40,17 +38,6 @@ def start_chromium(user_data_dir: str, extra: tuple[str, ...] = ()) -> Any:
     driver_path = shutil.which("chromedriver")
     service = Service(executable_path=driver_path) if driver_path else Service()
     return webdriver.Chrome(service=service, options=chromium_options(user_data_dir, extra))
-
-
-def wait_for(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    """`check()`'s first truthy value, polled for at most `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise ShopLensError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 LABELLED = ("return Array.from(document.querySelectorAll('img[data-shoplens-label]')).map(i => "

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.stack import ROOT, LocalProcess, Stack, free_port, stop_process_group
-from shoplens import ShopLensError
+from shoplens import ShopLensError, wait_for
 from shoplens.cli import run_cli
 
 STAGES = ("test shop", "crawl", "train and evaluate", "serve", "extension on the shop", "finish")
@@ -107,11 +107,10 @@ def _train(args: argparse.Namespace, data: Path, model: Path) -> dict[str, Any]:
 
 
 def _accuracy_line(metrics: dict[str, Any]) -> str:
+    from training.metrics import accuracy_text
+
     split = "test" if "test" in metrics["evaluations"] else "validation"
-    found = metrics["evaluations"][split]["category"]
-    t, w = found["accuracy"], found["accuracy_wilson"]
-    return (f"{split} category accuracy {t['estimate']:.4f}, 95% t CI [{t['low']:.4f}, {t['high']:.4f}], "
-            f"Wilson [{w['low']:.4f}, {w['high']:.4f}], n={found['n']}")
+    return f"{split} category {accuracy_text(metrics['evaluations'][split]['category'])}"
 
 
 def shop_truth(shop_url: str) -> dict[str, str]:
@@ -122,7 +121,7 @@ def shop_truth(shop_url: str) -> dict[str, str]:
 
 
 def _label_shop(stack: Stack, key: str, shop_url: str, cards: int, out: Path) -> list[list[str]]:
-    from shoplens.browser import ExtensionBrowser, wait_for
+    from shoplens.browser import ExtensionBrowser
 
     browser = ExtensionBrowser(Path(tempfile.mkdtemp(prefix="shoplens-chromium-")))
     try:

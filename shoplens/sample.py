@@ -7,6 +7,7 @@ something real to learn and no photograph is copied.
 
 from __future__ import annotations
 
+import io
 import random
 from pathlib import Path
 
@@ -92,6 +93,13 @@ def draw_garment(category: str, colour: str, size: tuple[int, int] = (96, 128),
     noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 4, (height, width, 3))
     pixels = np.clip(np.asarray(picture, np.float32) + noise, 0, 255).astype(np.uint8)
     return Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(0.4))
+
+
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    """`image` encoded as JPEG."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
 
 
 def write_sample(root: Path, categories: list[str], colours: list[str], per_label: int,

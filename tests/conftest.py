@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from serving.archive import archive
-from serving.stack import RedisServer
+from serving.stack import RedisServer, api_environment
 from serving.torchserve import TorchServe
 from shoplens.sample import draw_garment, write_sample
 from training.cli import main as training_main
@@ -83,21 +83,9 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
         server.stop()
 
 
-def jpeg_bytes(image, quality: int = 90) -> bytes:
-    """`image` encoded as JPEG."""
-    import io
-
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
-
-
 API_KEY = "test-key"
 
 
 def api_settings(server: TorchServe, redis_url: str) -> dict[str, str]:
     """SHOPLENS_* variables for an API in front of `server` and `redis_url`."""
-    return {"SHOPLENS_TORCHSERVE_URLS": server.inference_url,
-            "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": server.management_url,
-            "SHOPLENS_TORCHSERVE_KEY_FILES": str(server.workdir / "key_file.json"),
-            "SHOPLENS_REDIS_URL": redis_url, "SHOPLENS_API_KEYS": API_KEY, "SHOPLENS_ACCESS_LOG": "/dev/null"}
+    return {**api_environment([server], redis_url, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null"}

@@ -10,7 +10,8 @@ from PIL import Image
 from serving.api import create_app
 from serving.api.config import Settings
 from serving.stack import free_port
-from tests.conftest import drawn, jpeg_bytes
+from shoplens.sample import jpeg_bytes
+from tests.conftest import drawn
 
 
 @pytest.fixture()

@@ -12,7 +12,8 @@ import pytest
 
 from crawler.testshop import Catalogue, serve_shop
 from serving.stack import ApiServer, free_port
-from shoplens.browser import EXTENSION_DIR, ExtensionBrowser, wait_for
+from shoplens import wait_for
+from shoplens.browser import EXTENSION_DIR, ExtensionBrowser
 from tests.conftest import API_KEY, ROOT, TINY_CATEGORIES, TINY_COLOURS, api_settings
 
 ARTIFACTS = Path(os.environ.get("SHOPLENS_TEST_ARTIFACTS", ROOT / "runs" / "test-artifacts"))

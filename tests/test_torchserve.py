@@ -5,7 +5,8 @@ import json
 import pytest
 
 from serving.handler import describe
-from tests.conftest import drawn, jpeg_bytes
+from shoplens.sample import jpeg_bytes
+from tests.conftest import drawn
 
 
 def test_classifies_a_picture(torchserve):

@@ -6,8 +6,9 @@ from PIL import Image
 
 from shoplens import ShopLensError
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image, hamming, pairwise_within, perceptual_hash
+from shoplens.sample import jpeg_bytes
 from shoplens.vocab import parse_term, term
-from tests.conftest import drawn, jpeg_bytes
+from tests.conftest import drawn
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -38,3 +38,10 @@ def evaluate_task(probs: np.ndarray, targets: np.ndarray, labels: list[str], spl
         "confusion": confusion_matrix(targets, predicted, labels=classes).tolist(),
         "labels": labels,
     }
+
+
+def accuracy_text(evaluation: dict[str, Any]) -> str:
+    """One task's accuracy as every report line gives it: estimate, t and Wilson intervals, n."""
+    t, w = evaluation["accuracy"], evaluation["accuracy_wilson"]
+    return (f"accuracy {t['estimate']:.4f}, 95% t CI [{t['low']:.4f}, {t['high']:.4f}], "
+            f"Wilson [{w['low']:.4f}, {w['high']:.4f}], n={evaluation['n']}")

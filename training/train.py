@@ -30,7 +30,7 @@ from training import compare, noise, report
 from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
 from training.features import CachedViews, cache_key, stem_features
-from training.metrics import evaluate_task
+from training.metrics import accuracy_text, evaluate_task
 from training.models import ShopLensNet, build_model
 from training.presets import eval_preset, train_preset
 from training.splits import Split, load_split, make_split, save_split
@@ -196,9 +196,7 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
     print(f"split {metrics['split']['scheme']}: {counts}; skipped {skipped or 'none'}")
     for split_name, tasks in metrics["evaluations"].items():
         for task, ev in tasks.items():
-            t, w = ev["accuracy"], ev["accuracy_wilson"]
-            print(f"{split_name} {task} accuracy {t['estimate']:.4f}  95% t CI [{t['low']:.4f}, {t['high']:.4f}]  "
-                  f"Wilson [{w['low']:.4f}, {w['high']:.4f}]  n={ev['n']}")
+            print(f"{split_name} {task} {accuracy_text(ev)}")
     for split_name in ("validation", "test"):
         block = metrics["repeats"].get(split_name)
         if block and len(block["accuracies"]) > 1:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from serving.api.config import Settings
+from serving.torchserve import read_token
 
 
 class InferenceUnavailable(Exception):
@@ -32,8 +33,7 @@ class Instance:
 
     def key(self, api: str) -> str:
         try:
-            with open(self.key_file, encoding="utf-8") as handle:
-                return json.load(handle)[api]["key"]
+            return read_token(self.key_file, api)
         except (OSError, ValueError, KeyError):
             return ""  # token authorisation off, or the file not written yet
 
