@@ -1,6 +1,6 @@
-"""Local processes of the serving stack — redis-server and the gunicorn-run API — started
-on loopback, waited for, and stopped with everything under them. TorchServe has its own
-launcher (`serving.torchserve`). Tests, benchmarks and the main job all start them here.
+"""Local processes of the serving stack — redis-server, TorchServe (`serving.torchserve`)
+and the gunicorn-run API — started on loopback, waited for, and stopped with everything
+under them. Tests, benchmarks and the main job all start them here.
 """
 
 from __future__ import annotations
