@@ -6,98 +6,15 @@ under them. Tests, benchmarks and the main job all start them here.
 from __future__ import annotations
 
 import os
-import shutil
-import signal
 import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-from shoplens import ShopLensError, wait_for
-
-if TYPE_CHECKING:
-    from serving.torchserve import TorchServe
+from serving.archive import archive
+from serving.torchserve import TorchServe
+from shoplens.processes import LocalProcess, executable, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def free_port() -> int:
-    """A TCP port free on loopback right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def executable(name: str) -> str:
-    found = shutil.which(name) or str(Path(sys.executable).with_name(name))
-    if not Path(found).exists():
-        raise ShopLensError(f"{name} is not installed: run scripts/setup.sh")
-    return found
-
-
-class LocalProcess:
-    """A server process in its own process group, ready once `ready()` says so."""
-
-    name = "process"
-    stop_timeout = 15.0  # seconds between SIGTERM and SIGKILL
-
-    def __init__(self, log: Path | None = None, cwd: Path = ROOT) -> None:
-        self.process: subprocess.Popen | None = None
-        self.log, self.cwd = log, cwd
-
-    def command(self) -> list[str]:
-        raise NotImplementedError
-
-    def environment(self) -> dict[str, str]:
-        return dict(os.environ)
-
-    def ready(self) -> bool:
-        raise NotImplementedError
-
-    def start(self, timeout: float = 30) -> LocalProcess:
-        output = self.log.open("ab") if self.log else subprocess.DEVNULL
-        self.process = subprocess.Popen(self.command(), cwd=self.cwd, env=self.environment(), stdout=output,
-                                        stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            wait_for(self.ready, timeout, f"{self.name} to answer" + (f" (log: {self.log})" if self.log else ""),
-                     self.process)
-        except ShopLensError:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        if self.process is not None:
-            stop_process_group(self.process.pid, self.process, self.stop_timeout)
-        self.process = None
-
-    def __enter__(self) -> LocalProcess:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-
-def stop_process_group(pid: int, process: subprocess.Popen | None = None, timeout: float = 15) -> None:
-    """SIGTERM the process group led by `pid`, SIGKILL what is left after `timeout`; returns once
-    the whole group is gone, so its ports are free again. `process`: our child, to reap."""
-    for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if process is not None:
-                process.poll()
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.1)
 
 
 class RedisServer(LocalProcess):
@@ -130,7 +47,7 @@ class ApiServer(LocalProcess):
     name = "the ShopLens API"
 
     def __init__(self, settings: dict[str, str], port: int | None = None, log: Path | None = None) -> None:
-        super().__init__(log)
+        super().__init__(log, cwd=ROOT)
         self.settings, self.port = settings, port or free_port()
 
     @property
@@ -176,9 +93,6 @@ class Stack:
         self.parts: list[LocalProcess] = []
 
     def start(self) -> Stack:
-        from serving.archive import archive
-        from serving.torchserve import TorchServe
-
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         try:

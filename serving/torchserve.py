@@ -13,17 +13,11 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from serving.stack import LocalProcess, executable, free_port
+from serving.api.inference import read_token
 from shoplens import ShopLensError
+from shoplens.processes import LocalProcess, executable, free_port
 
 CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
-
-
-def read_token(key_file: Path | str, api: str) -> str:
-    """The 'inference' or 'management' token from a TorchServe key_file.json (raises OSError,
-    ValueError or KeyError while the file is missing or incomplete)."""
-    with open(key_file, encoding="utf-8") as handle:
-        return json.load(handle)[api]["key"]
 
 
 class TorchServe(LocalProcess):

@@ -8,7 +8,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from shoplens import ShopLensError, wait_for
+from shoplens import ShopLensError
+from shoplens.processes import wait_for
 
 CHROMIUM_FLAGS = (
     "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -9,7 +9,7 @@ from PIL import Image
 
 from serving.api import create_app
 from serving.api.config import Settings
-from serving.stack import free_port
+from shoplens.processes import free_port
 from shoplens.sample import jpeg_bytes
 from tests.conftest import drawn
 

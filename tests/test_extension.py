@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from crawler.testshop import Catalogue, serve_shop
-from serving.stack import ApiServer, free_port
-from shoplens import wait_for
+from serving.stack import ApiServer
 from shoplens.browser import EXTENSION_DIR, ExtensionBrowser
+from shoplens.processes import free_port, wait_for
 from tests.conftest import API_KEY, ROOT, TINY_CATEGORIES, TINY_COLOURS, api_settings
 
 ARTIFACTS = Path(os.environ.get("SHOPLENS_TEST_ARTIFACTS", ROOT / "runs" / "test-artifacts"))

@@ -18,7 +18,7 @@ SMALL = ["--categories", ",".join(CATEGORIES), "--colours", ",".join(COLOURS), "
 
 
 def shoplens(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "shoplens", *argv], cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "mainjob", *argv], cwd=ROOT, capture_output=True, text=True,
                           timeout=timeout)
 
 

@@ -15,14 +15,21 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from serving.api.config import Settings
-from serving.torchserve import read_token
 
 
 class InferenceUnavailable(Exception):
     """No TorchServe instance answered in time without a server error."""
+
+
+def read_token(key_file: Path | str, api: str) -> str:
+    """The 'inference' or 'management' token from a TorchServe key_file.json (raises OSError,
+    ValueError or KeyError while the file is missing or incomplete)."""
+    with open(key_file, encoding="utf-8") as handle:
+        return json.load(handle)[api]["key"]
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from serving.stack import ROOT, LocalProcess, Stack, free_port, stop_process_group
-from shoplens import ShopLensError, wait_for
+from serving.stack import ROOT, Stack
+from shoplens import ShopLensError
 from shoplens.cli import run_cli
+from shoplens.processes import LocalProcess, free_port, stop_process_group, wait_for
 
 STAGES = ("test shop", "crawl", "train and evaluate", "serve", "extension on the shop", "finish")
 DEFAULT_CATEGORIES = "dress,shirt,pullover,pants,skirt"

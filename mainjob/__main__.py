@@ -1,0 +1,5 @@
+import sys
+
+from mainjob.job import main
+
+sys.exit(main())

@@ -1,5 +1,0 @@
-import sys
-
-from shoplens.demo import main
-
-sys.exit(main())
