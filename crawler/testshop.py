@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import hashlib
-import html
 import io
 import json
 import random
@@ -25,8 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import jinja2
 import numpy as np
 
 from shoplens import ShopLensError
@@ -38,6 +40,11 @@ PAGE_SIZE = 12
 SEARCH_CAP = 70  # results an engine gives one query in one time window
 SEARCH_WINDOWS = 4
 DISTINCT_BITS = 5  # regular pictures differ from each other in more bits than the crawl's default 4
+STOREFRONT_PAGE = 8  # cards on the storefront's first page and on each page its script adds
+SITE = Path(__file__).resolve().parent / "testshop_site"  # templates/ (Jinja) and static/ (served as is)
+STATIC_TYPES = {".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8"}
+TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(SITE / "templates"), autoescape=True,
+                               undefined=jinja2.StrictUndefined)
 
 
 @dataclass(frozen=True)
@@ -118,34 +125,8 @@ def _json_ld(product: Product, base: str) -> dict:
             "offers": {"@type": "Offer", "price": "19.99", "priceCurrency": "EUR"}}
 
 
-def _page(title: str, body: str, head: str = "") -> bytes:
-    return (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>{head}"
-            f"</head><body><header><a href='/'><img src='/static/logo.png' width='24' height='24' alt='logo'>"
-            f"</a></header>{body}</body></html>").encode()
-
-
-def _card(product: Product) -> str:
-    return (f"<div class='product-card' data-id='{product.id}'><a href='/p/{product.id}'>"
-            f"<img src='/img/{product.id}.jpg' width='120' height='160' alt='{html.escape(product.name)}'>"
-            f"<span>{html.escape(product.name)}</span></a></div>")
-
-
-JS_PAGE_SCRIPT = """
-fetch('/api/new-arrivals.json').then(r => r.json()).then(items => {
-  const list = document.getElementById('arrivals');
-  for (const item of items) {
-    const card = document.createElement('div');
-    card.className = 'product-card';
-    card.innerHTML = `<img src="${item.image}" width="120" height="160"><span>${item.name}</span>`;
-    list.appendChild(card);
-    const data = document.createElement('script');
-    data.type = 'application/ld+json';
-    data.textContent = JSON.stringify(item);
-    document.head.appendChild(data);
-  }
-  document.body.dataset.loaded = 'true';
-});
-"""
+def render(template: str, title: str, **context: Any) -> bytes:
+    return TEMPLATES.get_template(template).render(title=title, **context).encode()
 
 
 class RequestLog(list):
@@ -190,7 +171,8 @@ class ShopHandler(BaseHTTPRequestHandler):
         (r"/img/(?P<id>\w+)\.jpg", "_picture"),
         (r"/search/images", "_search"), (r"/search/pic/(?P<key>[\w-]+)\.jpg", "_search_picture"),
         (r"/lists/best-sellers", "_list_article"), (r"/flaky/(?P<id>\w+)\.jpg", "_flaky"),
-        (r"/shop", "_storefront"), (r"/static/(?P<name>[\w-]+)\.(?:png|gif)", "_static"),
+        (r"/shop", "_storefront"), (r"/static/(?P<name>[\w-]+)\.(?:png|gif)", "_icon"),
+        (r"/static/(?P<name>[\w-]+\.(?:js|css))", "_static"),
     )
 
     def do_GET(self) -> None:  # http.server's name
@@ -208,7 +190,7 @@ class ShopHandler(BaseHTTPRequestHandler):
         self._not_found()
 
     def _not_found(self) -> None:
-        self._send(404, _page("Not found", "<p>not found</p>"))
+        self._send(404, render("base.html", "Not found", message="not found"))
 
     def _number(self, name: str, default: int) -> int:
         value = self.query.get(name, "")
@@ -226,22 +208,18 @@ class ShopHandler(BaseHTTPRequestHandler):
 
     def _home(self) -> None:
         categories = sorted({p.category for p in self.catalogue.listed()})
-        links = "".join(f"<li><a href='/c/{c}'>{c}</a></li>" for c in categories)
-        self._send(200, _page("Test shop", f"<ul>{links}</ul><a href='/new-arrivals'>New arrivals</a>"
-                                          "<a href='/private/p/secret0001'>staff</a>"))
+        self._send(200, render("home.html", "Test shop", categories=categories))
 
     def _category(self, category: str) -> None:
         page = self._number("page", 1)
         products = [p for p in self.catalogue.listed() if p.category == category]
         chunk = products[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
-        more = page * PAGE_SIZE < len(products)
-        nav = f"<a rel='next' class='next' href='/c/{category}?page={page + 1}'>next</a>" if more else ""
+        next_page = page + 1 if page * PAGE_SIZE < len(products) else None
         self._send(200 if chunk else 404,
-                   _page(category, f"<div class='grid'>{''.join(_card(p) for p in chunk)}</div>{nav}"))
+                   render("category.html", category, category=category, products=chunk, next_page=next_page))
 
     def _product_page(self, product: Product, title: str) -> None:
-        script = f"<script type='application/ld+json'>{json.dumps(_json_ld(product, self.base))}</script>"
-        self._send(200, _page(title, _card(product), head=script))
+        self._send(200, render("product.html", title, product=product, json_ld=_json_ld(product, self.base)))
 
     def _product(self, id: str) -> None:
         product = self.by_id.get(id)
@@ -256,8 +234,7 @@ class ShopHandler(BaseHTTPRequestHandler):
         self._product_page(product, "staff only")
 
     def _new_arrivals(self) -> None:
-        body = f"<div id='arrivals' class='grid'></div><script>{JS_PAGE_SCRIPT}</script>"
-        self._send(200, _page("New arrivals", body))
+        self._send(200, render("new_arrivals.html", "New arrivals"))
 
     def _arrivals_json(self) -> None:
         items = [_json_ld(p, self.base) for p in self.catalogue.products if p.kind == "js"]
@@ -283,19 +260,18 @@ class ShopHandler(BaseHTTPRequestHandler):
         try:
             category, colour = parse_term(self.query.get("q", ""))
         except ShopLensError:
-            return self._send(400, _page("Bad query", "<p>bad query</p>"))
+            return self._send(400, render("base.html", "Bad query", message="bad query"))
         first, window = self._number("first", 0), self._number("window", 0)
         if window >= SEARCH_WINDOWS:
-            return self._send(200, _page("No results", "<p>no results</p>"))
+            return self._send(200, render("base.html", "No results", message="no results"))
         count = max(0, min(35, SEARCH_CAP - first))
-        links = []
+        results = []
         for index in range(first, first + count):
             key = f"{category}-{colour or 'any'}-{window}-{index}"
             meta = {"murl": f"{self.base}/search/pic/{key}.jpg", "purl": f"{self.base}/p/listing-{key}",
                     "t": f"{colour or ''} {category} photo {index}"}
-            links.append(f"<a class='iusc' m='{html.escape(json.dumps(meta), quote=True)}' href='#'>"
-                         f"<img src='/search/pic/{key}.jpg' height='100'></a>")
-        self._send(200, _page(f"{category} - images", f"<div class='dgControl'>{''.join(links)}</div>"))
+            results.append({"meta": meta, "thumbnail": f"/search/pic/{key}.jpg"})
+        self._send(200, render("search.html", f"{category} - images", results=results))
 
     def _search_picture(self, key: str) -> None:
         category, colour, _window, _index = key.rsplit("-", 3)
@@ -305,11 +281,8 @@ class ShopHandler(BaseHTTPRequestHandler):
         self._send(200, _draw_picture(category, colour if colour != "any" else "grey", seed, "regular"), "image/jpeg")
 
     def _list_article(self) -> None:
-        rows = "".join(f"<tr><td>{rank}</td><td>{name}</td><td>{note}</td></tr>" for rank, name, note in (
-            (1, "Summer dresses", "light"), (2, "Linen shirts", "classic"), (3, "Wool jumpers", "warm")))
-        self._send(200, _page("Best sellers", "<table id='nav'><tr><td>menu</td></tr></table>"
-                                              "<table class='ranking'><tr><th>Rank</th><th>Garment</th>"
-                                              f"<th>Note</th></tr>{rows}</table>"))
+        rows = ((1, "Summer dresses", "light"), (2, "Linen shirts", "classic"), (3, "Wool jumpers", "warm"))
+        self._send(200, render("best_sellers.html", "Best sellers", rows=rows))
 
     def _flaky(self, id: str) -> None:
         """A picture that answers 503 twice before it works: for retry tests."""
@@ -321,20 +294,19 @@ class ShopHandler(BaseHTTPRequestHandler):
             return self._send(503, b"busy", "text/plain")
         self._send(200, picture_bytes(product), "image/jpeg")
 
-    def _static(self, name: str) -> None:
+    def _icon(self, name: str) -> None:
         self._send(200, _icon(1 if name == "pixel" else 24), "image/png")
 
+    def _static(self, name: str) -> None:
+        path = SITE / "static" / name
+        if not path.is_file():
+            return self._not_found()
+        self._send(200, path.read_bytes(), STATIC_TYPES[path.suffix])
+
     def _storefront(self) -> None:
-        """A storefront as a shopper sees it, for the extension: product cards with plain,
-        srcset and <picture> sources, icons, a tracking pixel and a sprite strip around them,
-        and more cards loaded by infinite scroll from /products.json."""
-        chunk = self.catalogue.listed()[:STOREFRONT_PAGE]
-        chrome = ("<nav><img src='/static/icon-cart.png' width='24' height='24' alt='cart'>"
-                  "<img src='/static/sprite-arrows.png' width='480' height='24' alt=''>"
-                  "<img src='/static/pixel.gif' width='1' height='1' alt=''></nav>")
-        body = (f"{chrome}<div id='products' class='grid'>{''.join(_shop_card(p, i) for i, p in enumerate(chunk))}"
-                f"</div><div id='more' style='height:40px'></div><script>{STOREFRONT_SCRIPT}</script>")
-        self._send(200, _page("Shop", body, head=f"<style>{STOREFRONT_STYLE}</style>"))
+        """A storefront as a shopper sees it, for the extension (templates/storefront.html)."""
+        products = self.catalogue.listed()[:STOREFRONT_PAGE]
+        self._send(200, render("storefront.html", "Shop", products=products, page_size=STOREFRONT_PAGE))
 
 
 @lru_cache(maxsize=2)
@@ -344,53 +316,6 @@ def _icon(side: int) -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (side, side), (20, 20, 20)).save(buffer, "PNG")
     return buffer.getvalue()
-
-
-STOREFRONT_PAGE = 8
-STOREFRONT_STYLE = (".grid{display:flex;flex-wrap:wrap;gap:16px;width:1100px}"
-                    ".product-card{width:240px;height:380px;border:1px solid #ddd}"
-                    ".product-card img{width:240px;height:320px;display:block}")
-STOREFRONT_SCRIPT = f"""
-let page = 1, loading = false, done = false;
-const grid = document.getElementById('products');
-function card(item) {{
-  const div = document.createElement('div');
-  div.className = 'product-card';
-  div.dataset.id = item.id;
-  div.innerHTML = `<a href="/p/${{item.id}}"><img src="${{item.images[0].src}}" loading="lazy" width="240" height="320"
-    alt="${{item.title}}"></a><span>${{item.title}}</span>`;
-  return div;
-}}
-async function more() {{
-  if (loading || done) return;
-  loading = true;
-  const response = await fetch(`/products.json?page=${{page + 1}}&limit={STOREFRONT_PAGE}`);
-  const items = (await response.json()).products.filter((item) => !document.querySelector(`[data-id="${{item.id}}"]`));
-  if (!items.length) done = true;
-  items.forEach((item) => grid.appendChild(card(item)));
-  page += 1;
-  document.body.dataset.pages = String(page);
-  loading = false;
-  check();  // still in view after this page (a tall window): go on
-}}
-// the observer may not fire again while the sentinel stays in view, so scrolling checks too
-const sentinel = document.getElementById('more');
-function check() {{ if (sentinel.getBoundingClientRect().top < innerHeight) more(); }}
-new IntersectionObserver((entries) => {{ if (entries[0].isIntersecting) more(); }}).observe(sentinel);
-addEventListener('scroll', check, {{ passive: true }});
-"""
-
-
-def _shop_card(product: Product, index: int) -> str:
-    """Every third card gives a srcset, every third a <picture>, the rest a plain src."""
-    src, size = f"/img/{product.id}.jpg", "width='240' height='320' alt=''"
-    image = f"<img src='{src}' {size}>"
-    if index % 3 == 1:
-        image = f"<img src='{src}' srcset='{src}?w=160 160w, {src}?w=480 480w' {size}>"
-    elif index % 3 == 2:
-        image = f"<picture><source srcset='{src}?w=480 480w' type='image/jpeg'>{image}</picture>"
-    return (f"<div class='product-card' data-id='{product.id}'><a href='/p/{product.id}'>{image}</a>"
-            f"<span>{html.escape(product.name)}</span></div>")
 
 
 class ShopServer(ThreadingHTTPServer):
