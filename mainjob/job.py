@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mainjob.extension import ExtensionBrowser
 from serving.stack import ROOT, Stack
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
@@ -122,8 +123,6 @@ def shop_truth(shop_url: str) -> dict[str, str]:
 
 
 def _label_shop(stack: Stack, key: str, shop_url: str, cards: int, out: Path) -> list[list[str]]:
-    from shoplens.browser import ExtensionBrowser
-
     browser = ExtensionBrowser(Path(tempfile.mkdtemp(prefix="shoplens-chromium-")))
     try:
         browser.configure(stack.api.url, key)

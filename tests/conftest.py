@@ -1,11 +1,12 @@
-"""Shared fixtures: tiny drawn datasets and a helper that runs the training CLI."""
+"""Shared fixtures: tiny drawn datasets, the training CLI, real redis-server and TorchServe,
+the API's settings and the extension in Chromium. Test modules take these as fixtures; the
+code behind them lives in tests/support/."""
 
 from __future__ import annotations
 
 import json
-import random
-import subprocess
-import sys
+import shutil
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,35 @@ import pytest
 from serving.archive import archive
 from serving.stack import RedisServer, api_environment
 from serving.torchserve import TorchServe
-from shoplens.sample import draw_garment, write_sample
-from training.cli import main as training_main
+from shoplens.sample import write_sample
+from tests.support import ROOT
+from tests.support.extension import PopupBrowser
+from tests.support.pictures import drawn
+from tests.support.training import fast_args, read_metrics, run_module
+from training.cli import main as train
 
-ROOT = Path(__file__).resolve().parents[1]
 TINY_CATEGORIES = ["dress", "shirt", "pants"]
 TINY_COLOURS = ["red", "blue"]
+# tests/test_api.py still imports API_KEY, api_settings and drawn from here; the fixtures of
+# the same names below are what every other module uses.
+API_KEY = "test-key"
+
+
+def api_settings(server: TorchServe, redis_url: str) -> dict[str, str]:
+    """SHOPLENS_* variables for an API in front of `server` and `redis_url`."""
+    return {**api_environment([server], redis_url, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null"}
+
+
+@pytest.fixture(scope="session")
+def root() -> Path:
+    """The repository's root: the working directory of commands run as a user runs them."""
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def tiny_labels() -> tuple[list[str], list[str]]:
+    """(categories, colours) of tiny_data."""
+    return TINY_CATEGORIES, TINY_COLOURS
 
 
 @pytest.fixture(scope="session")
@@ -32,34 +56,37 @@ def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture()
 def data_copy(tiny_data: Path, tmp_path: Path) -> Path:
     """A private copy of tiny_data that a test may damage."""
-    import shutil
-
     return Path(shutil.copytree(tiny_data, tmp_path / "data"))
 
 
-def fast_args(data: Path, out: Path, *extra: str) -> list[str]:
-    """A from-scratch simple_cnn run on 32-pixel inputs: seconds on a CPU."""
-    return ["train", "--data", str(data), "--out", str(out), "--arch", "simple_cnn", "--weights", "none",
-            "--image-size", "32", "--epochs", "2", "--batch-size", "8", "--workers", "0",
-            "--patience", "10", "--feature-cache", "", *extra]
+@pytest.fixture(name="drawn", scope="session")
+def drawn_fixture() -> Callable:
+    """drawn(category, colour, seed, size): one drawn garment picture."""
+    return drawn
 
 
-def train(argv: list[str]) -> int:
-    return training_main(argv)
+@pytest.fixture(name="fast_args", scope="session")
+def fast_args_fixture() -> Callable:
+    """fast_args(data, out, *extra): training CLI arguments for a run of seconds."""
+    return fast_args
 
 
-def read_metrics(out: Path) -> dict:
-    return json.loads((out / "metrics.json").read_text())
+@pytest.fixture(name="train", scope="session")
+def train_fixture() -> Callable:
+    """train(argv): the training CLI in-process; returns its exit status."""
+    return train
 
 
-def run_module(*argv: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    """`python -m training ARGV` in a fresh process, as a user runs it."""
-    return subprocess.run([sys.executable, "-m", "training", *argv], capture_output=True, text=True,
-                          timeout=timeout, cwd=ROOT)
+@pytest.fixture(name="read_metrics", scope="session")
+def read_metrics_fixture() -> Callable:
+    """read_metrics(out): a run's metrics.json."""
+    return read_metrics
 
 
-def drawn(category: str = "dress", colour: str = "red", seed: int = 0, size: tuple[int, int] = (96, 128)):
-    return draw_garment(category, colour, size, random.Random(seed))
+@pytest.fixture(name="run_module", scope="session")
+def run_module_fixture() -> Callable:
+    """run_module(*argv): `python -m training ARGV` in a fresh process."""
+    return run_module
 
 
 @pytest.fixture(scope="session")
@@ -83,9 +110,23 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
         server.stop()
 
 
-API_KEY = "test-key"
+@pytest.fixture(name="api_key", scope="session")
+def api_key_fixture() -> str:
+    """The one API key the test APIs accept."""
+    return API_KEY
 
 
-def api_settings(server: TorchServe, redis_url: str) -> dict[str, str]:
-    """SHOPLENS_* variables for an API in front of `server` and `redis_url`."""
-    return {**api_environment([server], redis_url, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null"}
+@pytest.fixture(name="api_settings", scope="session")
+def api_settings_fixture() -> Callable:
+    """api_settings(server, redis_url): SHOPLENS_* variables for an API in front of them."""
+    return api_settings
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory):
+    """Headless Chromium with the extension loaded, for one test module."""
+    browser = PopupBrowser(tmp_path_factory.mktemp("chromium-profile"))
+    try:
+        yield browser
+    finally:
+        browser.quit()

@@ -12,7 +12,6 @@ import pytest
 
 from crawler.terms import Term, match, terms_from_lists
 from crawler.testshop import Catalogue, picture_bytes, serve_shop
-from tests.conftest import ROOT
 
 CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]
 
@@ -24,12 +23,24 @@ def shop():
         yield catalogue, url, requests
 
 
-def crawl(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
-    command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
-               "--colours", ",".join(COLOURS), "--out", str(out), "--no-throttle", *extra]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT)
-    assert result.returncode == 0, result.stderr[-3000:]
-    return result
+@pytest.fixture(scope="module")
+def crawler_cli(root):
+    """crawler_cli(*argv): `python -m crawler ARGV` in a fresh process, as a user runs it."""
+    def run(*argv: str, timeout: float = 180) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "crawler", *argv], capture_output=True, text=True,
+                              timeout=timeout, cwd=root)
+    return run
+
+
+@pytest.fixture(scope="module")
+def crawl(crawler_cli):
+    """crawl(url, out, *extra): a successful crawl of the test shop's CATEGORIES x COLOURS."""
+    def run(url: str, out: Path, *extra: str) -> subprocess.CompletedProcess:
+        result = crawler_cli("crawl", "--start", url, "--categories", ",".join(CATEGORIES),
+                             "--colours", ",".join(COLOURS), "--out", str(out), "--no-throttle", *extra)
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result
+    return run
 
 
 def manifest(out: Path) -> list[dict]:
@@ -45,7 +56,7 @@ def expected_sha1s(catalogue: Catalogue, kinds: tuple[str, ...]) -> dict[str, tu
     return {sha1(picture_bytes(p)): (p.category, p.colour) for p in catalogue.products if p.kind in kinds}
 
 
-def test_shop_crawl_keeps_every_product_picture_once(shop, tmp_path):
+def test_shop_crawl_keeps_every_product_picture_once(shop, tmp_path, crawl):
     catalogue, url, requests = shop
     requests.clear()
     result = crawl(url, tmp_path, "--js-pages", "/new-arrivals")
@@ -65,7 +76,7 @@ def test_shop_crawl_keeps_every_product_picture_once(shop, tmp_path):
     assert not [path for path in requests if path.startswith("/private/")]  # robots.txt obeyed
 
 
-def test_javascript_products_are_found_only_through_selenium(shop, tmp_path):
+def test_javascript_products_are_found_only_through_selenium(shop, tmp_path, crawl):
     catalogue, url, _ = shop
     crawl(url, tmp_path)
     kept = {row["sha1"] for row in manifest(tmp_path)}
@@ -73,14 +84,14 @@ def test_javascript_products_are_found_only_through_selenium(shop, tmp_path):
     assert not kept & js and len(kept) == len(catalogue.expected()) - len(js)
 
 
-def test_catalogue_spider_reads_products_json(shop, tmp_path):
+def test_catalogue_spider_reads_products_json(shop, tmp_path, crawl):
     catalogue, url, _ = shop
     result = crawl(url, tmp_path, "--source", "catalogue")
     assert len(manifest(tmp_path)) == len([p for p in catalogue.products if p.kind == "regular"])
     assert "not_an_image=1, truncated=1" in result.stdout
 
 
-def test_per_term_cap(shop, tmp_path):
+def test_per_term_cap(shop, tmp_path, crawl):
     _, url, _ = shop
     crawl(url, tmp_path, "--source", "catalogue", "--per-term", "2")
     per_term: dict[str, int] = {}
@@ -97,17 +108,16 @@ def test_term_matching():
     assert match(terms_from_lists(["dress"], []), "dress", "anything") == Term("dress", None)
 
 
-def test_bad_crawl_input_is_one_clear_line(tmp_path):
+def test_bad_crawl_input_is_one_clear_line(tmp_path, crawler_cli):
     empty = tmp_path / "terms.txt"
     empty.write_text("# nothing\n")
     for argv in (["crawl"], ["crawl", "--start", "http://127.0.0.1:9", "--terms", str(empty)],
                  ["crawl", "--start", "http://127.0.0.1:9", "--categories", ""]):
-        result = subprocess.run([sys.executable, "-m", "crawler", *argv], capture_output=True, text=True,
-                                timeout=60, cwd=ROOT)
+        result = crawler_cli(*argv, timeout=60)
         assert result.returncode == 2 and result.stderr.startswith("error: ") and result.stderr.count("\n") == 1
 
 
-def test_interrupted_crawl_resumes_to_the_same_set(tmp_path):
+def test_interrupted_crawl_resumes_to_the_same_set(tmp_path, crawl, root):
     """Stopped midway (SIGINT, as Ctrl-C) and rerun with the same --jobdir: same pictures, none twice."""
     catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=6, seed=3)
     with serve_shop(catalogue, delay=0.2) as (url, requests):
@@ -116,7 +126,7 @@ def test_interrupted_crawl_resumes_to_the_same_set(tmp_path):
         parts, jobdir = tmp_path / "parts", tmp_path / "job"
         command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
                    "--colours", ",".join(COLOURS), "--out", str(parts), "--jobdir", str(jobdir), "--source", "shop"]
-        process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and len(_rows_or_empty(parts)) < 5:
             time.sleep(0.1)
@@ -140,12 +150,12 @@ def _rows_or_empty(out: Path) -> list[dict]:
     return manifest(out) if (out / "manifest.csv").is_file() else []
 
 
-def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path):
+def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path, root):
     catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=6, seed=5)
     with serve_shop(catalogue, delay=0.3) as (url, requests):  # slow enough for both to get work
         command = [sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories", ",".join(CATEGORIES),
                    "--colours", ",".join(COLOURS), "--out", str(tmp_path), "--redis", redis_server]
-        workers = [subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        workers = [subprocess.Popen(command, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                    for _ in range(2)]
         outputs = [worker.communicate(timeout=120) for worker in workers]
         assert all(worker.returncode == 0 for worker in workers), outputs
@@ -158,14 +168,12 @@ def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path
     assert len(rows) == sum(kept_per_worker) == len({r["sha1"] for r in rows})
 
 
-def test_image_search_pages_past_the_per_query_cap(shop, tmp_path):
+def test_image_search_pages_past_the_per_query_cap(shop, tmp_path, crawler_cli):
     _, url, requests = shop
     requests.clear()
     template = url + "/search/images?q={query}&first={offset}&window={window}"
-    result = subprocess.run(
-        [sys.executable, "-m", "crawler", "crawl", "--source", "image_search", "--search-url", template,
-         "--categories", "dress", "--colours", "red,blue", "--per-term", "80", "--out", str(tmp_path),
-         "--no-throttle"], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    result = crawler_cli("crawl", "--source", "image_search", "--search-url", template, "--categories", "dress",
+                         "--colours", "red,blue", "--per-term", "80", "--out", str(tmp_path), "--no-throttle")
     assert result.returncode == 0, result.stderr[-2000:]
     per_term: dict[str, int] = {}
     for row in manifest(tmp_path):
@@ -175,20 +183,18 @@ def test_image_search_pages_past_the_per_query_cap(shop, tmp_path):
     assert any("window=1" in path for path in requests)
 
 
-def test_terms_from_a_table_column(shop, tmp_path):
+def test_terms_from_a_table_column(shop, tmp_path, crawler_cli):
     _, url, _ = shop
     out = tmp_path / "terms.txt"
-    result = subprocess.run([sys.executable, "-m", "crawler", "terms", "--url", url + "/lists/best-sellers",
-                             "--table", "1", "--column", "garment", "--colours", "red", "--out", str(out)],
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = crawler_cli("terms", "--url", url + "/lists/best-sellers", "--table", "1", "--column", "garment",
+                         "--colours", "red", "--out", str(out), timeout=60)
     assert result.returncode == 0, result.stderr
     assert out.read_text().splitlines() == ["red dress", "red shirt", "red pullover"]
-    bad = subprocess.run([sys.executable, "-m", "crawler", "terms", "--url", url + "/lists/best-sellers",
-                          "--table", "5"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    bad = crawler_cli("terms", "--url", url + "/lists/best-sellers", "--table", "5", timeout=60)
     assert bad.returncode == 2 and "there is no table 5" in bad.stderr
 
 
-def test_retries_back_off_exponentially(tmp_path):
+def test_retries_back_off_exponentially(tmp_path, crawl):
     catalogue = Catalogue.build(CATEGORIES, COLOURS, per_label=1, flaky=True)
     with serve_shop(catalogue) as (url, requests):
         crawl(url, tmp_path)

@@ -11,52 +11,41 @@ from pathlib import Path
 import pytest
 
 from crawler.testshop import Catalogue, serve_shop
+from mainjob.extension import EXTENSION_DIR
 from serving.stack import ApiServer
-from shoplens.browser import EXTENSION_DIR, ExtensionBrowser
 from shoplens.processes import free_port, wait_for
-from tests.conftest import API_KEY, ROOT, TINY_CATEGORIES, TINY_COLOURS, api_settings
-
-ARTIFACTS = Path(os.environ.get("SHOPLENS_TEST_ARTIFACTS", ROOT / "runs" / "test-artifacts"))
-
-
-def labelled_ids(browser) -> set[str]:
-    return {card for card, _, _ in browser.labelled()}
 
 
 @pytest.fixture(scope="module")
-def api(torchserve, redis_server):
+def api(torchserve, redis_server, api_settings):
     server, _ = torchserve
     with ApiServer(api_settings(server, redis_server)).start() as running:
         yield running
 
 
-@pytest.fixture(scope="module")
-def browser(tmp_path_factory):
-    extension_browser = ExtensionBrowser(tmp_path_factory.mktemp("chromium-profile"), EXTENSION_DIR)
-    try:
-        yield extension_browser
-    finally:
-        extension_browser.quit()
+@pytest.fixture()
+def artifacts(root) -> Path:
+    return Path(os.environ.get("SHOPLENS_TEST_ARTIFACTS", root / "runs" / "test-artifacts"))
 
 
-def test_the_extension_labels_the_shop(browser, api):
-    catalogue = Catalogue.build(TINY_CATEGORIES, TINY_COLOURS, per_label=3)
+def test_the_extension_labels_the_shop(browser, api, api_key, tiny_labels, artifacts):
+    catalogue = Catalogue.build(*tiny_labels, per_label=3)
     listed = catalogue.listed()
     usable = {p.id for p in listed if p.kind not in ("broken", "not_an_image")}
     with serve_shop(catalogue) as (shop, _):
-        browser.configure(api.url, API_KEY)
+        browser.configure(api.url, api_key)
         browser.driver.get(f"{shop}/shop")
 
         # the first screenful: every product picture gets a badge, no icon, sprite or pixel does
         first = {p.id for p in listed[:8]}
-        wait_for(lambda: first <= labelled_ids(browser), 30, "badges on the first products")
+        wait_for(lambda: first <= browser.labelled_ids(), 30, "badges on the first products")
         icons = browser.driver.execute_script("return Array.from(document.querySelectorAll('nav img, header img'))"
                                        ".filter(i => i.dataset.shoplensLabel).length")
         assert icons == 0
 
         # infinite scroll: the products that arrive later get badges too; unusable pictures none
         browser.scroll_to_the_end(len(listed))
-        wait_for(lambda: labelled_ids(browser) == usable, 40, "badges on every usable product")
+        wait_for(lambda: browser.labelled_ids() == usable, 40, "badges on every usable product")
         badges = browser.driver.execute_script(
             "return document.querySelector('shoplens-badges').shadowRoot.querySelectorAll('.badge').length")
         assert badges == len(usable)
@@ -67,8 +56,8 @@ def test_the_extension_labels_the_shop(browser, api):
             "const r = img.getBoundingClientRect(); return document.elementFromPoint(r.left + 8, r.top + 8) === img")
         assert under is True
         browser.driver.execute_script("window.scrollTo(0, 0)")
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        assert browser.driver.save_screenshot(str(ARTIFACTS / "extension-shop.png"))
+        artifacts.mkdir(parents=True, exist_ok=True)
+        assert browser.driver.save_screenshot(str(artifacts / "extension-shop.png"))
 
         # the popup's counts match the page, and its filter hides exactly the other products
         page_labels = browser.driver.execute_script(
@@ -90,10 +79,7 @@ def test_the_extension_labels_the_shop(browser, api):
         browser.driver.find_element("id", "apply").click()
         browser.driver.close()
         browser.driver.switch_to.window(shop_window)
-        cards = wait_for(lambda: browser.driver.execute_script(
-            "return Array.from(document.querySelectorAll('.product-card')).filter(c => c.querySelector("
-            "'img[data-shoplens-label]')).map(c => [c.querySelector('img').dataset.shoplensCategory,"
-            " c.querySelector('img').dataset.shoplensColour, getComputedStyle(c).display])"), 10, "the filter")
+        cards = wait_for(browser.labelled_cards, 10, "the filter")
         shown = [(c, k) for c, k, display in cards if display != "none"]
         hidden = [(c, k) for c, k, display in cards if display == "none"]
         assert shown and hidden, "the filter should keep some products and hide others"
@@ -101,7 +87,7 @@ def test_the_extension_labels_the_shop(browser, api):
         assert all((c, k) != (category, colour) for c, k in hidden)
 
         # switched off for this site: every badge, mark and filter goes
-        browser.configure(api.url, API_KEY, disabled_sites=shop)
+        browser.configure(api.url, api_key, disabled_sites=shop)
         browser.driver.get(f"{shop}/shop")
         time.sleep(2)
         leftovers = browser.driver.execute_script(
@@ -112,14 +98,14 @@ def test_the_extension_labels_the_shop(browser, api):
 @pytest.mark.parametrize("failure, says", [("unreachable", "ShopLens API unreachable"),
                                             ("unauthorized", "API key refused")])
 def test_api_failure_shows_one_status_and_no_badges_then_recovers(browser, api, torchserve, redis_server,
-                                                                  failure, says):
+                                                                  api_settings, api_key, tiny_labels, failure, says):
     server, _ = torchserve
     port = free_port()
     seed = {"unreachable": 7, "unauthorized": 8}[failure]  # pictures not seen before
-    catalogue = Catalogue.build(TINY_CATEGORIES, TINY_COLOURS, per_label=1, seed=seed)
+    catalogue = Catalogue.build(*tiny_labels, per_label=1, seed=seed)
     with serve_shop(catalogue) as (shop, _):
         if failure == "unreachable":
-            browser.configure(f"http://127.0.0.1:{port}", API_KEY)  # nothing listens there yet
+            browser.configure(f"http://127.0.0.1:{port}", api_key)  # nothing listens there yet
         else:
             browser.configure(api.url, "not-the-key")
         browser.driver.get(f"{shop}/shop")
@@ -136,7 +122,7 @@ def test_api_failure_shows_one_status_and_no_badges_then_recovers(browser, api, 
                 # the content script retries with backoff; the badges come once the API is back
                 wait_for(lambda: len(browser.labelled()) > 0, 45, "badges after the API came back")
         else:
-            browser.configure(api.url, API_KEY)
+            browser.configure(api.url, api_key)
             browser.driver.get(f"{shop}/shop")
             wait_for(lambda: len(browser.labelled()) > 0, 45, "badges with the right key")
 

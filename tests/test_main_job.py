@@ -11,18 +11,21 @@ import urllib.request
 import pytest
 
 from crawler.testshop import Catalogue
-from tests.conftest import ROOT
 
 CATEGORIES, COLOURS = ["dress", "shirt", "pants"], ["red", "blue"]
 SMALL = ["--categories", ",".join(CATEGORIES), "--colours", ",".join(COLOURS), "--per-label", "4", "--epochs", "10"]
 
 
-def shoplens(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mainjob", *argv], cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+@pytest.fixture()
+def shoplens(root):
+    """shoplens(*argv): `python -m mainjob ARGV` in a fresh process, as a user runs it."""
+    def run(*argv: str, timeout: float = 600) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "mainjob", *argv], cwd=root, capture_output=True, text=True,
+                              timeout=timeout)
+    return run
 
 
-def test_main_job_once_labels_every_product_and_writes_the_report(tmp_path):
+def test_main_job_once_labels_every_product_and_writes_the_report(tmp_path, shoplens):
     out = tmp_path / "main"
     result = shoplens("demo", "--once", "--out", str(out), *SMALL)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -41,7 +44,7 @@ def test_main_job_once_labels_every_product_and_writes_the_report(tmp_path):
     assert not (out / "stack.json").exists()  # --once stopped everything
 
 
-def test_main_job_left_running_then_stopped_and_run_again(tmp_path):
+def test_main_job_left_running_then_stopped_and_run_again(tmp_path, shoplens):
     out = tmp_path / "main"
     first = shoplens("demo", "--out", str(out), *SMALL)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
@@ -57,7 +60,7 @@ def test_main_job_left_running_then_stopped_and_run_again(tmp_path):
     assert shoplens("stop", "--out", str(out)).stdout.startswith("nothing running")
 
 
-def test_a_failing_stage_says_which_and_stops_what_it_started(tmp_path):
+def test_a_failing_stage_says_which_and_stops_what_it_started(tmp_path, shoplens):
     out = tmp_path / "main"
     result = shoplens("demo", "--once", "--out", str(out), *SMALL, "--weights", str(tmp_path / "missing.pt"))
     assert result.returncode == 2

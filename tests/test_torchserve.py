@@ -6,10 +6,9 @@ import pytest
 
 from serving.handler import describe
 from shoplens.sample import jpeg_bytes
-from tests.conftest import drawn
 
 
-def test_classifies_a_picture(torchserve):
+def test_classifies_a_picture(torchserve, drawn):
     server, bundle = torchserve
     status, body = server.request("inference", "POST", "/predictions/shoplens", jpeg_bytes(drawn("dress", "red")))
     assert status == 200, body
@@ -22,7 +21,7 @@ def test_classifies_a_picture(torchserve):
 
 @pytest.mark.parametrize("data, reason", [(b"not a picture", "not_an_image"), (b"\xff\xd8\xff\xe0" + b"0" * 50,
                                                                                    "not_an_image")])
-def test_bad_picture_is_an_answer_not_a_crash(torchserve, data, reason):
+def test_bad_picture_is_an_answer_not_a_crash(torchserve, data, reason, drawn):
     server, _ = torchserve
     status, body = server.request("inference", "POST", "/predictions/shoplens", data)
     assert status == 200 and json.loads(body) == {"error": reason}

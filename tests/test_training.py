@@ -11,7 +11,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from tests.conftest import ROOT, fast_args, read_metrics, run_module, train
 from training.data import LabelSpace, PictureDataset
 from training.engine import predict
 from training.models import load_bundle_model
@@ -19,7 +18,7 @@ from training.presets import eval_preset
 from training.splits import load_split
 
 
-def test_train_writes_metrics_report_and_bundle(tiny_data, tmp_path):
+def test_train_writes_metrics_report_and_bundle(tiny_data, tmp_path, fast_args, read_metrics, train):
     out = tmp_path / "run"
     assert train(fast_args(tiny_data, out)) == 0
     metrics = read_metrics(out)
@@ -41,7 +40,7 @@ def test_train_writes_metrics_report_and_bundle(tiny_data, tmp_path):
     assert bundle["preprocessing"]["image_size"] == 32 and len(bundle["data_digest"]) == 64
 
 
-def test_bundle_loads_back_and_predicts_the_same(tiny_data, tmp_path):
+def test_bundle_loads_back_and_predicts_the_same(tiny_data, tmp_path, fast_args, read_metrics, train):
     out = tmp_path / "run"
     assert train(fast_args(tiny_data, out)) == 0
     net, info = load_bundle_model(out / "bundle")
@@ -53,7 +52,7 @@ def test_bundle_loads_back_and_predicts_the_same(tiny_data, tmp_path):
     assert accuracy == read_metrics(out)["evaluations"]["test"]["category"]["accuracy"]["estimate"]
 
 
-def test_fixed_seed_reproduces_metrics(tiny_data, tmp_path):
+def test_fixed_seed_reproduces_metrics(tiny_data, tmp_path, fast_args, read_metrics, train):
     assert train(fast_args(tiny_data, tmp_path / "a", "--seed", "5")) == 0
     assert train(fast_args(tiny_data, tmp_path / "b", "--seed", "5")) == 0
     a, b = read_metrics(tmp_path / "a"), read_metrics(tmp_path / "b")
@@ -62,7 +61,7 @@ def test_fixed_seed_reproduces_metrics(tiny_data, tmp_path):
     assert a["evaluations"] == b["evaluations"]
 
 
-def test_resume_continues_from_the_checkpoint(tiny_data, tmp_path):
+def test_resume_continues_from_the_checkpoint(tiny_data, tmp_path, fast_args, read_metrics, train):
     whole, parts = tmp_path / "whole", tmp_path / "parts"
     assert train(fast_args(tiny_data, whole, "--epochs", "3")) == 0
     assert train(fast_args(tiny_data, parts, "--epochs", "1")) == 0
@@ -72,14 +71,14 @@ def test_resume_continues_from_the_checkpoint(tiny_data, tmp_path):
     assert strip(read_metrics(parts)["history"]) == strip(read_metrics(whole)["history"])
 
 
-def test_resume_refuses_a_different_configuration(tiny_data, tmp_path, capsys):
+def test_resume_refuses_a_different_configuration(tiny_data, tmp_path, capsys, fast_args, train):
     out = tmp_path / "run"
     assert train(fast_args(tiny_data, out, "--epochs", "1")) == 0
     assert train(fast_args(tiny_data, out, "--epochs", "2", "--resume", "--lr", "0.1")) == 2
     assert "different configuration" in capsys.readouterr().err
 
 
-def test_repeats_give_an_interval_across_runs(tiny_data, tmp_path):
+def test_repeats_give_an_interval_across_runs(tiny_data, tmp_path, fast_args, read_metrics, train):
     out = tmp_path / "run"
     assert train(fast_args(tiny_data, out, "--repeats", "3", "--epochs", "1", "--scheme", "50/50")) == 0
     repeats = read_metrics(out)["repeats"]
@@ -87,7 +86,7 @@ def test_repeats_give_an_interval_across_runs(tiny_data, tmp_path):
     assert repeats["validation"]["interval"]["n"] == 3 and "test" not in repeats
 
 
-def test_compare_builds_one_table(tiny_data, tmp_path):
+def test_compare_builds_one_table(tiny_data, tmp_path, fast_args, run_module, train):
     for name, optimiser in (("a", "adam"), ("b", "sgd")):
         assert train(fast_args(tiny_data, tmp_path / name, "--epochs", "1", "--optimizer", optimiser)) == 0
     result = run_module("compare", str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(tmp_path / "cmp"))
@@ -97,7 +96,7 @@ def test_compare_builds_one_table(tiny_data, tmp_path):
     assert (tmp_path / "cmp.csv").read_text().count("\n") == 3
 
 
-def test_pretrained_head_on_cached_features(tiny_data, tmp_path):
+def test_pretrained_head_on_cached_features(tiny_data, tmp_path, read_metrics, train):
     cache = tmp_path / "cache"
     args = ["train", "--data", str(tiny_data), "--out", str(tmp_path / "run"), "--epochs", "3",
             "--feature-cache", str(cache), "--workers", "0", "--lr", "1e-3", "--categories", "dress,pants"]
@@ -125,7 +124,7 @@ def test_noise_finder_ranks_a_mislabelled_picture_first():
 
 
 @pytest.mark.parametrize("problem", ["empty", "one_class", "missing_weights", "corrupt_weights", "corrupt_split"])
-def test_bad_input_is_one_clear_line_and_nothing_written(problem, tmp_path, tiny_data):
+def test_bad_input_is_one_clear_line_and_nothing_written(problem, tmp_path, tiny_data, fast_args, run_module):
     data, out = tmp_path / "data", tmp_path / "out"
     data.mkdir()
     extra: list[str] = []
@@ -148,7 +147,7 @@ def test_bad_input_is_one_clear_line_and_nothing_written(problem, tmp_path, tiny
     assert not out.exists()
 
 
-def test_corrupt_pictures_are_skipped_and_counted(data_copy, tmp_path):
+def test_corrupt_pictures_are_skipped_and_counted(data_copy, tmp_path, fast_args, read_metrics, train):
     whole = (data_copy / "dress" / "red" / "0000.jpg").read_bytes()
     (data_copy / "dress" / "red" / "broken.jpg").write_bytes(whole[:-400])
     (data_copy / "shirt" / "notes.txt").write_text("not a picture")
@@ -158,19 +157,19 @@ def test_corrupt_pictures_are_skipped_and_counted(data_copy, tmp_path):
     assert read_metrics(out)["split"]["skipped"] == {"truncated": 1, "not_an_image": 1, "empty": 1}
 
 
-def test_console_script_and_module_agree():
+def test_console_script_and_module_agree(root):
     script = os.path.join(os.path.dirname(sys.executable), "shoplens-train")
-    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run([script, "--help"], capture_output=True, text=True, timeout=60, cwd=root)
     assert result.returncode == 0 and "demo" in result.stdout
 
 
-def test_distributed_training_on_cpu_with_torchrun(tiny_data, tmp_path):
+def test_distributed_training_on_cpu_with_torchrun(tiny_data, tmp_path, root, fast_args, read_metrics):
     """Two processes through torchrun and gloo: the DistributedDataParallel path."""
     out = tmp_path / "ddp"
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     command = [torchrun, "--standalone", "--nproc-per-node", "2", "-m", "training",
                *fast_args(tiny_data, out, "--device", "cpu")]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=ROOT,
+    result = subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=root,
                             env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr[-2000:]
     metrics = read_metrics(out)

@@ -8,7 +8,6 @@ from shoplens import ShopLensError
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image, hamming, pairwise_within, perceptual_hash
 from shoplens.sample import jpeg_bytes
 from shoplens.vocab import parse_term, term
-from tests.conftest import drawn
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -30,7 +29,7 @@ def test_term_round_trip():
 
 
 
-def test_decode_accepts_a_picture():
+def test_decode_accepts_a_picture(drawn):
     image = decode_image(jpeg_bytes(drawn()))
     assert image.mode == "RGB" and image.size == (96, 128)
 
@@ -53,7 +52,7 @@ def test_decode_rejects_non_pictures(data, reason):
     assert error.value.reason == reason
 
 
-def test_decode_rejects_truncated():
+def test_decode_rejects_truncated(drawn):
     data = jpeg_bytes(drawn())
     with pytest.raises(ImageRejected) as error:
         decode_image(data[: len(data) // 2])
@@ -71,7 +70,7 @@ def test_decode_rejects_tiny_and_bombs():
     assert error.value.reason == "too_many_pixels"
 
 
-def test_perceptual_hash_survives_reencoding_but_not_another_picture():
+def test_perceptual_hash_survives_reencoding_but_not_another_picture(drawn):
     original = drawn(seed=3)
     copy = decode_image(jpeg_bytes(original.resize((72, 96)), quality=40))
     other = drawn("pants", "blue", seed=4)
