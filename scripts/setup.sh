@@ -29,7 +29,8 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip
 # constraints.txt pins the torch/torchvision pair known to work on these machines; with
 # your own torch already installed in .venv, drop the -c to keep it.
-.venv/bin/python -m pip install -q -c constraints.txt -e '.[dev]'
+# every component's extra (the tests and the main job run them all) and the test tools
+.venv/bin/python -m pip install -q -c constraints.txt -e '.[all,dev]'
 # the extension's test tools (jsdom), exactly as package-lock.json says
 (cd extension && npm ci --no-audit --no-fund --loglevel=error)
 echo "setup: done (.venv and extension/node_modules ready)"
