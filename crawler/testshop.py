@@ -4,7 +4,12 @@ It has what real shops have and a crawler must cope with: category pages with
 pagination, product pages carrying schema.org Product JSON-LD, a sitemap, a Shopify-style
 ``/products.json`` catalogue, a robots.txt forbidding ``/private/``, a page whose
 products appear only after JavaScript runs, exact and near-duplicate pictures, a broken
-picture and a non-image. Every picture is a garment the project draws itself.
+picture and a non-image. Every picture is a garment the project draws itself. ``/shop`` is
+the storefront a shopper sees, for the extension: cards with plain, srcset and <picture>
+sources among icons, a sprite and a tracking pixel, and more cards by infinite scroll.
+
+Its pages are Jinja templates and its JavaScript and CSS static files, both in
+``testshop_site/``.
 
     python -m crawler.testshop --port 8800      # serve until Ctrl-C
 """
@@ -125,7 +130,7 @@ def _json_ld(product: Product, base: str) -> dict:
             "offers": {"@type": "Offer", "price": "19.99", "priceCurrency": "EUR"}}
 
 
-def render(template: str, title: str, **context: Any) -> bytes:
+def _render(template: str, title: str, **context: Any) -> bytes:
     return TEMPLATES.get_template(template).render(title=title, **context).encode()
 
 
@@ -190,7 +195,7 @@ class ShopHandler(BaseHTTPRequestHandler):
         self._not_found()
 
     def _not_found(self) -> None:
-        self._send(404, render("base.html", "Not found", message="not found"))
+        self._send(404, _render("base.html", "Not found", message="not found"))
 
     def _number(self, name: str, default: int) -> int:
         value = self.query.get(name, "")
@@ -208,7 +213,7 @@ class ShopHandler(BaseHTTPRequestHandler):
 
     def _home(self) -> None:
         categories = sorted({p.category for p in self.catalogue.listed()})
-        self._send(200, render("home.html", "Test shop", categories=categories))
+        self._send(200, _render("home.html", "Test shop", categories=categories))
 
     def _category(self, category: str) -> None:
         page = self._number("page", 1)
@@ -216,10 +221,10 @@ class ShopHandler(BaseHTTPRequestHandler):
         chunk = products[(page - 1) * PAGE_SIZE: page * PAGE_SIZE]
         next_page = page + 1 if page * PAGE_SIZE < len(products) else None
         self._send(200 if chunk else 404,
-                   render("category.html", category, category=category, products=chunk, next_page=next_page))
+                   _render("category.html", category, category=category, products=chunk, next_page=next_page))
 
     def _product_page(self, product: Product, title: str) -> None:
-        self._send(200, render("product.html", title, product=product, json_ld=_json_ld(product, self.base)))
+        self._send(200, _render("product.html", title, product=product, json_ld=_json_ld(product, self.base)))
 
     def _product(self, id: str) -> None:
         product = self.by_id.get(id)
@@ -234,7 +239,7 @@ class ShopHandler(BaseHTTPRequestHandler):
         self._product_page(product, "staff only")
 
     def _new_arrivals(self) -> None:
-        self._send(200, render("new_arrivals.html", "New arrivals"))
+        self._send(200, _render("new_arrivals.html", "New arrivals"))
 
     def _arrivals_json(self) -> None:
         items = [_json_ld(p, self.base) for p in self.catalogue.products if p.kind == "js"]
@@ -260,10 +265,10 @@ class ShopHandler(BaseHTTPRequestHandler):
         try:
             category, colour = parse_term(self.query.get("q", ""))
         except ShopLensError:
-            return self._send(400, render("base.html", "Bad query", message="bad query"))
+            return self._send(400, _render("base.html", "Bad query", message="bad query"))
         first, window = self._number("first", 0), self._number("window", 0)
         if window >= SEARCH_WINDOWS:
-            return self._send(200, render("base.html", "No results", message="no results"))
+            return self._send(200, _render("base.html", "No results", message="no results"))
         count = max(0, min(35, SEARCH_CAP - first))
         results = []
         for index in range(first, first + count):
@@ -271,7 +276,7 @@ class ShopHandler(BaseHTTPRequestHandler):
             meta = {"murl": f"{self.base}/search/pic/{key}.jpg", "purl": f"{self.base}/p/listing-{key}",
                     "t": f"{colour or ''} {category} photo {index}"}
             results.append({"meta": meta, "thumbnail": f"/search/pic/{key}.jpg"})
-        self._send(200, render("search.html", f"{category} - images", results=results))
+        self._send(200, _render("search.html", f"{category} - images", results=results))
 
     def _search_picture(self, key: str) -> None:
         category, colour, _window, _index = key.rsplit("-", 3)
@@ -282,7 +287,7 @@ class ShopHandler(BaseHTTPRequestHandler):
 
     def _list_article(self) -> None:
         rows = ((1, "Summer dresses", "light"), (2, "Linen shirts", "classic"), (3, "Wool jumpers", "warm"))
-        self._send(200, render("best_sellers.html", "Best sellers", rows=rows))
+        self._send(200, _render("best_sellers.html", "Best sellers", rows=rows))
 
     def _flaky(self, id: str) -> None:
         """A picture that answers 503 twice before it works: for retry tests."""
@@ -306,7 +311,7 @@ class ShopHandler(BaseHTTPRequestHandler):
     def _storefront(self) -> None:
         """A storefront as a shopper sees it, for the extension (templates/storefront.html)."""
         products = self.catalogue.listed()[:STOREFRONT_PAGE]
-        self._send(200, render("storefront.html", "Shop", products=products, page_size=STOREFRONT_PAGE))
+        self._send(200, _render("storefront.html", "Shop", products=products, page_size=STOREFRONT_PAGE))
 
 
 @lru_cache(maxsize=2)
