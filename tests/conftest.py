@@ -59,34 +59,19 @@ def data_copy(tiny_data: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(tiny_data, tmp_path / "data"))
 
 
-@pytest.fixture(name="drawn", scope="session")
-def drawn_fixture() -> Callable:
-    """drawn(category, colour, seed, size): one drawn garment picture."""
-    return drawn
+def _helper_fixture(name: str, helper: Callable) -> Callable:
+    def fixture() -> Callable:
+        return helper
+    fixture.__doc__ = helper.__doc__
+    return pytest.fixture(name=name, scope="session")(fixture)
 
 
-@pytest.fixture(name="fast_args", scope="session")
-def fast_args_fixture() -> Callable:
-    """fast_args(data, out, *extra): training CLI arguments for a run of seconds."""
-    return fast_args
-
-
-@pytest.fixture(name="train", scope="session")
-def train_fixture() -> Callable:
-    """train(argv): the training CLI in-process; returns its exit status."""
-    return train
-
-
-@pytest.fixture(name="read_metrics", scope="session")
-def read_metrics_fixture() -> Callable:
-    """read_metrics(out): a run's metrics.json."""
-    return read_metrics
-
-
-@pytest.fixture(name="run_module", scope="session")
-def run_module_fixture() -> Callable:
-    """run_module(*argv): `python -m training ARGV` in a fresh process."""
-    return run_module
+# Plain helpers, each handed to the tests as a fixture of its name (`pytest --fixtures`
+# shows each one's docstring); train(argv) is the training CLI in-process, returning its
+# exit status.
+for _name, _helper in {"drawn": drawn, "fast_args": fast_args, "train": train, "read_metrics": read_metrics,
+                       "run_module": run_module, "api_settings": api_settings}.items():
+    globals()[f"{_name}_fixture"] = _helper_fixture(_name, _helper)
 
 
 @pytest.fixture(scope="session")
@@ -114,12 +99,6 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
 def api_key_fixture() -> str:
     """The one API key the test APIs accept."""
     return API_KEY
-
-
-@pytest.fixture(name="api_settings", scope="session")
-def api_settings_fixture() -> Callable:
-    """api_settings(server, redis_url): SHOPLENS_* variables for an API in front of them."""
-    return api_settings
 
 
 @pytest.fixture(scope="module")

@@ -18,6 +18,7 @@ def fast_args(data: Path, out: Path, *extra: str) -> list[str]:
 
 
 def read_metrics(out: Path) -> dict:
+    """A training run's OUT/metrics.json."""
     return json.loads((out / "metrics.json").read_text())
 
 
