@@ -23,9 +23,7 @@ from training.cli import main as train
 
 TINY_CATEGORIES = ["dress", "shirt", "pants"]
 TINY_COLOURS = ["red", "blue"]
-# tests/test_api.py still imports API_KEY, api_settings and drawn from here; the fixtures of
-# the same names below are what every other module uses.
-API_KEY = "test-key"
+API_KEY = "test-key"  # the one key the test APIs accept
 
 
 def api_settings(server: TorchServe, redis_url: str) -> dict[str, str]:
