@@ -5,6 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 .venv/bin/ruff check .
-.venv/bin/lint-imports --no-cache
+.venv/bin/lint-imports
 (cd extension && npm test --silent)
 .venv/bin/python -m pytest "$@"
