@@ -9,6 +9,7 @@ from typing import Any
 from crawler.terms import Term, terms_from_file, terms_from_lists
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
+from shoplens.settings import MAX_DISTANCE, MIN_SIDE, PER_TERM
 
 SOURCES = ("shop", "catalogue", "image_search")
 
@@ -25,8 +26,8 @@ def crawl_settings(args: argparse.Namespace) -> Any:
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
-    overrides = {"IMAGES_STORE": str(Path(args.out).resolve()), "SHOPLENS_PER_TERM": args.per_term,
-                 "SHOPLENS_MIN_SIDE": args.min_side, "SHOPLENS_MAX_DISTANCE": args.max_distance,
+    overrides = {"IMAGES_STORE": str(Path(args.out).resolve()), PER_TERM.name: args.per_term,
+                 MIN_SIDE.name: args.min_side, MAX_DISTANCE.name: args.max_distance,
                  "ROBOTSTXT_OBEY": not args.ignore_robots, "LOG_LEVEL": args.log_level}
     if args.max_pictures:
         overrides["CLOSESPIDER_ITEMCOUNT"] = args.max_pictures
@@ -119,10 +120,10 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--colours", default="", help="comma-separated colours; none: categories only")
     crawl.add_argument("--terms", help="file with one term per line, instead of --categories/--colours")
     crawl.add_argument("--out", default="data/crawl", help="picture folder and manifest (default: %(default)s)")
-    crawl.add_argument("--per-term", type=int, default=0, help="keep at most N pictures per term (0: no cap)")
+    crawl.add_argument("--per-term", type=int, default=PER_TERM.default, help=PER_TERM.doc)
     crawl.add_argument("--max-pictures", type=int, default=0, help="stop after N kept pictures (0: no cap)")
-    crawl.add_argument("--min-side", type=int, default=64, help="drop pictures with a shorter side (pixels)")
-    crawl.add_argument("--max-distance", type=int, default=4, help="near-duplicate perceptual-hash distance")
+    crawl.add_argument("--min-side", type=int, default=MIN_SIDE.default, help=MIN_SIDE.doc)
+    crawl.add_argument("--max-distance", type=int, default=MAX_DISTANCE.default, help=MAX_DISTANCE.doc)
     crawl.add_argument("--js-pages", help="regular expression: pages to render in headless Chromium")
     crawl.add_argument("--jobdir", help="Scrapy job folder: kill the crawl and rerun to resume")
     crawl.add_argument("--search-url", default="https://www.bing.com/images/async?q={query}&first={offset}&count=35",

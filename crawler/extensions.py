@@ -10,6 +10,8 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from twisted.internet import task
 
+from shoplens.settings import PROGRESS_SECONDS
+
 
 class Progress:
     def __init__(self, stats: Any, interval: float) -> None:
@@ -19,7 +21,7 @@ class Progress:
 
     @classmethod
     def from_crawler(cls, crawler: Any) -> Progress:
-        interval = crawler.settings.getfloat("SHOPLENS_PROGRESS_SECONDS", 5.0)
+        interval = crawler.settings.getfloat(PROGRESS_SECONDS.name, PROGRESS_SECONDS.default)
         if interval <= 0:
             raise NotConfigured
         extension = cls(crawler.stats, interval)

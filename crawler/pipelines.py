@@ -21,6 +21,7 @@ from scrapy.pipelines.images import ImageException, ImagesPipeline
 from crawler.seen import LocalSeen, RedisSeen, is_near
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image, perceptual_hash
 from shoplens.manifest import append_rows, read_manifest
+from shoplens.settings import MAX_DISTANCE, MIN_SIDE, PER_TERM
 
 MANIFEST = "manifest.csv"
 
@@ -41,9 +42,9 @@ class PicturePipeline(ImagesPipeline):
         super().__init__(store_uri, *args, crawler=crawler, **kwargs)
         settings = crawler.settings
         self.root = Path(store_uri)
-        self.limits = ImageLimits(min_side=settings.getint("SHOPLENS_MIN_SIDE", 64))
-        self.max_distance = settings.getint("SHOPLENS_MAX_DISTANCE", 4)
-        self.per_term = settings.getint("SHOPLENS_PER_TERM", 0)
+        self.limits = ImageLimits(min_side=settings.getint(MIN_SIDE.name, MIN_SIDE.default))
+        self.max_distance = settings.getint(MAX_DISTANCE.name, MAX_DISTANCE.default)
+        self.per_term = settings.getint(PER_TERM.name, PER_TERM.default)
         self.stats = crawler.stats
         for name in ("scrapy.pipelines.media", "scrapy.pipelines.files"):
             log = logging.getLogger(name)

@@ -1,5 +1,7 @@
 """Scrapy settings for ShopLens crawls; the command line overrides the per-run ones."""
 
+from shoplens import settings
+
 BOT_NAME = "shoplens"
 SPIDER_MODULES = ["crawler.spiders"]
 USER_AGENT = "ShopLensBot/0.1 (+https://github.com/shoplens/shoplens; picture dataset crawler)"
@@ -29,10 +31,12 @@ ITEM_PIPELINES = {"crawler.pipelines.PicturePipeline": 100, "crawler.pipelines.M
 MEDIA_ALLOW_REDIRECTS = True
 IMAGES_STORE = "data/crawl"
 
-SHOPLENS_MIN_SIDE = 64
-SHOPLENS_MAX_DISTANCE = 4
-SHOPLENS_PER_TERM = 0  # 0: no cap
-SHOPLENS_PROGRESS_SECONDS = 5.0
+# ShopLens's own settings: declared (default and meaning) in shoplens/settings.py
+SHOPLENS_MIN_SIDE = settings.MIN_SIDE.default
+SHOPLENS_MAX_DISTANCE = settings.MAX_DISTANCE.default
+SHOPLENS_PER_TERM = settings.PER_TERM.default
+SHOPLENS_PROGRESS_SECONDS = settings.PROGRESS_SECONDS.default
+SHOPLENS_REDIS_IDLE_SECONDS = settings.REDIS_IDLE_SECONDS.default
 
 EXTENSIONS = {"crawler.extensions.Progress": 500}
 

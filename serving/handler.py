@@ -7,17 +7,17 @@ own: a picture that fails to decode yields ``{"error": reason}`` and never fails
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
+from shoplens import settings
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 
 TOP_K = 3
-LOW_CONFIDENCE_MARGIN = float(os.environ.get("SHOPLENS_LOW_CONFIDENCE_MARGIN", "0.2"))
+LOW_CONFIDENCE_MARGIN = settings.LOW_CONFIDENCE_MARGIN.read()
 
 
 def request_bytes(row: dict[str, Any]) -> bytes:

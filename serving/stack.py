@@ -12,6 +12,7 @@ from pathlib import Path
 
 from serving.archive import archive
 from serving.torchserve import TorchServe
+from shoplens import settings
 from shoplens.processes import LocalProcess, executable, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -58,7 +59,7 @@ class ApiServer(LocalProcess):
         return [executable("gunicorn"), "-c", str(ROOT / "serving" / "gunicorn.conf.py"), "serving.api:create_app()"]
 
     def environment(self) -> dict[str, str]:
-        return {**os.environ, "SHOPLENS_BIND": f"127.0.0.1:{self.port}", **self.settings}
+        return {**os.environ, **settings.environment({settings.BIND: f"127.0.0.1:{self.port}"}), **self.settings}
 
     def ready(self) -> bool:
         with urllib.request.urlopen(f"{self.url}/healthz", timeout=1) as response:
@@ -68,11 +69,11 @@ class ApiServer(LocalProcess):
 def api_environment(torchserves: list[TorchServe], redis_url: str, api_keys: list[str],
                     cors_origins: tuple[str, ...] = ()) -> dict[str, str]:
     """The SHOPLENS_* settings of an API in front of these TorchServes and this Redis."""
-    return {"SHOPLENS_TORCHSERVE_URLS": ",".join(ts.inference_url for ts in torchserves),
-            "SHOPLENS_TORCHSERVE_MANAGEMENT_URLS": ",".join(ts.management_url for ts in torchserves),
-            "SHOPLENS_TORCHSERVE_KEY_FILES": ",".join(str(ts.key_file) for ts in torchserves),
-            "SHOPLENS_REDIS_URL": redis_url, "SHOPLENS_API_KEYS": ",".join(api_keys),
-            "SHOPLENS_CORS_ORIGINS": ",".join(cors_origins)}
+    return settings.environment({settings.TORCHSERVE_URLS: [ts.inference_url for ts in torchserves],
+                                 settings.TORCHSERVE_MANAGEMENT_URLS: [ts.management_url for ts in torchserves],
+                                 settings.TORCHSERVE_KEY_FILES: [ts.key_file for ts in torchserves],
+                                 settings.REDIS_URL: redis_url, settings.API_KEYS: api_keys,
+                                 settings.CORS_ORIGINS: cors_origins})
 
 
 class Stack:
@@ -85,7 +86,7 @@ class Stack:
     def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: tuple[str, ...] = (),
                  instances: int = 1, batch_size: int = 8, max_batch_delay_ms: int = 20,
                  api_port: int | None = None, api_environment: dict[str, str] | None = None) -> None:
-        """`api_environment`: more SHOPLENS_* settings for the API (serving/api/config.py)."""
+        """`api_environment`: more SHOPLENS_* settings for the API (declared in shoplens/settings.py)."""
         self.bundle, self.workdir = bundle, workdir.resolve()
         self.api_keys, self.cors_origins = list(api_keys), list(cors_origins)
         self.instances, self.batch_size, self.max_batch_delay_ms = instances, batch_size, max_batch_delay_ms
@@ -114,7 +115,8 @@ class Stack:
 
     def api_settings(self) -> dict[str, str]:
         return {**api_environment(self.torchserves, self.redis.url, self.api_keys, self.cors_origins),
-                "SHOPLENS_ACCESS_LOG": str(self.workdir / "logs" / "api-access.log"), **self.api_environment}
+                **settings.environment({settings.ACCESS_LOG: self.workdir / "logs" / "api-access.log"}),
+                **self.api_environment}
 
     def pids(self) -> list[int]:
         """The process-group leaders of the running parts, in start order."""

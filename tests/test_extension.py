@@ -3,7 +3,6 @@ test shop's storefront, the gunicorn-run API with a real TorchServe and redis-se
 
 from __future__ import annotations
 
-import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -14,6 +13,7 @@ from crawler.testshop import Catalogue, serve_shop
 from mainjob.extension import EXTENSION_DIR
 from serving.stack import ApiServer
 from shoplens.processes import free_port, wait_for
+from shoplens.settings import TEST_ARTIFACTS
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,7 @@ def api(torchserve, redis_server, api_settings):
 
 @pytest.fixture()
 def artifacts(root) -> Path:
-    return Path(os.environ.get("SHOPLENS_TEST_ARTIFACTS", root / "runs" / "test-artifacts"))
+    return root / TEST_ARTIFACTS.read()  # an absolute path stays as it is
 
 
 def test_the_extension_labels_the_shop(browser, api, api_key, tiny_labels, artifacts):

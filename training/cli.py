@@ -10,6 +10,7 @@ from pathlib import Path
 
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
+from shoplens.settings import MAX_DISTANCE
 from training.models import ARCHITECTURES, TRAINABLE
 
 
@@ -19,7 +20,7 @@ def _add_split_options(parser: argparse.ArgumentParser) -> None:
                         help="train/validation/test percentages (60/20/20, 50/50) or 'folders' for "
                              "ROOT/{train,validation,test}/ (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    parser.add_argument("--max-distance", type=int, default=4,
+    parser.add_argument("--max-distance", type=int, default=MAX_DISTANCE.default,
                         help="perceptual-hash bits within which pictures count as near-duplicates "
                              "(default: %(default)s)")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 from shoplens import ShopLensError
 from shoplens.imaging import pairwise_within
+from shoplens.settings import MAX_DISTANCE
 from training.data import Sample, scan
 from training.utils import atomic_write_text
 
@@ -121,7 +122,8 @@ def count_leaks(samples: list[Sample], max_distance: int) -> int:
                if samples[i].split != samples[j].split)
 
 
-def make_split(source: Path, scheme: str = "60/20/20", seed: int = 0, max_distance: int = 4) -> Split:
+def make_split(source: Path, scheme: str = "60/20/20", seed: int = 0,
+               max_distance: int = MAX_DISTANCE.default) -> Split:
     """Scan `source` and split it; scheme 'folders' takes source/<train|validation|test>/ as given."""
     if scheme == "folders":
         samples, skipped = [], Counter()

@@ -12,6 +12,7 @@ from scrapy.exceptions import DontCloseSpider
 
 from crawler.items import PictureItem
 from crawler.terms import Term, match
+from shoplens.settings import REDIS_IDLE_SECONDS
 
 
 class TermSpider(scrapy.Spider):
@@ -39,7 +40,7 @@ class TermSpider(scrapy.Spider):
         process: stay open until the whole crawl has been quiet for a while."""
         now = time.monotonic()
         self.idle_since = self.idle_since or now
-        if now - self.idle_since < self.crawler.settings.getfloat("SHOPLENS_REDIS_IDLE_SECONDS", 6.0):
+        if now - self.idle_since < self.crawler.settings.getfloat(REDIS_IDLE_SECONDS.name, REDIS_IDLE_SECONDS.default):
             raise DontCloseSpider
 
     def item_for(self, image_url: str, page_url: str, category: str, colour: str, name: str = "") -> PictureItem | None:

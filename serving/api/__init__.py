@@ -1,24 +1,35 @@
-"""The ShopLens HTTP API (Flask application factory); gunicorn runs ``serving.api:create_app()``."""
+"""The ShopLens HTTP API (Flask application factory); gunicorn runs ``serving.api:create_app()``.
+
+Like flaskr's ``create_app(test_config)``, the factory takes what it needs as arguments:
+settings (default: from the environment) and its services, the TorchServe client and the
+answer cache (default: made from the settings). Tests pass their own.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Flask
 
+from serving.api import security
 from serving.api.cache import AnswerCache
 from serving.api.config import Settings
 from serving.api.errors import register_error_handlers
 from serving.api.inference import TorchServeClient
+from serving.api.services import Services
 
 
-def create_app(settings: Settings | None = None) -> Flask:
+def create_app(settings: Any = None, model: TorchServeClient | None = None,
+               cache: AnswerCache | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
-    app.config.update(SETTINGS=settings, MAX_CONTENT_LENGTH=settings.max_upload_bytes * max(1, settings.max_batch),
-                      INFERENCE=TorchServeClient(settings),
-                      CACHE=AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl))
-    from serving.api import classify, health, metrics, openapi
+    Services(settings, model or TorchServeClient(settings),
+             cache or AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl)).install(app)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_picture_bytes * max(1, settings.max_batch)
+    security.init_app(app, settings)
+    from serving.api import classify, health, metrics, models, openapi
 
-    for module in (metrics, classify, health, openapi):
+    for module in (metrics, classify, models, health, openapi):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     return app

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, g, jsonify, request
 
 from serving.api import metrics
 from serving.api.errors import APIError
 from serving.api.fetch import FetchPolicy, FetchRefused, fetch_picture
 from serving.api.inference import InferenceUnavailable
+from serving.api.services import cache, model, settings
 from shoplens.imaging import ImageRejected, decode_image
 
 blueprint = Blueprint("classify", __name__, url_prefix="/v1")
@@ -30,13 +31,6 @@ class Miss:
     digest: str
     picture: bytes
     url: str | None
-
-
-@blueprint.before_request
-def require_api_key() -> None:
-    keys = current_app.config["SETTINGS"].api_keys
-    if request.method != "OPTIONS" and keys and request.headers.get("X-API-Key") not in keys:
-        raise APIError(401, "missing or unknown API key (header X-API-Key)")
 
 
 def _sources() -> list[bytes | str]:
@@ -70,8 +64,7 @@ def _guarded(call: Any, *args: Any) -> Any:
 
 
 def _fetch(url: str) -> bytes:
-    settings = current_app.config["SETTINGS"]
-    policy = FetchPolicy(settings.max_upload_bytes, settings.fetch_timeout, settings.fetch_allow_hosts)
+    policy = FetchPolicy(settings().max_picture_bytes, settings().fetch_timeout, settings().fetch_allow_hosts)
     try:
         return fetch_picture(url, policy)
     except FetchRefused as exc:
@@ -88,30 +81,27 @@ def _checked(picture: bytes) -> str:
 
 
 def _lookup(source: bytes | str, version: str) -> dict[str, Any] | Miss:
-    cache = current_app.config["CACHE"]
     url = source if isinstance(source, str) else None
     if url is not None:
-        known = _guarded(cache.digest_for_url, url)
-        cached = known and _guarded(cache.get, known, version)
+        known = _guarded(cache().digest_for_url, url)
+        cached = known and _guarded(cache().get, known, version)
         if cached:
             return cached
     picture = _fetch(url) if url is not None else source
     digest = _checked(picture)
-    return _guarded(cache.get, digest, version) or Miss(digest, picture, url)
+    return _guarded(cache().get, digest, version) or Miss(digest, picture, url)
 
 
 def _store(miss: Miss, version: str, answer: dict[str, Any]) -> None:
-    cache = current_app.config["CACHE"]
-    _guarded(cache.put, miss.digest, version, answer)
+    _guarded(cache().put, miss.digest, version, answer)
     if miss.url is not None:
-        _guarded(cache.remember_url, miss.url, miss.digest)
+        _guarded(cache().remember_url, miss.url, miss.digest)
 
 
 def _answers(sources: list[bytes | str]) -> list[dict[str, Any] | APIError]:
     """One answer per source, in order; a picture's own problem is its APIError, a dead model server a 503."""
-    client = current_app.config["INFERENCE"]
     try:
-        version = client.version()
+        version = model().version()
         results: list[Any] = []
         for source in sources:
             try:
@@ -119,7 +109,7 @@ def _answers(sources: list[bytes | str]) -> list[dict[str, Any] | APIError]:
             except APIError as error:
                 results.append(error)
         misses = {index: item for index, item in enumerate(results) if isinstance(item, Miss)}
-        answers = client.classify_many([miss.picture for miss in misses.values()])
+        answers = model().classify_many([miss.picture for miss in misses.values()])
     except InferenceUnavailable as exc:
         raise APIError(503, str(exc)) from None
     for item in results:
@@ -136,11 +126,10 @@ def _answers(sources: list[bytes | str]) -> list[dict[str, Any] | APIError]:
 
 
 def _spend(count: int) -> None:
-    settings = current_app.config["SETTINGS"]
-    cache = current_app.config["CACHE"]
-    total = _guarded(cache.spend, request.headers.get("X-API-Key", "anonymous"), count, settings.rate_window)
-    if total is not None and total > settings.rate_limit:
-        raise APIError(429, f"rate limit of {settings.rate_limit} pictures per {settings.rate_window} s reached")
+    limit, window = settings().rate_limit, settings().rate_window
+    total = _guarded(cache().spend, request.headers.get("X-API-Key", "anonymous"), count, window)
+    if total is not None and total > limit:
+        raise APIError(429, f"rate limit of {limit} pictures per {window} s reached")
 
 
 @blueprint.post("/classify")
@@ -158,7 +147,7 @@ def classify():  # noqa: ANN201 (Flask view)
 @blueprint.post("/classify/batch")
 def classify_batch():  # noqa: ANN201
     sources = _sources()
-    limit = current_app.config["SETTINGS"].max_batch
+    limit = settings().max_batch
     if not sources or len(sources) > limit:
         raise APIError(400, f"send 1 to {limit} pictures (multipart fields 'images' or JSON 'urls')")
     _spend(len(sources))
@@ -167,28 +156,7 @@ def classify_batch():  # noqa: ANN201
     return jsonify(results=results)
 
 
-@blueprint.get("/models")
-def models():  # noqa: ANN201
-    """Read-only view of the model's versions (changes go through TorchServe's management API)."""
-    client = current_app.config["INFERENCE"]
-    try:
-        described = client.versions()
-        default = client.version()
-    except InferenceUnavailable as exc:
-        raise APIError(503, str(exc)) from None
-    versions = [{"version": str(v.get("modelVersion")), "workers": len(v.get("workers", [])),
-                 "batch_size": v.get("batchSize"), "max_batch_delay_ms": v.get("maxBatchDelay")} for v in described]
-    return jsonify(model=current_app.config["SETTINGS"].model_name, default_version=default, versions=versions)
-
-
 @blueprint.after_app_request
 def response_headers(response: Any) -> Any:
     response.headers["X-ShopLens-Cache"] = getattr(g, "cache_state", "ok")
-    origin = request.headers.get("Origin")
-    if origin and origin in current_app.config["SETTINGS"].cors_origins:
-        # only the configured extension origins may read answers from a page's context
-        response.headers.update({"Access-Control-Allow-Origin": origin, "Vary": "Origin",
-                                 "Access-Control-Allow-Headers": "Content-Type, X-API-Key",
-                                 "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
-                                 "Access-Control-Max-Age": "600"})
     return response

@@ -1,0 +1,40 @@
+"""What the views work with — settings, the model client, the answer cache — given to
+`create_app` and reached through these accessors (never through ``current_app.config``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask import Flask, current_app
+
+from serving.api.cache import AnswerCache
+from serving.api.inference import TorchServeClient
+
+EXTENSION = "shoplens"
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Any  # serving.api.config.Settings
+    model: TorchServeClient
+    cache: AnswerCache
+
+    def install(self, app: Flask) -> None:
+        app.extensions[EXTENSION] = self
+
+
+def _services() -> Services:
+    return current_app.extensions[EXTENSION]
+
+
+def settings() -> Any:
+    return _services().settings
+
+
+def model() -> TorchServeClient:
+    return _services().model
+
+
+def cache() -> AnswerCache:
+    return _services().cache

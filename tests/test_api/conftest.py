@@ -1,0 +1,102 @@
+"""Fixtures of the API tests (tests/test_api/): one serving stack for the whole session.
+
+The real redis-server and TorchServe (tests/conftest.py's session fixtures) are started
+once; each test gets fresh API settings pointed at them, an emptied Redis, and makes its
+own Flask app (cheap) or gunicorn process. A test that stops a part starts its own copy.
+"""
+
+from __future__ import annotations
+
+import http.server
+import random
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import redis
+
+from serving.api import create_app
+from serving.api.config import Settings
+from serving.torchserve import TorchServe
+from shoplens.sample import draw_garment, jpeg_bytes
+
+KEY = "k1"
+HEADERS = {"X-API-Key": KEY}
+
+
+@dataclass(frozen=True)
+class ServingStack:
+    """The session's running TorchServe (with its bundle's bundle.json) and redis-server."""
+
+    torchserve: TorchServe
+    bundle: dict[str, Any]
+    redis_url: str
+
+    def settings(self, **overrides: Any) -> Any:
+        """API settings in front of this stack, with one API key (KEY)."""
+        server = self.torchserve
+        values = dict(torchserve_urls=[server.inference_url], management_urls=[server.management_url],
+                      key_files=[str(server.key_file)], redis_url=self.redis_url, api_keys=[KEY])
+        return Settings(**{**values, **overrides})
+
+
+@pytest.fixture(scope="session")
+def serving_stack(torchserve, redis_server) -> ServingStack:
+    server, bundle = torchserve
+    return ServingStack(server, bundle, redis_server)
+
+
+@pytest.fixture()
+def settings(serving_stack):
+    """Fresh settings in front of the session stack, Redis emptied: no test sees another's cache."""
+    redis.Redis.from_url(serving_stack.redis_url).flushdb()
+    return serving_stack.settings()
+
+
+@pytest.fixture()
+def client(settings):
+    return create_app(settings).test_client()
+
+
+@pytest.fixture(scope="session")
+def picture():
+    """picture(category, colour, seed, size) -> a drawn garment as JPEG bytes."""
+    def make(category: str = "dress", colour: str = "red", seed: int = 0, size: tuple[int, int] = (96, 128)) -> bytes:
+        return jpeg_bytes(draw_garment(category, colour, size, random.Random(seed)))
+
+    return make
+
+
+@pytest.fixture()
+def picture_host(picture):
+    """A picture server on loopback: /pic.jpg, /redirect?to=URL, /big.jpg (3 MB); yields "127.0.0.1:PORT"."""
+    body_of = {"/pic.jpg": picture("shirt", "blue", seed=60), "/big.jpg": b"0" * 3_000_000}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            if self.path.startswith("/redirect?to="):
+                self.send_response(302)
+                self.send_header("Location", self.path.split("=", 1)[1])
+                self.end_headers()
+                return
+            body = body_of.get(self.path)
+            self.send_response(200 if body else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture(scope="session")
+def headers() -> dict[str, str]:
+    """Request headers carrying the API key of `settings`."""
+    return dict(HEADERS)
