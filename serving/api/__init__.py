@@ -16,16 +16,19 @@ from serving.api.cache import AnswerCache
 from serving.api.config import Settings
 from serving.api.errors import register_error_handlers
 from serving.api.inference import TorchServeClient
+from serving.api.inputs import enforce_body_limit
 from serving.api.services import Services
+from serving.api.versions import DefaultVersion
 
 
 def create_app(settings: Any = None, model: TorchServeClient | None = None,
                cache: AnswerCache | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
-    Services(settings, model or TorchServeClient(settings),
-             cache or AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl)).install(app)
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_picture_bytes * max(1, settings.max_batch)
+    model = model or TorchServeClient(settings)
+    cache = cache or AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl)
+    Services(settings, model, cache, DefaultVersion(model, cache)).install(app)
+    app.before_request(enforce_body_limit)  # first: an oversized body is refused before anything reads it
     security.init_app(app, settings)
     from serving.api import classify, health, metrics, models, openapi
 

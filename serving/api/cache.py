@@ -1,19 +1,21 @@
 """Redis: answers cached under (picture SHA-256, model version), URL -> SHA-256 for a
-while, and per-key rate counts.
+while, and the model's last default version. (Rate limits live in Redis too, kept by
+Flask-Limiter: serving/api/security.py.)
 
 Answers are keyed by model version, so a new default version never serves an old
 answer. A URL's entry expires sooner (``url_ttl``) because the picture behind a URL can
-change. The API keeps working when Redis is down: no cache, no rate limit, and it says so.
+change. The API keeps working when Redis is down: no cache, and it says so.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import time
 from typing import Any
 
 import redis
+
+VERSION_KEY = "shoplens:default-version"
 
 
 class AnswerCache:
@@ -44,12 +46,13 @@ class AnswerCache:
     def remember_url(self, url: str, digest: str) -> None:
         self.client.set(self._url_key(url), digest, ex=self.url_ttl)
 
-    def spend(self, api_key: str, pictures: int, window: int) -> int:
-        """Count `pictures` against the key's current fixed window; returns the window's total."""
-        key = f"shoplens:rate:{api_key}:{int(time.time()) // window}"
-        with self.client.pipeline() as pipe:
-            total, _ = pipe.incrby(key, pictures).expire(key, window * 2).execute()
-        return int(total)
+    def remember_version(self, version: str) -> None:
+        """Record the model's default version, for answering from the cache while TorchServe is down."""
+        self.client.set(VERSION_KEY, version)
+
+    def last_version(self) -> str | None:
+        raw = self.client.get(VERSION_KEY)
+        return raw.decode() if raw else None
 
     def healthy(self) -> bool:
         try:

@@ -1,8 +1,15 @@
 """POST /v1/classify and /v1/classify/batch: what is in these product pictures?
 
-A request's pictures go three steps: each is checked and looked up in the cache (by
-content hash, or by URL while its URL -> hash entry lives); the misses go to the model
-server together, so TorchServe's dynamic batching can group them; new answers are cached.
+Each picture goes: hashed (SHA-256 of its bytes; a URL is first looked up by URL, and
+fetched only when that misses), looked up in the cache under the model's default
+version, and only on a miss decoded, checked and shrunk to at most SHOPLENS_SEND_MAX_SIDE
+pixels a side: a cache hit costs no decoding, and TorchServe gets a small picture. The
+misses go to TorchServe together, so its dynamic batching can group them; new answers
+are cached.
+
+While TorchServe is down, answers cached for the last default version it gave are still
+served, with ``X-ShopLens-Model: unavailable``; the pictures it would have to answer get
+503. In a batch every picture has its own answer or error.
 """
 
 from __future__ import annotations
@@ -12,44 +19,31 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
+from PIL import Image
 
 from serving.api import metrics
 from serving.api.errors import APIError
 from serving.api.fetch import FetchPolicy, FetchRefused, fetch_picture
 from serving.api.inference import InferenceUnavailable
-from serving.api.services import cache, model, settings
-from shoplens.imaging import ImageRejected, decode_image
+from serving.api.inputs import Item, request_pictures
+from serving.api.services import cache, default_version, model, settings
+from serving.api.versions import Version
+from shoplens.imaging import ImageLimits, ImageRejected, decode_image
+from shoplens.sample import jpeg_bytes
 
 blueprint = Blueprint("classify", __name__, url_prefix="/v1")
+
+SEND_QUALITY = 95  # a shrunk picture's JPEG quality: its artefacts stay far below what the model sees
 
 
 @dataclass
 class Miss:
-    """A usable picture the cache did not know."""
+    """A picture the cache did not know."""
 
     digest: str
     picture: bytes
     url: str | None
-
-
-def _sources() -> list[bytes | str]:
-    """The request's pictures: uploaded bytes, or URLs still to fetch."""
-    if request.files:
-        return [file.read() for file in request.files.getlist("image") + request.files.getlist("images")]
-    if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
-        return [request.get_data()]
-    if request.is_json:
-        body = request.get_json(silent=True)
-        if not isinstance(body, dict):
-            raise APIError(400, "JSON bodies carry {'url': ...} or {'urls': [...]}")
-        urls = [body["url"]] if "url" in body else body.get("urls")
-        if not isinstance(urls, list):
-            raise APIError(400, "JSON bodies carry {'url': ...} or {'urls': [...]}")
-        if not all(isinstance(url, str) for url in urls):
-            raise APIError(400, "every URL must be a string")
-        return urls
-    raise APIError(415, "send the picture as multipart field 'image', a raw image/* body, or JSON {'url': ...}")
 
 
 def _guarded(call: Any, *args: Any) -> Any:
@@ -69,27 +63,68 @@ def _fetch(url: str) -> bytes:
         return fetch_picture(url, policy)
     except FetchRefused as exc:
         raise APIError(400, f"cannot fetch the picture: {exc}") from None
+    except (ValueError, UnicodeError) as exc:  # a malformed redirect target
+        raise APIError(400, f"cannot fetch the picture: malformed URL on the way ({exc})") from None
 
 
-def _checked(picture: bytes) -> str:
-    """The picture's SHA-256 once it is known to decode within the limits (APIError if not)."""
-    try:
-        decode_image(picture)
-    except ImageRejected as exc:
-        raise APIError(422 if exc.reason != "too_large_file" else 413, f"not a usable picture: {exc}") from None
-    return hashlib.sha256(picture).hexdigest()
+def _cached(digest: str | None, version: str | None) -> dict[str, Any] | None:
+    return _guarded(cache().get, digest, version) if digest and version else None
 
 
-def _lookup(source: bytes | str, version: str) -> dict[str, Any] | Miss:
+def _lookup(source: bytes | str, version: str | None) -> dict[str, Any] | Miss:
+    """The cached answer for a picture or URL, or the Miss to send to the model."""
     url = source if isinstance(source, str) else None
     if url is not None:
-        known = _guarded(cache().digest_for_url, url)
-        cached = known and _guarded(cache().get, known, version)
+        cached = _cached(_guarded(cache().digest_for_url, url) if version else None, version)
         if cached:
             return cached
     picture = _fetch(url) if url is not None else source
-    digest = _checked(picture)
-    return _guarded(cache().get, digest, version) or Miss(digest, picture, url)
+    digest = hashlib.sha256(picture).hexdigest()
+    cached = _cached(digest, version)
+    if cached and url is not None:
+        _guarded(cache().remember_url, url, digest)
+    return cached or Miss(digest, picture, url)
+
+
+def model_input(picture: bytes) -> bytes:
+    """The picture as TorchServe gets it: checked, and shrunk (JPEG) when a side is over SHOPLENS_SEND_MAX_SIDE."""
+    limits = ImageLimits(max_bytes=settings().max_picture_bytes)
+    try:
+        image = decode_image(picture, limits)
+    except ImageRejected as exc:
+        raise APIError(413 if exc.reason == "too_large_file" else 422, f"not a usable picture: {exc}") from None
+    side = settings().send_max_side
+    if max(image.size) <= side:
+        return picture
+    image.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return jpeg_bytes(image, SEND_QUALITY)
+
+
+def _attempt(call: Any, *args: Any) -> Any:
+    try:
+        return call(*args)
+    except APIError as error:
+        return error
+
+
+def _classified(misses: dict[int, Miss], version: Version) -> dict[int, dict[str, Any] | APIError]:
+    """TorchServe's answers for the misses (by position), or each one's error."""
+    if not version.live:
+        return {index: APIError(503, version.reason) for index in misses}
+    inputs = {index: _attempt(model_input, miss.picture) for index, miss in misses.items()}
+    sendable = {index: item for index, item in inputs.items() if isinstance(item, bytes)}
+    try:
+        answers = dict(zip(sendable, model().classify_many(list(sendable.values())), strict=True))
+    except InferenceUnavailable as exc:
+        answers = dict.fromkeys(sendable, APIError(503, str(exc)))
+    results: dict[int, dict[str, Any] | APIError] = {**inputs, **answers}
+    for index, answer in answers.items():
+        if isinstance(answer, dict) and "error" in answer:
+            results[index] = APIError(422, f"not a usable picture: {answer['error']}")
+        elif isinstance(answer, dict):
+            _store(misses[index], version.name or answer.get("version", ""), answer)
+            results[index] = {**answer, "cached": False}
+    return results
 
 
 def _store(miss: Miss, version: str, answer: dict[str, Any]) -> None:
@@ -98,47 +133,28 @@ def _store(miss: Miss, version: str, answer: dict[str, Any]) -> None:
         _guarded(cache().remember_url, miss.url, miss.digest)
 
 
-def _answers(sources: list[bytes | str]) -> list[dict[str, Any] | APIError]:
-    """One answer per source, in order; a picture's own problem is its APIError, a dead model server a 503."""
-    try:
-        version = model().version()
-        results: list[Any] = []
-        for source in sources:
-            try:
-                results.append(_lookup(source, version))
-            except APIError as error:
-                results.append(error)
-        misses = {index: item for index, item in enumerate(results) if isinstance(item, Miss)}
-        answers = model().classify_many([miss.picture for miss in misses.values()])
-    except InferenceUnavailable as exc:
-        raise APIError(503, str(exc)) from None
+def _answers(items: list[Item]) -> list[dict[str, Any] | APIError]:
+    """One answer per item, in order: a cached or new answer, or that picture's APIError."""
+    version = default_version().current()
+    if not version.live:
+        g.model_state = "unavailable"
+    results = [item if isinstance(item, APIError) else _attempt(_lookup, item, version.name) for item in items]
     for item in results:
         if isinstance(item, dict):
             item["cached"] = True
-    for (index, miss), answer in zip(misses.items(), answers, strict=True):
-        if "error" in answer:
-            results[index] = APIError(422, f"not a usable picture: {answer['error']}")
-        else:
-            _store(miss, version, answer)
-            results[index] = {**answer, "cached": False}
+    misses = {index: item for index, item in enumerate(results) if isinstance(item, Miss)}
+    for index, result in _classified(misses, version).items():
+        results[index] = result
     metrics.count_pictures(results)
     return results
 
 
-def _spend(count: int) -> None:
-    limit, window = settings().rate_limit, settings().rate_window
-    total = _guarded(cache().spend, request.headers.get("X-API-Key", "anonymous"), count, window)
-    if total is not None and total > limit:
-        raise APIError(429, f"rate limit of {limit} pictures per {window} s reached")
-
-
 @blueprint.post("/classify")
 def classify():  # noqa: ANN201 (Flask view)
-    sources = _sources()
-    if len(sources) != 1:
+    items = request_pictures()
+    if len(items) != 1:
         raise APIError(400, "send exactly one picture (use /v1/classify/batch for more)")
-    _spend(1)
-    (answer,) = _answers(sources)
+    (answer,) = _answers(items)
     if isinstance(answer, APIError):
         raise answer
     return jsonify(answer)
@@ -146,17 +162,20 @@ def classify():  # noqa: ANN201 (Flask view)
 
 @blueprint.post("/classify/batch")
 def classify_batch():  # noqa: ANN201
-    sources = _sources()
+    items = request_pictures()
     limit = settings().max_batch
-    if not sources or len(sources) > limit:
+    if not items or len(items) > limit:
         raise APIError(400, f"send 1 to {limit} pictures (multipart fields 'images' or JSON 'urls')")
-    _spend(len(sources))
-    results = [{"error": item.reason, "status": item.status} if isinstance(item, APIError) else item
-               for item in _answers(sources)]
-    return jsonify(results=results)
+    answers = _answers(items)
+    if all(isinstance(item, APIError) and item.status == 503 for item in answers):
+        raise answers[0]  # nothing could be answered: the model server is out, say so once
+    return jsonify(results=[{"error": item.reason, "status": item.status} if isinstance(item, APIError) else item
+                            for item in answers])
 
 
 @blueprint.after_app_request
 def response_headers(response: Any) -> Any:
     response.headers["X-ShopLens-Cache"] = getattr(g, "cache_state", "ok")
+    if "model_state" in g:
+        response.headers["X-ShopLens-Model"] = g.model_state
     return response

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
+from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
 
@@ -12,14 +13,26 @@ class APIError(Exception):
         self.status, self.reason = status, reason
 
 
+def _json(error: HTTPException, reason: str) -> Response:
+    """The error's own response (its status and headers: Allow on 405, Retry-After on 429) with a JSON body."""
+    response = error.get_response()
+    response.set_data(jsonify(error=reason).get_data())
+    response.content_type = "application/json"
+    return response
+
+
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(APIError)
     def api_error(error: APIError):
         return jsonify(error=error.reason), error.status
 
+    @app.errorhandler(RateLimitExceeded)
+    def rate_limited(error: RateLimitExceeded):
+        return _json(error, f"rate limit reached: {error.description} (pictures per API key)")
+
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
-        return jsonify(error=error.description or error.name), error.code
+        return _json(error, error.description or error.name)
 
     @app.errorhandler(Exception)
     def unexpected(error: Exception):

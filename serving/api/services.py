@@ -1,4 +1,5 @@
-"""What the views work with — settings, the model client, the answer cache — given to
+"""What the views work with — settings, the model client, the answer cache and the model's
+default version as last seen — given to
 `create_app` and reached through these accessors (never through ``current_app.config``)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from flask import Flask, current_app
 
 from serving.api.cache import AnswerCache
 from serving.api.inference import TorchServeClient
+from serving.api.versions import DefaultVersion
 
 EXTENSION = "shoplens"
 
@@ -19,6 +21,7 @@ class Services:
     settings: Any  # serving.api.config.Settings
     model: TorchServeClient
     cache: AnswerCache
+    default_version: DefaultVersion
 
     def install(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self
@@ -38,3 +41,7 @@ def model() -> TorchServeClient:
 
 def cache() -> AnswerCache:
     return _services().cache
+
+
+def default_version() -> DefaultVersion:
+    return _services().default_version

@@ -70,8 +70,10 @@ def picture():
 
 @pytest.fixture()
 def picture_host(picture):
-    """A picture server on loopback: /pic.jpg, /redirect?to=URL, /big.jpg (3 MB); yields "127.0.0.1:PORT"."""
-    body_of = {"/pic.jpg": picture("shirt", "blue", seed=60), "/big.jpg": b"0" * 3_000_000}
+    """A picture server on loopback: /pic.jpg, /d%C3%A9.jpg (a non-ASCII name, percent-encoded as browsers
+    send it), /redirect?to=URL, /big.jpg (3 MB); yields "127.0.0.1:PORT"."""
+    body_of = {"/pic.jpg": picture("shirt", "blue", seed=60), "/d%C3%A9.jpg": picture("dress", "blue", seed=61),
+               "/big.jpg": b"0" * 3_000_000}
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def log_message(self, *args):

@@ -112,3 +112,31 @@ def test_new_model_version_is_never_served_stale_answers(client, serving_stack, 
     finally:
         server.request("management", "PUT", f"/models/shoplens/{bundle['version']}/set-default")
         server.request("management", "DELETE", "/models/shoplens/2")
+
+
+def test_a_cache_hit_costs_no_decoding(client, settings, serving_stack, headers):
+    """Bytes that would not even decode are answered from the cache: the hash is asked before any decoding."""
+    import hashlib
+
+    from serving.api.cache import AnswerCache
+
+    undecodable = b"\xff\xd8 not really a JPEG, but its answer is cached"
+    answer = {"category": "dress", "labels": [{"label": "dress", "probability": 1.0}], "low_confidence": False,
+              "version": serving_stack.bundle["version"]}
+    cache = AnswerCache(settings.redis_url, 60)
+    cache.put(hashlib.sha256(undecodable).hexdigest(), serving_stack.bundle["version"], answer)
+    client.get("/readyz")  # the API learns the default version
+    response = client.post("/v1/classify", data=undecodable, content_type="image/jpeg", headers=headers)
+    assert response.status_code == 200 and response.json == {**answer, "cached": True}
+
+
+def test_a_large_picture_goes_to_the_model_shrunk(client, settings, picture, headers):
+    from serving.api.classify import model_input
+
+    large = picture("shirt", "red", seed=95, size=(2400, 1800))
+    with client.application.test_request_context():
+        sent = model_input(large)
+        assert model_input(picture(seed=96)) == picture(seed=96)  # small pictures go as they came
+    assert max(Image.open(io.BytesIO(sent)).size) == settings.send_max_side and len(sent) < len(large)
+    response = client.post("/v1/classify", data=large, content_type="image/jpeg", headers=headers)
+    assert response.status_code == 200 and response.json["cached"] is False

@@ -7,6 +7,8 @@ import re
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
 
+from serving.api import create_app
+
 
 def conforms(document, path, method, response):
     """The response's status is documented for the operation, and its JSON body fits the schema."""
@@ -28,7 +30,9 @@ def test_openapi_document_is_valid_and_lists_every_route(client):
     assert routes == documented
 
 
-def test_answers_match_the_openapi_document(client, picture, headers):
+def test_answers_match_the_openapi_document(settings, picture, headers):
+    settings.rate_limit, settings.max_picture_bytes = 8, 100_000  # the 8th counted picture is the last one allowed
+    client = create_app(settings).test_client()
     document = client.get("/openapi.json").json
     body = picture("dress", "red", seed=70)
     calls = [
@@ -40,6 +44,9 @@ def test_answers_match_the_openapi_document(client, picture, headers):
         ("/v1/classify", "post", dict(json={"url": "http://10.0.0.1/x.jpg"}, headers=headers)),
         ("/v1/classify/batch", "post", dict(data={"images": [(io.BytesIO(body), "a.jpg"), (io.BytesIO(b"x"), "b")]},
                                             headers=headers)),
+        ("/v1/classify/batch", "post", dict(json={"urls": ["http://example.com:+80/x.jpg"]}, headers=headers)),
+        ("/v1/classify", "post", dict(data=b"0" * 200_000, content_type="image/jpeg", headers=headers)),
+        ("/v1/classify", "post", dict(data=body, content_type="image/jpeg", headers=headers)),  # over the limit
         ("/v1/models", "get", dict(headers=headers)),
         ("/healthz", "get", {}), ("/readyz", "get", {}), ("/metrics", "get", {}),
     ]
@@ -48,7 +55,7 @@ def test_answers_match_the_openapi_document(client, picture, headers):
         response = getattr(client, method)(path, **arguments)
         conforms(document, path, method, response)
         statuses.append(response.status_code)
-    assert statuses == [200, 200, 422, 401, 415, 400, 200, 200, 200, 200, 200]
+    assert statuses == [200, 200, 422, 401, 415, 400, 200, 200, 413, 429, 200, 200, 200, 200]
 
 
 def test_metrics_count_requests_and_cache_outcomes(client, picture, headers):

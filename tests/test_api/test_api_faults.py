@@ -1,6 +1,7 @@
 """Parts failing under the API: Redis down or stopped, TorchServe down or stopped, one of two
 TorchServes stopping. Each test stops only parts it started itself."""
 
+import io
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -108,3 +109,35 @@ def test_redis_stopped_mid_run_then_back(settings, picture, headers, tmp_path):
         assert post().headers["X-ShopLens-Cache"] == "ok" and post().json["cached"] is True
     finally:
         own.stop()
+
+
+def test_model_server_down_still_serves_cached_answers_of_the_last_version(settings, serving_stack, picture,
+                                                                           headers):
+    known, new = picture("pants", "red", seed=110), picture("pants", "red", seed=111)
+    live = create_app(settings).test_client()
+    assert live.post("/v1/classify", data=known, content_type="image/jpeg", headers=headers).status_code == 200
+    settings.torchserve_urls = settings.management_urls = [f"http://127.0.0.1:{free_port()}"]  # nothing there
+    down = create_app(settings).test_client()  # a fresh worker: it learns the last version from Redis
+
+    def post(body):
+        return down.post("/v1/classify", data=body, content_type="image/jpeg", headers=headers)
+
+    cached = post(known)
+    assert cached.status_code == 200 and cached.json["cached"] is True
+    assert cached.json["version"] == serving_stack.bundle["version"]
+    assert cached.headers["X-ShopLens-Model"] == "unavailable"
+    missed = post(new)
+    assert missed.status_code == 503 and "unavailable" in missed.json["error"]
+    files = {"images": [(io.BytesIO(known), "a.jpg"), (io.BytesIO(new), "b.jpg")]}
+    results = down.post("/v1/classify/batch", data=files, headers=headers).json["results"]
+    assert results[0]["cached"] is True and results[1]["status"] == 503
+    alone = down.post("/v1/classify/batch", data={"images": [(io.BytesIO(new), "b.jpg")]}, headers=headers)
+    assert alone.status_code == 503  # nothing in the batch could be answered
+
+
+def test_rate_limit_still_counts_while_redis_is_down(settings, picture, headers):
+    settings.redis_url, settings.rate_limit = f"redis://127.0.0.1:{free_port()}/0", 2  # nothing listens there
+    client = create_app(settings).test_client()
+    codes = [client.post("/v1/classify", data=picture(seed=120 + s), content_type="image/jpeg",
+                         headers=headers).status_code for s in range(3)]
+    assert codes == [200, 200, 429]

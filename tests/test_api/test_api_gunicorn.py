@@ -9,6 +9,7 @@ import pytest
 
 from serving.api.config import as_environment
 from serving.stack import ApiServer
+from shoplens import ShopLensError
 from shoplens import settings as declared
 
 
@@ -41,3 +42,50 @@ def test_end_to_end_through_gunicorn(api, picture, headers):
             text = response.read().decode()
         assert 'shoplens_pictures_total{outcome="hit"} 1.0' in text
         assert 'shoplens_pictures_total{outcome="miss"} 1.0' in text
+
+
+def raw_exchange(api, request: bytes, timeout=10):
+    """Sends `request` bytes as they are and returns (status, headers, JSON body) of the answer."""
+    import http.client
+    import socket
+
+    with socket.create_connection(("127.0.0.1", api.port), timeout=timeout) as connection:
+        connection.sendall(request)
+        response = http.client.HTTPResponse(connection)
+        response.begin()
+        return response.status, dict(response.getheaders()), json.loads(response.read())
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n", 431),
+    (b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"".join(b"X-%d: 1\r\n" % n for n in range(150)) + b"\r\n", 431),
+    (b"GET /" + b"a" * 10_000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414),
+    (b"NOT HTTP AT ALL\r\n\r\n", 400),
+])
+def test_what_gunicorn_refuses_itself_is_answered_in_json(api, request_bytes, status):
+    answered, headers, body = raw_exchange(api, request_bytes)
+    assert answered == status and headers["Content-Type"] == "application/json" and body["error"]
+
+
+def test_oversized_body_is_refused_from_content_length_without_being_sent(api, headers):
+    """The client announces 500 MB and sends none of it: the 413 comes anyway."""
+    key = headers["X-API-Key"].encode()
+    status, _, body = raw_exchange(api, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
+                                   b"X-API-Key: " + key + b"\r\nContent-Length: 500000000\r\n\r\n")
+    assert status == 413 and "may be at most" in body["error"]
+
+
+def test_405_through_gunicorn_carries_allow(api, headers):
+    status, answer_headers, body = raw_exchange(api, b"DELETE /v1/models HTTP/1.1\r\nHost: x\r\nX-API-Key: "
+                                                + headers["X-API-Key"].encode() + b"\r\n\r\n")
+    assert status == 405 and "GET" in answer_headers["Allow"] and body["error"]
+
+
+def test_gunicorn_refuses_to_start_the_api_without_a_key(settings, tmp_path):
+    settings.api_keys = []
+    log = tmp_path / "api.log"
+    server = ApiServer({**as_environment(settings), **declared.environment({declared.ACCESS_LOG: "/dev/null"})},
+                       log=log)
+    with pytest.raises(ShopLensError):
+        server.start(timeout=20)
+    assert "no API key configured" in log.read_text()

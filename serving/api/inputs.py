@@ -1,0 +1,118 @@
+"""What a classify request carries, checked before any work is done.
+
+The size policy: a request body is refused from its Content-Length, before it is read
+(413 with a reason): one picture (plus room for multipart framing) on /v1/classify, at
+most SHOPLENS_MAX_BATCH_BYTES on the batch route; each picture, uploaded or fetched, at
+most SHOPLENS_MAX_PICTURE_BYTES. Bodies without a Content-Length are cut at the same
+limits as they are read.
+
+The pictures: multipart uploads, a raw image body, or JSON URLs. Each picture is its own
+item: a bad one becomes its APIError, and the rest of a batch is still answered. URLs are
+made well-formed here (length, valid text, parseable port and host, non-ASCII paths
+percent-encoded) before the fetcher's address guard sees them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from flask import g, request
+
+from serving.api.errors import APIError
+from serving.api.services import settings
+
+BATCH_ENDPOINT = "classify.classify_batch"
+FRAMING_ALLOWANCE = 64 * 1024  # multipart boundaries and part headers around one picture
+MAX_URL_LENGTH = 2048  # what browsers and CDNs reliably carry
+PATH_SAFE = "/%:@!$&'()*+,;=~-._"
+QUERY_SAFE = PATH_SAFE + "?"
+
+Item = bytes | str | APIError  # picture bytes, a URL still to fetch, or why the item is refused
+
+
+def body_limit() -> int:
+    if request.endpoint == BATCH_ENDPOINT:
+        return settings().max_batch_bytes
+    return settings().max_picture_bytes + FRAMING_ALLOWANCE
+
+
+def enforce_body_limit() -> None:
+    """Refuses an oversized body from its Content-Length (nothing read), and caps reading the rest."""
+    limit = body_limit()
+    request.max_content_length = limit
+    if request.content_length is not None and request.content_length > limit:
+        what = "a batch" if request.endpoint == BATCH_ENDPOINT else "one picture"
+        raise APIError(413, f"the request body is {request.content_length} bytes; {what} may be at most {limit}")
+
+
+def request_pictures() -> list[Item]:
+    """The request's pictures, in order (parsed once per request: the rate limit counts them first)."""
+    if "pictures" not in g:
+        g.pictures = _parse()
+    return g.pictures
+
+
+def _parse() -> list[Item]:
+    if request.mimetype == "multipart/form-data":
+        files = request.files.getlist("image") + request.files.getlist("images")
+        if not files:
+            raise APIError(400, "no picture in the multipart fields 'image' or 'images'")
+        return [_upload(file.stream, settings().max_picture_bytes) for file in files]
+    if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
+        return [request.get_data()]
+    if request.is_json:
+        return [_url_item(url) for url in _json_urls()]
+    raise APIError(415, "send the picture as multipart field 'image', a raw image/* body, or JSON {'url': ...}")
+
+
+def _upload(stream: Any, limit: int) -> bytes | APIError:
+    picture = stream.read(limit + 1)
+    if len(picture) > limit:
+        return APIError(413, f"the picture is larger than {limit} bytes")
+    return picture
+
+
+def _json_urls() -> list[Any]:
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:
+        raise APIError(400, "the JSON body is nested too deeply") from None
+    urls = [body["url"]] if isinstance(body, dict) and "url" in body else body.get("urls") \
+        if isinstance(body, dict) else None
+    if not isinstance(urls, list):
+        raise APIError(400, "JSON bodies carry {'url': ...} or {'urls': [...]}")
+    return urls
+
+
+def _url_item(url: Any) -> str | APIError:
+    try:
+        return well_formed_url(url)
+    except APIError as error:
+        return error
+
+
+def well_formed_url(url: Any) -> str:
+    """`url` in the ASCII form an HTTP request line carries; APIError(400) says what is wrong with it."""
+    if not isinstance(url, str):
+        raise APIError(400, "a URL must be a string")
+    if len(url) > MAX_URL_LENGTH:
+        raise APIError(400, f"the URL is longer than {MAX_URL_LENGTH} characters")
+    try:
+        url.encode("utf-8")
+    except UnicodeEncodeError:
+        raise APIError(400, "the URL is not valid Unicode text (it holds a lone surrogate)") from None
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise APIError(400, f"malformed URL: {exc}") from None
+    host = parts.hostname or ""
+    try:
+        if host and ":" not in host:  # IDNA also checks label lengths, which the resolver would choke on
+            host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise APIError(400, "malformed URL: the host name is not a valid domain name") from None
+    netloc = (f"[{host}]" if ":" in host else host) + (f":{port}" if port is not None else "")
+    return urlunsplit((parts.scheme.lower(), netloc, quote(parts.path, safe=PATH_SAFE),
+                       quote(parts.query, safe=QUERY_SAFE), ""))
