@@ -34,7 +34,8 @@ from shoplens.sample import jpeg_bytes
 
 blueprint = Blueprint("classify", __name__, url_prefix="/v1")
 
-SEND_QUALITY = 95  # a shrunk picture's JPEG quality: its artefacts stay far below what the model sees
+SEND_QUALITY = 95  # a re-encoded picture's JPEG quality: its artefacts stay far below what the model sees
+SEND_AS_IS_BYTES = 1024 * 1024  # a small picture in more bytes than this (metadata, odd encodings) is re-encoded
 
 
 @dataclass
@@ -87,14 +88,15 @@ def _lookup(source: bytes | str, version: str | None) -> dict[str, Any] | Miss:
 
 
 def model_input(picture: bytes) -> bytes:
-    """The picture as TorchServe gets it: checked, and shrunk (JPEG) when a side is over SHOPLENS_SEND_MAX_SIDE."""
+    """The picture as TorchServe gets it: checked, and shrunk (JPEG) when a side is over SHOPLENS_SEND_MAX_SIDE
+    or its file is large."""
     limits = ImageLimits(max_bytes=settings().max_picture_bytes)
     try:
         image = decode_image(picture, limits)
     except ImageRejected as exc:
         raise APIError(413 if exc.reason == "too_large_file" else 422, f"not a usable picture: {exc}") from None
     side = settings().send_max_side
-    if max(image.size) <= side:
+    if max(image.size) <= side and len(picture) <= SEND_AS_IS_BYTES:
         return picture
     image.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
     return jpeg_bytes(image, SEND_QUALITY)
@@ -162,11 +164,7 @@ def classify():  # noqa: ANN201 (Flask view)
 
 @blueprint.post("/classify/batch")
 def classify_batch():  # noqa: ANN201
-    items = request_pictures()
-    limit = settings().max_batch
-    if not items or len(items) > limit:
-        raise APIError(400, f"send 1 to {limit} pictures (multipart fields 'images' or JSON 'urls')")
-    answers = _answers(items)
+    answers = _answers(request_pictures())  # 1 to SHOPLENS_MAX_BATCH of them
     if all(isinstance(item, APIError) and item.status == 503 for item in answers):
         raise answers[0]  # nothing could be answered: the model server is out, say so once
     return jsonify(results=[{"error": item.reason, "status": item.status} if isinstance(item, APIError) else item

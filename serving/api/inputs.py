@@ -58,12 +58,20 @@ def _parse() -> list[Item]:
         files = request.files.getlist("image") + request.files.getlist("images")
         if not files:
             raise APIError(400, "no picture in the multipart fields 'image' or 'images'")
+        _check_count(len(files))
         return [_upload(file.stream, settings().max_picture_bytes) for file in files]
     if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
         return [request.get_data()]
     if request.is_json:
-        return [_url_item(url) for url in _json_urls()]
+        urls = _json_urls()
+        _check_count(len(urls))  # before any URL is looked at
+        return [_url_item(url) for url in urls]
     raise APIError(415, "send the picture as multipart field 'image', a raw image/* body, or JSON {'url': ...}")
+
+
+def _check_count(count: int) -> None:
+    if not 1 <= count <= settings().max_batch:
+        raise APIError(400, f"send 1 to {settings().max_batch} pictures (multipart fields 'images' or JSON 'urls')")
 
 
 def _upload(stream: Any, limit: int) -> bytes | APIError:
@@ -78,8 +86,7 @@ def _json_urls() -> list[Any]:
         body = request.get_json(silent=True)
     except RecursionError:
         raise APIError(400, "the JSON body is nested too deeply") from None
-    urls = [body["url"]] if isinstance(body, dict) and "url" in body else body.get("urls") \
-        if isinstance(body, dict) else None
+    urls = ([body["url"]] if "url" in body else body.get("urls")) if isinstance(body, dict) else None
     if not isinstance(urls, list):
         raise APIError(400, "JSON bodies carry {'url': ...} or {'urls': [...]}")
     return urls

@@ -99,3 +99,10 @@ def test_405_says_which_methods_are_allowed(client, headers):
 def test_multipart_without_a_picture_is_400(client, headers):
     response = client.post("/v1/classify", data={"other": "x"}, content_type="multipart/form-data", headers=headers)
     assert response.status_code == 400 and "'image'" in response.json["error"]
+
+
+@pytest.mark.parametrize("count", [0, 33])
+def test_batch_outside_1_to_max_batch_is_400_before_any_url_is_looked_at(client, headers, count):
+    urls = ["http://example.com:+80/x.jpg"] * count  # malformed: a look at them would answer per item
+    response = client.post("/v1/classify/batch", json={"urls": urls}, headers=headers)
+    assert response.status_code == 400 and "send 1 to 32 pictures" in response.json["error"]
