@@ -91,7 +91,7 @@ INSECURE_NO_API_KEY = _declare("SHOPLENS_INSECURE_NO_API_KEY", bool, False,
 CORS_ORIGINS = _declare("SHOPLENS_CORS_ORIGINS", list, (), "origins (the extension's) allowed to read answers",
                         "api")
 MAX_BATCH = _declare("SHOPLENS_MAX_BATCH", int, 32, "pictures per /v1/classify/batch request", "api")
-MAX_PICTURE_BYTES = _declare("SHOPLENS_MAX_PICTURE_BYTES", int, 10 * MIB,
+MAX_UPLOAD_BYTES = _declare("SHOPLENS_MAX_UPLOAD_BYTES", int, 10 * MIB,
                              "largest picture, uploaded or fetched (bytes)", "api")
 MAX_BATCH_BYTES = _declare("SHOPLENS_MAX_BATCH_BYTES", int, 64 * MIB,
                            "largest batch request body (bytes); refused from Content-Length before it is read",

@@ -59,7 +59,7 @@ def _guarded(call: Any, *args: Any) -> Any:
 
 
 def _fetch(url: str) -> bytes:
-    policy = FetchPolicy(settings().max_picture_bytes, settings().fetch_timeout, settings().fetch_allow_hosts)
+    policy = FetchPolicy(settings().max_upload_bytes, settings().fetch_timeout, settings().fetch_allow_hosts)
     try:
         return fetch_picture(url, policy)
     except FetchRefused as exc:
@@ -90,7 +90,7 @@ def _lookup(source: bytes | str, version: str | None) -> dict[str, Any] | Miss:
 def model_input(picture: bytes) -> bytes:
     """The picture as TorchServe gets it: checked, and shrunk (JPEG) when a side is over SHOPLENS_SEND_MAX_SIDE
     or its file is large."""
-    limits = ImageLimits(max_bytes=settings().max_picture_bytes)
+    limits = ImageLimits(max_bytes=settings().max_upload_bytes)
     try:
         image = decode_image(picture, limits)
     except ImageRejected as exc:

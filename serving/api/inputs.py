@@ -3,7 +3,7 @@
 The size policy: a request body is refused from its Content-Length, before it is read
 (413 with a reason): one picture (plus room for multipart framing) on /v1/classify, at
 most SHOPLENS_MAX_BATCH_BYTES on the batch route; each picture, uploaded or fetched, at
-most SHOPLENS_MAX_PICTURE_BYTES. Bodies without a Content-Length are cut at the same
+most SHOPLENS_MAX_UPLOAD_BYTES. Bodies without a Content-Length are cut at the same
 limits as they are read.
 
 The pictures: multipart uploads, a raw image body, or JSON URLs. Each picture is its own
@@ -34,7 +34,7 @@ Item = bytes | str | APIError  # picture bytes, a URL still to fetch, or why the
 def body_limit() -> int:
     if request.endpoint == BATCH_ENDPOINT:
         return settings().max_batch_bytes
-    return settings().max_picture_bytes + FRAMING_ALLOWANCE
+    return settings().max_upload_bytes + FRAMING_ALLOWANCE
 
 
 def enforce_body_limit() -> None:
@@ -59,7 +59,7 @@ def _parse() -> list[Item]:
         if not files:
             raise APIError(400, "no picture in the multipart fields 'image' or 'images'")
         _check_count(len(files))
-        return [_upload(file.stream, settings().max_picture_bytes) for file in files]
+        return [_upload(file.stream, settings().max_upload_bytes) for file in files]
     if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
         return [request.get_data()]
     if request.is_json:

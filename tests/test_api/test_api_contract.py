@@ -31,7 +31,7 @@ def test_openapi_document_is_valid_and_lists_every_route(client):
 
 
 def test_answers_match_the_openapi_document(settings, picture, headers):
-    settings.rate_limit, settings.max_picture_bytes = 8, 100_000  # the 8th counted picture is the last one allowed
+    settings.rate_limit, settings.max_upload_bytes = 8, 100_000  # the 8th counted picture is the last one allowed
     client = create_app(settings).test_client()
     document = client.get("/openapi.json").json
     body = picture("dress", "red", seed=70)

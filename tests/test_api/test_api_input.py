@@ -69,7 +69,7 @@ def test_batch_of_urls_answers_the_good_ones_and_explains_each_bad_one(url_clien
 
 
 def test_picture_over_the_cap_is_413_before_reading(settings, picture, headers):
-    settings.max_picture_bytes = 50_000
+    settings.max_upload_bytes = 50_000
     client = create_app(settings).test_client()
     body = b"\xff\xd8" + b"0" * 200_000
     response = client.post("/v1/classify", data=body, content_type="image/jpeg", headers=headers)
@@ -79,7 +79,7 @@ def test_picture_over_the_cap_is_413_before_reading(settings, picture, headers):
 
 
 def test_batch_over_its_cap_is_413_and_an_oversized_picture_in_a_batch_is_its_own_413(settings, picture, headers):
-    settings.max_picture_bytes, settings.max_batch_bytes = 50_000, 400_000
+    settings.max_upload_bytes, settings.max_batch_bytes = 50_000, 400_000
     client = create_app(settings).test_client()
     too_many_bytes = [(io.BytesIO(b"0" * 150_000), f"{n}.jpg") for n in range(3)]
     response = client.post("/v1/classify/batch", data={"images": too_many_bytes}, headers=headers)
