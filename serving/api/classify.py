@@ -75,8 +75,8 @@ def _cached(digest: str | None, version: str | None) -> dict[str, Any] | None:
 def _lookup(source: bytes | str, version: str | None) -> dict[str, Any] | Miss:
     """The cached answer for a picture or URL, or the Miss to send to the model."""
     url = source if isinstance(source, str) else None
-    if url is not None:
-        cached = _cached(_guarded(cache().digest_for_url, url) if version else None, version)
+    if url is not None and version:
+        cached = _cached(_guarded(cache().digest_for_url, url), version)
         if cached:
             return cached
     picture = _fetch(url) if url is not None else source
