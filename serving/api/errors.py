@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, jsonify, request
 from flask_limiter import RateLimitExceeded
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
 class APIError(Exception):
@@ -29,6 +29,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):
         return _json(error, f"rate limit reached: {error.description} (pictures per API key)")
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error: RequestEntityTooLarge):
+        """Met while reading a body that had no Content-Length to refuse it by, or had too many parts."""
+        return _json(error, f"the request body is over its limits ({request.max_content_length} bytes, "
+                            f"{request.max_form_parts} multipart parts)")
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from flask import g, request
+from werkzeug.exceptions import HTTPException
 
 from serving.api.errors import APIError
 from serving.api.services import settings
@@ -47,9 +48,15 @@ def enforce_body_limit() -> None:
 
 
 def request_pictures() -> list[Item]:
-    """The request's pictures, in order (parsed once per request: the rate limit counts them first)."""
+    """The request's pictures, in order. Parsed once per request, failure included (the rate limit
+    counts them before the view, and a body cannot be read twice)."""
     if "pictures" not in g:
-        g.pictures = _parse()
+        try:
+            g.pictures = _parse()
+        except (APIError, HTTPException) as error:
+            g.pictures = error
+    if isinstance(g.pictures, Exception):
+        raise g.pictures
     return g.pictures
 
 
@@ -61,7 +68,7 @@ def _parse() -> list[Item]:
         _check_count(len(files))
         return [_upload(file.stream, settings().max_upload_bytes) for file in files]
     if request.mimetype.startswith("image/") or request.mimetype == "application/octet-stream":
-        return [request.get_data()]
+        return [_upload(request.stream, settings().max_upload_bytes)]
     if request.is_json:
         urls = _json_urls()
         _check_count(len(urls))  # before any URL is looked at

@@ -18,6 +18,7 @@ from flask import Flask, request
 from flask_cors import CORS
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException
 
 from serving.api.errors import APIError
 from serving.api.inputs import request_pictures
@@ -45,7 +46,7 @@ def picture_count() -> int:
     raising here would read to Flask-Limiter as its storage failing)."""
     try:
         return max(1, len(request_pictures()))
-    except APIError:
+    except (APIError, HTTPException):
         return 1
 
 

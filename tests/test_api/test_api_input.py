@@ -106,3 +106,9 @@ def test_batch_outside_1_to_max_batch_is_400_before_any_url_is_looked_at(client,
     urls = ["http://example.com:+80/x.jpg"] * count  # malformed: a look at them would answer per item
     response = client.post("/v1/classify/batch", json={"urls": urls}, headers=headers)
     assert response.status_code == 400 and "send 1 to 32 pictures" in response.json["error"]
+
+
+def test_multipart_of_too_many_parts_is_413_with_the_limits(client, headers):
+    fields = {f"field{n}": "x" for n in range(1001)}
+    response = client.post("/v1/classify/batch", data=fields, content_type="multipart/form-data", headers=headers)
+    assert response.status_code == 413 and "1000 multipart parts" in response.json["error"]
