@@ -121,14 +121,15 @@ LOW_CONFIDENCE_MARGIN = _declare("SHOPLENS_LOW_CONFIDENCE_MARGIN", float, 0.2,
                                  "top-1 minus top-2 probability under which an answer is flagged unsure", "handler")
 
 # the crawler (Scrapy settings, set from shoplens-crawl's options); training shares the near-duplicate distance
-MIN_SIDE = _declare("SHOPLENS_MIN_SIDE", int, 64, "crawl: drop pictures with a shorter side (pixels)", "crawl")
+MIN_SIDE = _declare("SHOPLENS_MIN_SIDE", int, 64, "drop crawled pictures with a shorter side (pixels)", "crawl")
 MAX_DISTANCE = _declare("SHOPLENS_MAX_DISTANCE", int, 4,
-                        "crawl and training splits: perceptual-hash bits within which pictures are near-duplicates",
+                        "perceptual-hash bits within which pictures are near-duplicates (crawl drops, training splits)",
                         "crawl")
-PER_TERM = _declare("SHOPLENS_PER_TERM", int, 0, "crawl: pictures kept per term (0: no cap)", "crawl")
-PROGRESS_SECONDS = _declare("SHOPLENS_PROGRESS_SECONDS", float, 5.0, "crawl: seconds between progress lines", "crawl")
+PER_TERM = _declare("SHOPLENS_PER_TERM", int, 0, "pictures kept per term (0: no cap)", "crawl")
+PROGRESS_SECONDS = _declare("SHOPLENS_PROGRESS_SECONDS", float, 5.0, "seconds between the crawl's progress lines",
+                            "crawl")
 REDIS_IDLE_SECONDS = _declare("SHOPLENS_REDIS_IDLE_SECONDS", float, 6.0,
-                              "crawl with --redis: seconds a process waits idle for shared work", "crawl")
+                              "with --redis: seconds a crawl process waits idle for shared work", "crawl")
 
 # the test suite
 TEST_ARTIFACTS = _declare("SHOPLENS_TEST_ARTIFACTS", str, "runs/test-artifacts",
