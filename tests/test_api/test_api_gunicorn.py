@@ -92,7 +92,7 @@ def test_gunicorn_refuses_to_start_the_api_without_a_key(settings, tmp_path):
 
 
 def test_chunked_body_over_the_cap_is_413_as_it_is_read(api, headers):
-    """No Content-Length to refuse from: reading stops at the cap (one picture, 10 MiB + framing)."""
+    """No Content-Length to refuse from: reading stops at the per-picture cap (10 MiB)."""
     chunk = b"0" * 1_000_000
     body = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(12)) + b"0\r\n\r\n"
     status, _, answer = raw_exchange(api, b"POST /v1/classify HTTP/1.1\r\nHost: x\r\nContent-Type: image/jpeg\r\n"
