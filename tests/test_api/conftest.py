@@ -8,7 +8,6 @@ own Flask app (cheap) or gunicorn process. A test that stops a part starts its o
 from __future__ import annotations
 
 import http.server
-import random
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -19,32 +18,30 @@ import redis
 from serving.api import create_app
 from serving.api.config import Settings
 from serving.torchserve import TorchServe
-from shoplens.sample import draw_garment, jpeg_bytes
-
-KEY = "k1"
-HEADERS = {"X-API-Key": KEY}
+from shoplens.sample import jpeg_bytes
 
 
 @dataclass(frozen=True)
 class ServingStack:
-    """The session's running TorchServe (with its bundle's bundle.json) and redis-server."""
+    """The session's running TorchServe (with its bundle's bundle.json) and redis-server, and the API key."""
 
     torchserve: TorchServe
     bundle: dict[str, Any]
     redis_url: str
+    api_key: str
 
     def settings(self, **overrides: Any) -> Any:
-        """API settings in front of this stack, with one API key (KEY)."""
+        """API settings in front of this stack, with its one API key."""
         server = self.torchserve
         values = dict(torchserve_urls=[server.inference_url], management_urls=[server.management_url],
-                      key_files=[str(server.key_file)], redis_url=self.redis_url, api_keys=[KEY])
+                      key_files=[str(server.key_file)], redis_url=self.redis_url, api_keys=[self.api_key])
         return Settings(**{**values, **overrides})
 
 
 @pytest.fixture(scope="session")
-def serving_stack(torchserve, redis_server) -> ServingStack:
+def serving_stack(torchserve, redis_server, api_key) -> ServingStack:
     server, bundle = torchserve
-    return ServingStack(server, bundle, redis_server)
+    return ServingStack(server, bundle, redis_server, api_key)
 
 
 @pytest.fixture()
@@ -60,10 +57,10 @@ def client(settings):
 
 
 @pytest.fixture(scope="session")
-def picture():
-    """picture(category, colour, seed, size) -> a drawn garment as JPEG bytes."""
+def picture(drawn):
+    """picture(category, colour, seed, size) -> a drawn garment (the `drawn` fixture's) as JPEG bytes."""
     def make(category: str = "dress", colour: str = "red", seed: int = 0, size: tuple[int, int] = (96, 128)) -> bytes:
-        return jpeg_bytes(draw_garment(category, colour, size, random.Random(seed)))
+        return jpeg_bytes(drawn(category, colour, seed, size))
 
     return make
 
@@ -99,6 +96,6 @@ def picture_host(picture):
 
 
 @pytest.fixture(scope="session")
-def headers() -> dict[str, str]:
+def headers(api_key) -> dict[str, str]:
     """Request headers carrying the API key of `settings`."""
-    return dict(HEADERS)
+    return {"X-API-Key": api_key}
