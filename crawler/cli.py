@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from crawler import tally
 from crawler.terms import Term, terms_from_file, terms_from_lists
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
@@ -46,21 +47,6 @@ def crawl_settings(args: argparse.Namespace) -> Any:
     return settings
 
 
-def summary(stats: dict[str, Any], terms: list[Term], per_term: int) -> list[str]:
-    """The end-of-run table: per term wanted, kept, dropped by reason."""
-    lines = [f"{'term':24} {'wanted':>7} {'kept':>6}  dropped"]
-    for term in terms:
-        prefix = f"shoplens/term/{term.query}/"
-        dropped = {k[len(prefix) + 8:]: v for k, v in stats.items() if k.startswith(prefix + "dropped/")}
-        lines.append(f"{term.query:24} {per_term or '-':>7} {stats.get(prefix + 'kept', 0):>6}  "
-                     + (", ".join(f"{k}={v}" for k, v in sorted(dropped.items())) or "-"))
-    totals = {k.split("/")[-1]: v for k, v in stats.items() if k.startswith("shoplens/dropped/")}
-    lines.append(f"total kept {stats.get('shoplens/kept', 0)}, dropped "
-                 + (", ".join(f"{k}={v}" for k, v in sorted(totals.items())) or "none")
-                 + f"; pages {stats.get('response_received_count', 0)}")
-    return lines
-
-
 def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     from scrapy.crawler import CrawlerProcess
 
@@ -85,8 +71,14 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     process.crawl(crawler, terms=terms, start_urls=args.start, **options)
     process.start()
     stats = crawler.stats.get_stats()
-    for line in summary(stats, terms, args.per_term):
+    outcome = tally.report(stats, [t.query for t in terms])
+    for line in tally.summary(outcome, args.per_term):
         print(line)
+    path = tally.write_stats(Path(args.out), outcome)
+    if not outcome["kept"]:
+        reasons = ", ".join(f"{k}={v}" for k, v in outcome["dropped"].items())
+        raise ShopLensError(f"the crawl kept no picture: {outcome['pages']} pages fetched, {outcome['seen']} pictures "
+                            f"seen, dropped {reasons or 'none'} (finish reason {outcome['finish_reason']}; {path})")
     return stats
 
 

@@ -13,27 +13,38 @@ from typing import Any
 from itemadapter import ItemAdapter
 from PIL import Image
 from scrapy import Request
-from scrapy.exceptions import DropItem
+from scrapy.exceptions import DropItem, IgnoreRequest
 from scrapy.http import Response
 from scrapy.logformatter import LogFormatter
 from scrapy.pipelines.images import ImageException, ImagesPipeline
 
-from crawler.seen import LocalSeen, RedisSeen, is_near
-from shoplens.imaging import ImageLimits, ImageRejected, decode_image, perceptual_hash
+from crawler import tally
+from crawler.seen import LocalSeen, PictureHashes, RedisSeen, is_near
+from shoplens.imaging import ImageLimits, ImageRejected, colour_hash, decode_image, perceptual_hash
 from shoplens.manifest import append_rows, read_manifest
 from shoplens.settings import MAX_DISTANCE, MIN_SIDE, PER_TERM
 
 MANIFEST = "manifest.csv"
 
 
+class PictureDropped(ImageException):
+    """A picture not kept; ``reason`` is the key it is counted under."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class PicturePipeline(ImagesPipeline):
     """Downloads each item's picture and keeps it only if it is new and sound.
 
-    Drops, counted by reason in the crawl stats (``shoplens/dropped/<reason>``):
-    the decoder's reasons (empty, not_an_image, truncated, too_small, ...), duplicate
-    (same SHA-1), near_duplicate (perceptual hash within MAX_DISTANCE bits of a kept
-    picture, across all terms) and over_cap (the term already has PER_TERM pictures).
-    Pictures are stored as they came, at ``<category>/<colour>/<sha1>.<ext>``.
+    Drops, counted by reason per term (``crawler.tally``): the decoder's reasons (empty,
+    not_an_image, truncated, too_small, ...), duplicate (same SHA-1), near_duplicate
+    (perceptual and colour hashes both within MAX_DISTANCE bits of a kept picture, across
+    all terms: a red and a blue shot of one product are both kept), over_cap (the term
+    already has PER_TERM pictures), robots (the picture host's robots.txt forbids it),
+    http_<status> and download_failed. Pictures may live on any host: offsite filtering
+    is for pages. They are stored as they came, at ``<category>/<colour>/<sha1>.<ext>``.
     """
 
     LOG_FAILED_RESULTS = False  # rejections are counted in the stats instead
@@ -60,13 +71,8 @@ class PicturePipeline(ImagesPipeline):
         manifest = self.root / MANIFEST
         if manifest.is_file():
             for row in read_manifest(manifest):
-                self.seen.keep(row.get("sha1", ""), int(row.get("phash") or "0", 16), row.get("query", ""))
-
-    def _drop(self, item: Any, reason: str) -> ImageException:
-        query = ItemAdapter(item).get("query", "")
-        self.stats.inc_value(f"shoplens/dropped/{reason}")
-        self.stats.inc_value(f"shoplens/term/{query}/dropped/{reason}")
-        return ImageException(reason)
+                hashes = PictureHashes(int(row.get("phash") or "0", 16), int(row.get("colour_hash") or "0", 16))
+                self.seen.keep(row.get("sha1", ""), hashes, row.get("query", ""))
 
     def _full(self, query: str) -> bool:
         return bool(self.per_term) and self.seen.kept(query) >= self.per_term
@@ -75,7 +81,21 @@ class PicturePipeline(ImagesPipeline):
         adapter = ItemAdapter(item)
         if self._full(adapter["query"]):
             return []
-        return [Request(adapter["image_url"], meta={"shoplens_item": True})]
+        return [Request(adapter["source_url"], meta={"shoplens_item": True, "allow_offsite": True})]
+
+    async def media_downloaded(self, response: Response, request: Request, info: Any, *, item: Any = None) -> Any:
+        if response.status != 200:
+            raise PictureDropped(f"http_{response.status}")
+        return await super().media_downloaded(response, request, info, item=item)
+
+    def media_failed(self, failure: Any, request: Request, info: Any) -> None:
+        """Every failure, a download's or media_downloaded's own, ends as a counted reason."""
+        if isinstance(failure.value, PictureDropped):
+            raise failure.value
+        if not isinstance(failure.value, IgnoreRequest):
+            logging.getLogger(__name__).warning("picture %s not downloaded: %r", request.url, failure.value)
+        robots = isinstance(failure.value, IgnoreRequest) and "robots" in str(failure.value).lower()
+        raise PictureDropped("robots" if robots else "download_failed")
 
     def file_path(self, request: Request, response: Response | None = None, info: Any = None, *,
                   item: Any = None) -> str:
@@ -91,21 +111,21 @@ class PicturePipeline(ImagesPipeline):
         try:
             image = decode_image(body, self.limits)
         except ImageRejected as exc:
-            raise self._drop(item, exc.reason) from None
+            raise PictureDropped(exc.reason) from None
         sha1 = hashlib.sha1(body).hexdigest()
-        phash = perceptual_hash(image)
+        hashes = PictureHashes(perceptual_hash(image), colour_hash(image))
         if self._full(adapter["query"]):
-            raise self._drop(item, "over_cap")
-        if is_near(phash, self.seen.all_phashes(), self.max_distance):
+            raise PictureDropped("over_cap")
+        if is_near(hashes, self.seen.all_hashes(), self.max_distance):
             # an exact copy is also within the distance: name it for what it is
-            reason = "duplicate" if not self.seen.claim(sha1) else "near_duplicate"
-            raise self._drop(item, reason)
+            raise PictureDropped("duplicate" if not self.seen.claim(sha1) else "near_duplicate")
         if not self.seen.claim(sha1):
-            raise self._drop(item, "duplicate")
-        self.seen.keep(sha1, phash, adapter["query"])
+            raise PictureDropped("duplicate")
+        self.seen.keep(sha1, hashes, adapter["query"])
         with Image.open(BytesIO(body)) as original:
             extension = {"JPEG": "jpg", "PNG": "png", "WEBP": "webp", "GIF": "gif", "BMP": "bmp"}[original.format]
-        adapter.update({"sha1": sha1, "phash": f"{phash:016x}", "width": image.width, "height": image.height,
+        adapter.update({"sha1": sha1, "phash": f"{hashes.phash:016x}", "colour_hash": f"{hashes.colour:016x}",
+                        "width": image.width, "height": image.height,
                         "bytes": len(body), "extension": extension,
                         "fetched_at": datetime.now(UTC).isoformat(timespec="seconds")})
         adapter["path"] = self.file_path(request, response, info, item=item)
@@ -113,14 +133,14 @@ class PicturePipeline(ImagesPipeline):
 
     def item_completed(self, results: list, item: Any, info: Any) -> Any:
         adapter = ItemAdapter(item)
-        stored = [result for ok, result in results if ok]
-        if not stored:
-            if not results:
-                self._drop(item, "over_cap")
-            raise DropItem(f"picture {adapter['image_url']} not kept")
-        self.stats.inc_value("shoplens/kept")
-        self.stats.inc_value(f"shoplens/term/{adapter['query']}/kept")
-        return item
+        if results and all(ok for ok, _ in results):
+            tally.kept(self.stats, adapter["query"])
+            return item
+        failure = next((result for ok, result in results if not ok), None)
+        error = getattr(failure, "value", None)
+        tally.dropped(self.stats, error.reason if isinstance(error, PictureDropped)
+                      else "over_cap" if not results else "download_failed", adapter["query"])
+        raise DropItem(f"picture {adapter['source_url']} not kept")
 
 
 class ManifestPipeline:

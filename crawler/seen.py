@@ -8,14 +8,22 @@ copy. Both start from the manifest, so a resumed crawl never keeps a picture twi
 from __future__ import annotations
 
 from collections import Counter
+from typing import NamedTuple
 
 import numpy as np
+
+
+class PictureHashes(NamedTuple):
+    phash: int  # greyscale structure
+    colour: int  # colour shares
+
+
 
 
 class LocalSeen:
     def __init__(self) -> None:
         self.sha1s: set[str] = set()
-        self.phashes: list[int] = []
+        self.hashes: list[PictureHashes] = []
         self.counts: Counter[str] = Counter()
 
     def claim(self, sha1: str) -> bool:
@@ -25,12 +33,12 @@ class LocalSeen:
         self.sha1s.add(sha1)
         return True
 
-    def all_phashes(self) -> list[int]:
-        return self.phashes
+    def all_hashes(self) -> list[PictureHashes]:
+        return self.hashes
 
-    def keep(self, sha1: str, phash: int, query: str) -> None:
+    def keep(self, sha1: str, hashes: PictureHashes, query: str) -> None:
         self.sha1s.add(sha1)
-        self.phashes.append(phash)
+        self.hashes.append(hashes)
         self.counts[query] += 1
 
     def kept(self, query: str) -> int:
@@ -48,20 +56,25 @@ class RedisSeen(LocalSeen):
     def claim(self, sha1: str) -> bool:
         return bool(self.redis.sadd(f"{self.prefix}:sha1", sha1))  # atomic across processes
 
-    def all_phashes(self) -> list[int]:
-        return [int(value) for value in self.redis.lrange(f"{self.prefix}:phash", 0, -1)]
+    def all_hashes(self) -> list[PictureHashes]:
+        values = self.redis.lrange(f"{self.prefix}:hashes", 0, -1)
+        return [PictureHashes(*map(int, value.split(b":"))) for value in values]
 
-    def keep(self, sha1: str, phash: int, query: str) -> None:
+    def keep(self, sha1: str, hashes: PictureHashes, query: str) -> None:
         self.redis.sadd(f"{self.prefix}:sha1", sha1)
-        self.redis.rpush(f"{self.prefix}:phash", phash)
+        self.redis.rpush(f"{self.prefix}:hashes", f"{hashes.phash}:{hashes.colour}")
         self.redis.hincrby(f"{self.prefix}:kept", query, 1)
 
     def kept(self, query: str) -> int:
         return int(self.redis.hget(f"{self.prefix}:kept", query) or 0)
 
 
-def is_near(phash: int, kept: list[int], max_distance: int) -> bool:
+def is_near(hashes: PictureHashes, kept: list[PictureHashes], max_distance: int) -> bool:
+    """True if a kept picture is within `max_distance` bits of `hashes` in both structure and
+    colour: a re-encoded or resized copy, not the same shot in another colour."""
     if not kept:
         return False
-    distances = np.bitwise_count(np.array(kept, dtype=np.uint64) ^ np.uint64(phash))
-    return int(distances.min()) <= max_distance
+    table = np.array(kept, dtype=np.uint64)
+    structure = np.bitwise_count(table[:, 0] ^ np.uint64(hashes.phash))
+    colour = np.bitwise_count(table[:, 1] ^ np.uint64(hashes.colour))
+    return bool(((structure <= max_distance) & (colour <= max_distance)).any())

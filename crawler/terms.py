@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from shoplens import ShopLensError
-from shoplens.vocab import COLOURS, parse_term, slug, term
+from shoplens.vocab import base_colour, parse_term, slug, term
 
 
 @dataclass(frozen=True)
@@ -40,17 +40,17 @@ def terms_from_file(path: Path) -> list[Term]:
 
 def _words(text: str) -> list[str]:
     cleaned = "".join(ch if ch.isalnum() or ch == "-" else " " for ch in text.lower())
-    return [slug(word) for word in cleaned.split()]
+    # a lone "-" (as in "Basic Tee - Black") is punctuation, not a word
+    return [slug(word) for word in cleaned.split() if any(ch.isalnum() for ch in word)]
 
 
 def match(terms: list[Term], category_text: str, colour_text: str, name: str = "") -> Term | None:
-    """The term a product belongs to, from its category and colour text (name as fallback)."""
-    category_words = _words(category_text) + _words(name)
-    colour_words = [w for w in _words(colour_text) + _words(name) if w in COLOURS]
+    """The term a product picture belongs to, from its category and colour text (the product
+    name as fallback for both); any colour name maps to its base colour ("Burgundy" -> red)."""
+    category_words = set(_words(category_text) + _words(name))
+    colour = base_colour(colour_text) or base_colour(name)
     for candidate in terms:
-        if candidate.category not in category_words:
-            continue
-        if candidate.colour is None or (colour_words and colour_words[0] == candidate.colour):
+        if candidate.category in category_words and candidate.colour in (None, colour):
             return candidate
     return None
 

@@ -88,6 +88,14 @@ def perceptual_hash(image: Image.Image) -> int:
     return int(sum(1 << i for i, bit in enumerate(bits) if bit))
 
 
+def colour_hash(image: Image.Image) -> int:
+    """imagehash's colour hash (42 bits: shares of black, grey and each hue, faint and bright):
+    beside the greyscale pHash it keeps a red and a blue shot of one product apart."""
+    import imagehash
+
+    return int(str(imagehash.colorhash(image, binbits=3)), 16)
+
+
 def hamming(a: int, b: int) -> int:
     return (a ^ b).bit_count()
 

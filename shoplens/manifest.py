@@ -1,7 +1,8 @@
 """The data manifest: one CSV row per picture, written by the crawler, read by training.
 
 Columns (``FIELDS``): ``path`` is relative to the manifest's folder; ``category`` and
-``colour`` are the label (colour may be empty); the rest record provenance. Training
+``colour`` are the label (colour may be empty); ``colour_text`` is the source's own colour
+words the label came from; the rest record provenance. Training
 needs only path and category; extra or missing provenance columns are fine.
 """
 
@@ -15,8 +16,8 @@ from pathlib import Path
 from shoplens import ShopLensError
 
 FIELDS = (
-    "path", "category", "colour", "query", "source_url", "page_url",
-    "sha1", "phash", "width", "height", "bytes", "fetched_at",
+    "path", "category", "colour", "colour_text", "query", "source_url", "page_url",
+    "sha1", "phash", "colour_hash", "width", "height", "bytes", "fetched_at",
 )
 REQUIRED = ("path", "category")
 

@@ -30,6 +30,26 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (240, 240, 240),
 }
 
+# Shop colour words outside CSS/X11, with the sRGB a shopper would picture. CSS names come
+# from webcolors; where fashion means something else by a CSS word (khaki), this table wins.
+FASHION_COLOURS: dict[str, tuple[int, int, int]] = {
+    "burgundy": (128, 0, 32), "bordeaux": (92, 1, 32), "wine": (114, 47, 55), "claret": (127, 23, 52),
+    "oxblood": (74, 0, 0), "cherry": (210, 4, 45), "scarlet": (255, 36, 0), "rust": (183, 65, 14),
+    "terracotta": (204, 78, 92), "mustard": (225, 173, 1), "ochre": (204, 119, 34), "camel": (193, 154, 107),
+    "cognac": (154, 70, 61), "caramel": (175, 111, 9), "mocha": (150, 120, 90), "taupe": (72, 60, 50),
+    "khaki": (195, 176, 145), "sand": (194, 178, 128), "stone": (180, 170, 155), "cream": (255, 253, 208),
+    "ecru": (205, 178, 128), "off-white": (250, 249, 246), "nude": (227, 188, 154), "charcoal": (54, 69, 79),
+    "graphite": (65, 66, 76), "anthracite": (56, 62, 66), "ash": (178, 190, 181), "jet": (52, 52, 52),
+    "ink": (39, 40, 56), "denim": (21, 96, 189), "cobalt": (0, 71, 171), "sapphire": (15, 82, 186),
+    "petrol": (0, 95, 106), "aqua": (0, 200, 200), "mint": (152, 255, 152), "sage": (178, 172, 136),
+    "emerald": (80, 200, 120), "forest": (34, 139, 34), "bottle": (0, 106, 78), "khaki-green": (138, 134, 93),
+    "lilac": (200, 162, 200), "mauve": (224, 176, 255), "lavender": (181, 126, 220), "aubergine": (97, 64, 81),
+    "plum": (142, 69, 133), "fuchsia": (255, 0, 255), "blush": (222, 93, 131), "rose": (255, 0, 127),
+    "dusty-pink": (210, 160, 160), "peach": (255, 203, 164), "apricot": (251, 206, 177),
+    "multicolour": (128, 128, 128),
+}
+COLOUR_ALIASES = {"gray": "grey", "multicolor": "multicolour", "multi": "multicolour", "offwhite": "off-white"}
+
 _SYNONYMS = {
     "gray": "grey", "navy": "blue", "beige": "brown", "tan": "brown",
     "violet": "purple", "jumper": "pullover", "sweater": "pullover",
@@ -70,3 +90,66 @@ def parse_term(text: str) -> tuple[str, str | None]:
     if len(colours) > 1 or not rest:
         raise ShopLensError(f"search term {text!r} must name one category and at most one colour")
     return slug("-".join(rest)), colours[0] if colours else None
+
+
+def _lab(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
+    """CIELAB (D65) of an sRGB colour: distances there follow what eyes see."""
+    def linear(c: float) -> float:
+        c /= 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(c) for c in rgb)
+    xyz = (0.4124 * r + 0.3576 * g + 0.1805 * b) / 0.95047, 0.2126 * r + 0.7152 * g + 0.0722 * b, \
+        (0.0193 * r + 0.1192 * g + 0.9505 * b) / 1.08883
+    f = [t ** (1 / 3) if t > 0.008856 else 7.787 * t + 16 / 116 for t in xyz]
+    return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
+
+
+ACHROMATIC_CHROMA = 12.0  # CIELAB chroma below which a colour reads as black, grey or white
+
+
+def _nearest_base(rgb: tuple[int, int, int]) -> str:
+    """The base colour a shopper would call `rgb`: greys by lightness alone; other colours by
+    CIELAB distance to the chromatic base colours, lightness counting half (as CMC 2:1 does,
+    so a light or dark shade keeps its hue's name)."""
+    lightness, a, b = _lab(rgb)
+    if (a * a + b * b) ** 0.5 < ACHROMATIC_CHROMA:
+        return "black" if lightness < 25 else "white" if lightness > 88 else "grey"
+    chromatic = [name for name in COLOURS if name not in ("black", "grey", "white")]
+
+    def distance(name: str) -> float:
+        other = _lab(COLOURS[name])
+        return (0.5 * (lightness - other[0])) ** 2 + (a - other[1]) ** 2 + (b - other[2]) ** 2
+
+    return min(chromatic, key=distance)
+
+
+def _named_colours() -> dict[str, str]:
+    """Every colour name a shop may use (CSS/X11 and fashion names) -> nearest base colour."""
+    import webcolors
+
+    table = {name: webcolors.name_to_rgb(name) for name in webcolors.names("css3")}
+    table.update(FASHION_COLOURS)
+    named = {name: _nearest_base(tuple(rgb)) for name, rgb in table.items()}
+    named.update({name: name for name in COLOURS})
+    return named
+
+
+_NAMED: dict[str, str] = {}
+
+
+def base_colour(text: str) -> str | None:
+    """The base colour a shop's colour text names ("Burgundy", "Navy", "Sky Blue",
+    "light-grey", "Basic Tee - Black / M"), or None. The longest colour name in the text
+    wins; a compound ending in a base colour word ("sky blue") is that base colour."""
+    if not _NAMED:
+        _NAMED.update(_named_colours())
+    words = [COLOUR_ALIASES.get(w, w) for w in re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())]
+    for size in (3, 2, 1):
+        for start in range(len(words) - size + 1):
+            run = words[start:start + size]
+            for key in ("".join(run), "-".join(run)):
+                if key in _NAMED:
+                    # "sky blue", "dark olive green": a compound ending in a base colour word is that colour
+                    return run[-1] if run[-1] in COLOURS else _NAMED[key]
+    return None

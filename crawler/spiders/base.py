@@ -1,17 +1,22 @@
-"""What every ShopLens spider shares: its terms, turning a product into an item, and
-staying open while a crawl shared through Redis still has work."""
+"""What every ShopLens spider shares: its terms, turning a product's pictures into items
+(each one counted: kept later, or dropped here for a reason), and staying open while a
+crawl shared through Redis still has work."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import scrapy
 from scrapy import signals
 from scrapy.exceptions import DontCloseSpider
 
+from crawler import tally
 from crawler.items import PictureItem
+from crawler.structured import Product
 from crawler.terms import Term, match
+from shoplens import ShopLensError
 from shoplens.settings import REDIS_IDLE_SECONDS
 
 
@@ -43,11 +48,35 @@ class TermSpider(scrapy.Spider):
         if now - self.idle_since < self.crawler.settings.getfloat(REDIS_IDLE_SECONDS.name, REDIS_IDLE_SECONDS.default):
             raise DontCloseSpider
 
-    def item_for(self, image_url: str, page_url: str, category: str, colour: str, name: str = "") -> PictureItem | None:
-        found = match(self.terms, category, colour, name)
-        if found is None:
-            self.crawler.stats.inc_value("shoplens/products_without_term")
-            return None
-        self.crawler.stats.inc_value("shoplens/products_found")
-        return PictureItem(image_url=image_url, page_url=page_url, query=found.query, category=found.category,
-                           colour=found.colour or "")
+    def drop(self, reason: str, query: str = "") -> None:
+        tally.seen(self.crawler.stats)
+        tally.dropped(self.crawler.stats, reason, query)
+
+    def product_items(self, products: list[Product], page_url: str) -> Iterator[PictureItem]:
+        """An item per picture of each product that matches a term; a picture named twice on
+        one page (the same product in two syntaxes) is offered once."""
+        offered: set[str] = set()
+        for product in products:
+            try:
+                items = list(self._items(product, page_url, offered))
+            except (ShopLensError, ValueError, TypeError, AttributeError):
+                self.logger.warning("unreadable product on %s: %r", page_url, product.name, exc_info=True)
+                self.drop("parse_error")
+                continue
+            yield from items
+
+    def _items(self, product: Product, page_url: str, offered: set[str]) -> Iterator[PictureItem]:
+        if not product.pictures:
+            self.drop("no_image")
+            return
+        for picture in product.pictures:
+            if picture.url in offered:
+                continue
+            offered.add(picture.url)
+            found = match(self.terms, product.category_text, picture.colour_text, product.name)
+            if found is None:
+                self.drop("no_matching_term")
+                continue
+            tally.seen(self.crawler.stats)
+            yield PictureItem(source_url=picture.url, page_url=page_url, query=found.query,
+                              category=found.category, colour=found.colour or "", colour_text=picture.colour_text)

@@ -1,12 +1,16 @@
 """Stores that publish a public ``/products.json`` catalogue (Shopify's format).
 
-Pages through ``/products.json?page=N`` until a page comes back empty; the product type
-is the category text and the colour comes from a Color option or a colour tag.
+Pages through ``/products.json?limit=250&page=N`` until the first empty page. Every image
+of a product is offered, each with the colour of the variant that references it (the
+image's ``variant_ids``, or a variant whose ``featured_image`` it is); the colour option
+is found by its name in common languages ("Color", "Colour", "Farbe", "Couleur",
+"Colour (main)"...). The product type is the category text, the title the fallback.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -15,15 +19,45 @@ import scrapy
 from scrapy.http import Response
 
 from crawler.spiders.base import TermSpider
+from crawler.structured import Picture, Product
 
 PAGE_LIMIT = 250
+COLOUR_OPTION = re.compile(r"^\s*(colou?re?s?|farbe|couleur|kleur|colore|färg|farge|farve|väri|cor|kolor|barva|"
+                           r"szín|renk|цвет|色)\b", re.IGNORECASE)
 
 
-def _colour_text(product: dict[str, Any]) -> str:
-    for option in product.get("options") or []:
-        if isinstance(option, dict) and str(option.get("name", "")).lower() in ("color", "colour"):
-            return " ".join(map(str, option.get("values") or []))
-    return " ".join(map(str, product.get("tags") or []))
+def _colour_option(product: dict[str, Any]) -> tuple[str, list[str]] | None:
+    """(variant field, values) of the product's colour option, e.g. ("option2", ["Red", "Blue"])."""
+    for index, option in enumerate(product.get("options") or [], start=1):
+        if isinstance(option, dict) and COLOUR_OPTION.match(str(option.get("name", ""))):
+            return f"option{option.get('position') or index}", [str(v) for v in option.get("values") or []]
+    return None
+
+
+def catalogue_product(product: dict[str, Any], page_url: str) -> Product:
+    """One products.json product: every image, each with its variant's colour when known."""
+    option = _colour_option(product)
+    variants = [v for v in product.get("variants") or [] if isinstance(v, dict)]
+    colour_of_variant = {v.get("id"): str(v.get(option[0]) or "") for v in variants} if option else {}
+    featured = {}
+    for variant in variants:
+        image = variant.get("featured_image")
+        if isinstance(image, dict) and option:
+            featured.setdefault(image.get("id") or image.get("src"), colour_of_variant.get(variant.get("id"), ""))
+    if option:
+        fallback = option[1][0] if len(option[1]) == 1 else ""  # several colours: only a variant tells which
+    else:
+        fallback = " ".join(map(str, product.get("tags") or []))  # no colour option: tags may say
+    pictures = []
+    for image in product.get("images") or []:
+        if not isinstance(image, dict) or not image.get("src"):
+            continue
+        colours = [colour_of_variant.get(v, "") for v in image.get("variant_ids") or []]
+        colour = next((c for c in colours if c), "") or featured.get(image.get("id")) \
+            or featured.get(image.get("src")) or fallback
+        pictures.append(Picture(urljoin(page_url, str(image["src"])), colour))
+    return Product(name=str(product.get("title") or ""), category_text=str(product.get("product_type") or ""),
+                   colour_text=fallback, pictures=pictures)
 
 
 class CatalogueSpider(TermSpider):
@@ -42,13 +76,14 @@ class CatalogueSpider(TermSpider):
             products = json.loads(response.text).get("products") or []
         except (ValueError, AttributeError):
             self.logger.warning("not a products.json catalogue: %s", response.url)
+            self.drop("parse_error")
             return
         for product in products:
-            images = [i.get("src") for i in product.get("images") or [] if isinstance(i, dict) and i.get("src")]
-            if images:
-                item = self.item_for(response.urljoin(images[0]), response.url, str(product.get("product_type", "")),
-                                     _colour_text(product), str(product.get("title", "")))
-                if item:
-                    yield item
+            try:
+                found = [catalogue_product(product, response.url)]
+            except (ValueError, TypeError, AttributeError):
+                self.drop("parse_error")
+                continue
+            yield from self.product_items(found, response.url)
         if products:
             yield self._page(base, page + 1)

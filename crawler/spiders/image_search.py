@@ -18,6 +18,7 @@ from urllib.parse import quote_plus
 import scrapy
 from scrapy.http import Response
 
+from crawler import tally
 from crawler.items import PictureItem
 from crawler.spiders.base import TermSpider
 from crawler.terms import Term
@@ -55,9 +56,11 @@ class ImageSearchSpider(TermSpider):
         for result in results:
             if isinstance(result, dict) and result.get("murl"):
                 self.found[term.query] += 1
-                yield PictureItem(image_url=response.urljoin(result["murl"]),
+                tally.seen(self.crawler.stats)
+                yield PictureItem(source_url=response.urljoin(result["murl"]),
                                   page_url=response.urljoin(result.get("purl") or response.url),
-                                  query=term.query, category=term.category, colour=term.colour or "")
+                                  query=term.query, category=term.category, colour=term.colour or "",
+                                  colour_text=term.colour or "")
         if self.found[term.query] >= self.wanted:
             return
         if results:

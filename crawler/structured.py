@@ -1,0 +1,259 @@
+"""Products in a page's structured data: JSON-LD, microdata, RDFa and OpenGraph.
+
+extruct reads every syntax; JSON-LD blocks go through a lenient pass first, because real
+pages carry JavaScript and HTML comments, CDATA wrappers, control characters, trailing
+commas or braces, unescaped quotes and invalid escapes, and a block that strict JSON
+rejects would otherwise lose every product in it. A product is found wherever it is
+nested (``@graph``, ``mainEntity``, ``ItemList``/``itemListElement``,
+``ProductGroup``/``hasVariant``, ``isVariantOf``, ``@id`` references, full-IRI types),
+and each of its images carries the colour of the variant that names it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urljoin
+
+import json_repair
+from extruct.jsonld import JsonLdExtractor
+from extruct.opengraph import OpenGraphExtractor
+from extruct.rdfa import RDFaExtractor
+from extruct.uniform import _umicrodata_microformat, _uopengraph
+from extruct.utils import parse_xmldom_html
+from extruct.w3cmicrodata import MicrodataExtractor
+
+PRODUCT_TYPES = frozenset({"Product", "ProductGroup", "IndividualProduct", "ProductModel", "SomeProducts"})
+OPENGRAPH_PRODUCT_TYPES = frozenset({"product", "og:product", "product.item", "product.group"})
+_SCHEMA_PREFIX = re.compile(r"^https?://schema\.org/")
+_CDATA = re.compile(r"(?:/\*\s*)?(?:<!\[CDATA\[|\]\]>)(?:\s*\*/)?")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_HTML_COMMENT = re.compile(r"<!--|-->")
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Picture:
+    url: str
+    colour_text: str  # the colour the data gives this picture (its variant's, else its product's)
+
+
+@dataclass
+class Product:
+    name: str
+    category_text: str
+    colour_text: str
+    pictures: list[Picture] = field(default_factory=list)
+
+
+@dataclass
+class PageData:
+    products: list[Product]
+    parse_errors: int  # structured-data blocks that could not be read at all
+
+
+def lenient_json(text: str) -> Any:
+    """A JSON-LD block as real pages write it; ValueError when nothing sensible is left."""
+    try:
+        return json.loads(text, strict=False)
+    except ValueError:
+        pass
+    cleaned = _CONTROL.sub(" ", _HTML_COMMENT.sub("", _CDATA.sub("", text))).strip()
+    data = json_repair.loads(cleaned)
+    if isinstance(data, list):
+        data = [node for node in data if isinstance(node, dict)]
+    if not data or not isinstance(data, (dict, list)):
+        raise ValueError("no JSON object in the block")
+    return data
+
+
+class LenientJsonLd(JsonLdExtractor):
+    """extruct's JSON-LD extractor, one block at a time, each block read leniently; a block
+    that cannot be read is counted and skipped, never costing the page's other blocks."""
+
+    def __init__(self) -> None:
+        self.errors = 0
+
+    def _extract_items(self, node: Any) -> Iterator[dict[str, Any]]:
+        try:
+            data = lenient_json(node.xpath("string()"))
+        except ValueError:
+            self.errors += 1
+            return
+        yield from data if isinstance(data, list) else [data]
+
+
+def _short(name: str) -> str:
+    return _SCHEMA_PREFIX.sub("", name)
+
+
+def normalise(value: Any) -> Any:
+    """schema.org data in one shape whatever the syntax: short keys and types (RDFa and
+    full-IRI JSON-LD give ``https://schema.org/name``), ``@value`` wrappers removed."""
+    if isinstance(value, list):
+        items = [normalise(v) for v in value]
+        return items[0] if len(items) == 1 else items
+    if not isinstance(value, dict):
+        return value
+    if set(value) <= {"@value", "@language", "@type"} and "@value" in value:
+        return value["@value"]
+    result = {_short(k): normalise(v) for k, v in value.items()}
+    if "@type" in result:
+        kinds = result["@type"] if isinstance(result["@type"], list) else [result["@type"]]
+        result["@type"] = [_short(str(k)) for k in kinds]
+    return result
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [] if value is None else [value]
+
+
+def _text(value: Any) -> str:
+    """Text of a property that may be a string, a list, or a thing with a name."""
+    parts = []
+    for item in _as_list(value):
+        if isinstance(item, dict):
+            item = item.get("name") or item.get("value") or ""
+        if isinstance(item, (str, int, float)):
+            parts.append(str(item))
+    return " ".join(parts).strip()
+
+
+class _Graph:
+    """All nodes of a page, with ``@id`` references resolved to the node they name."""
+
+    def __init__(self, roots: list[Any]) -> None:
+        self.roots = roots
+        self.by_id: dict[str, dict[str, Any]] = {}
+        for node in self._walk(roots):
+            key = node.get("@id")
+            if isinstance(key, str) and len(node) > 1:
+                self.by_id.setdefault(key, node)
+
+    @staticmethod
+    def _walk(value: Any) -> Iterator[dict[str, Any]]:
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, list):
+                stack.extend(item)
+            elif isinstance(item, dict):
+                yield item
+                stack.extend(item.values())
+
+    def resolve(self, value: Any) -> Any:
+        if isinstance(value, dict) and set(value) == {"@id"}:
+            return self.by_id.get(value["@id"], value)
+        return value
+
+    def products(self) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
+        """Every product node with its group (the ProductGroup it varies, if any), once."""
+        seen: set[int] = set()
+        stack: list[tuple[Any, dict[str, Any] | None]] = [(self.roots, None)]
+        while stack:
+            item, group = stack.pop()
+            item = self.resolve(item)
+            if isinstance(item, list):
+                stack.extend((v, group) for v in item)
+                continue
+            if not isinstance(item, dict) or id(item) in seen:
+                continue
+            seen.add(id(item))
+            kinds = set(_as_list(item.get("@type")))
+            if kinds & PRODUCT_TYPES:
+                parent = self.resolve(item.get("isVariantOf")) if item.get("isVariantOf") else group
+                yield item, parent if isinstance(parent, dict) else None
+                for variant in _as_list(item.get("hasVariant")):
+                    stack.append((variant, item))
+            for key, value in item.items():
+                if key not in ("hasVariant", "isVariantOf", "@id", "@type"):
+                    stack.append((value, group))
+
+
+def _image_urls(value: Any, graph: _Graph) -> list[str]:
+    urls = []
+    for image in _as_list(value):
+        image = graph.resolve(image)
+        if isinstance(image, dict):
+            image = image.get("url") or image.get("contentUrl") or image.get("@id")
+            image = image[0] if isinstance(image, list) and image else image
+        if isinstance(image, str) and image.strip():
+            urls.append(image.strip())
+    return urls
+
+
+def products_from_nodes(roots: list[Any]) -> list[Product]:
+    """Products in normalised schema.org nodes: a ProductGroup's variants each keep their
+    own pictures and colour; the group's remaining pictures keep the group's colour."""
+    graph = _Graph(roots)
+    found = list(graph.products())
+    claimed: dict[int, set[str]] = {}
+    products = []
+    for node, group in found:
+        own = _image_urls(node.get("image"), graph)
+        if group is not None:
+            claimed.setdefault(id(group), set()).update(own)
+        inherited = group or {}
+        products.append((node, Product(
+            name=_text(node.get("name")) or _text(inherited.get("name")),
+            category_text=_text(node.get("category")) or _text(inherited.get("category")),
+            colour_text=_text(node.get("color")) or _text(inherited.get("color")),
+            pictures=[Picture(url, "") for url in own])))
+    result = []
+    for node, product in products:
+        taken = claimed.get(id(node), set())
+        product.pictures = [p for p in product.pictures if p.url not in taken]
+        for picture in product.pictures:
+            picture.colour_text = product.colour_text
+        if product.pictures or not taken:  # a group whose variants took every picture is no product of its own
+            result.append(product)
+    return result
+
+
+def _opengraph_products(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """OpenGraph product pages as schema.org-shaped nodes."""
+    nodes = []
+    for item in items:
+        if str(item.get("@type", "")).lower() not in OPENGRAPH_PRODUCT_TYPES:
+            continue
+        nodes.append({"@type": ["Product"], "name": item.get("og:title", ""),
+                      "image": item.get("og:image") or item.get("og:image:url"),
+                      "color": item.get("product:color", ""), "category": item.get("product:category", "")})
+    return nodes
+
+
+def page_products(html: bytes | str, url: str) -> PageData:
+    """Every product the page's structured data describes, from every syntax it uses.
+
+    Microdata and RDFa run only where the page has their attributes (RDFa parsing is the
+    slow one); OpenGraph, which describes one product thinly, only when nothing else did.
+    """
+    tree = parse_xmldom_html(html, encoding="UTF-8")
+    jsonld = LenientJsonLd()
+    nodes: list[Any] = list(jsonld.extract_items(tree, base_url=url))
+    errors = jsonld.errors
+    extractors = (
+        ("//*[@itemscope]", lambda: _umicrodata_microformat(MicrodataExtractor().extract_items(tree, url),
+                                                           schema_context="http://schema.org")),
+        ("//*[@typeof]", lambda: RDFaExtractor().extract_items(tree, base_url=url)),
+    )
+    for marker, extract in extractors:
+        if tree.xpath(marker):
+            try:
+                nodes.extend(extract())
+            except Exception:  # extruct's parsers raise anything; one syntax never costs another
+                log.debug("structured data not readable on %s", url, exc_info=True)
+                errors += 1
+    products = products_from_nodes([normalise(node) for node in nodes])
+    if not products and tree.xpath("//meta[starts-with(@property, 'og:')]"):
+        opengraph = _uopengraph(OpenGraphExtractor().extract_items(tree), with_og_array=True)
+        products = products_from_nodes([normalise(node) for node in _opengraph_products(opengraph)])
+    for product in products:
+        for picture in product.pictures:
+            picture.url = urljoin(url, picture.url)
+    return PageData(products, errors)
