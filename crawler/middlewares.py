@@ -17,8 +17,10 @@ import time
 from typing import Any
 
 from scrapy import signals
+from scrapy.downloadermiddlewares.offsite import OffsiteMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.http import HtmlResponse, Request
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import threads
 
 from shoplens.browser import start_chromium
@@ -92,3 +94,14 @@ class BackoffRetryMiddleware(RetryMiddleware):
         delay = request.meta.get("backoff_delay")
         if delay:
             await asyncio.sleep(delay)
+
+
+class PagesOffsiteMiddleware(OffsiteMiddleware):
+    """Scrapy's offsite filter, for pages only. Pictures (``allow_offsite``, set by the
+    picture pipeline) come from any host, and so does the robots.txt of a picture's host,
+    which Scrapy's robots middleware fetches for it: without it, a CDN's rules would go
+    unread and every picture on it would count as allowed."""
+
+    def should_follow(self, request: Request, spider: Any) -> bool:
+        robots = request.meta.get("dont_obey_robotstxt") and urlparse_cached(request).path == "/robots.txt"
+        return bool(robots) or super().should_follow(request, spider)

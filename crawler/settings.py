@@ -23,6 +23,8 @@ DOWNLOAD_MAXSIZE = 20 * 1024 * 1024
 RETRY_BACKOFF_BASE = 1.0  # seconds before the first retry; doubles for each further one
 
 DOWNLOADER_MIDDLEWARES = {
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "crawler.middlewares.PagesOffsiteMiddleware": 50,
     "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
     "crawler.middlewares.BackoffRetryMiddleware": 550,
     "crawler.middlewares.SeleniumMiddleware": 800,

@@ -29,6 +29,9 @@ from extruct.w3cmicrodata import MicrodataExtractor
 
 PRODUCT_TYPES = frozenset({"Product", "ProductGroup", "IndividualProduct", "ProductModel", "SomeProducts"})
 OPENGRAPH_PRODUCT_TYPES = frozenset({"product", "og:product", "product.item", "product.group"})
+# "Color", "Colour", "Farbe", "Couleur", ... also with trailing text ("Colour (main)")
+COLOUR_NAME = re.compile(r"^\s*(colou?re?s?|farbe|couleur|kleur|colore|färg|farge|farve|väri|cor|kolor|barva|szín|renk|"
+                         r"цвет|色)\b", re.IGNORECASE)
 _SCHEMA_PREFIX = re.compile(r"^https?://schema\.org/")
 _CDATA = re.compile(r"(?:/\*\s*)?(?:<!\[CDATA\[|\]\]>)(?:\s*\*/)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")
@@ -152,27 +155,21 @@ class _Graph:
         return value
 
     def products(self) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
-        """Every product node with its group (the ProductGroup it varies, if any), once."""
-        seen: set[int] = set()
-        stack: list[tuple[Any, dict[str, Any] | None]] = [(self.roots, None)]
-        while stack:
-            item, group = stack.pop()
-            item = self.resolve(item)
-            if isinstance(item, list):
-                stack.extend((v, group) for v in item)
-                continue
-            if not isinstance(item, dict) or id(item) in seen:
-                continue
-            seen.add(id(item))
-            kinds = set(_as_list(item.get("@type")))
-            if kinds & PRODUCT_TYPES:
-                parent = self.resolve(item.get("isVariantOf")) if item.get("isVariantOf") else group
-                yield item, parent if isinstance(parent, dict) else None
-                for variant in _as_list(item.get("hasVariant")):
-                    stack.append((variant, item))
-            for key, value in item.items():
-                if key not in ("hasVariant", "isVariantOf", "@id", "@type"):
-                    stack.append((value, group))
+        """Every product node, once, with the ProductGroup it is a variant of (if any)."""
+        nodes: dict[int, dict[str, Any]] = {}
+        for node in self._walk(self.roots):
+            node = self.resolve(node)
+            if isinstance(node, dict) and set(_as_list(node.get("@type"))) & PRODUCT_TYPES:
+                nodes.setdefault(id(node), node)
+        group_of: dict[int, dict[str, Any]] = {}
+        for node in nodes.values():
+            for variant in _as_list(node.get("hasVariant")):
+                variant = self.resolve(variant)
+                if isinstance(variant, dict):
+                    group_of[id(variant)] = node
+        for node in nodes.values():
+            parent = self.resolve(node.get("isVariantOf")) or group_of.get(id(node))
+            yield node, parent if isinstance(parent, dict) else None
 
 
 def _image_urls(value: Any, graph: _Graph) -> list[str]:
@@ -185,6 +182,16 @@ def _image_urls(value: Any, graph: _Graph) -> list[str]:
         if isinstance(image, str) and image.strip():
             urls.append(image.strip())
     return urls
+
+
+def _colour(node: dict[str, Any]) -> str:
+    """A product's colour text: its ``color``, or an ``additionalProperty`` named like a colour."""
+    if node.get("color"):
+        return _text(node["color"])
+    for prop in _as_list(node.get("additionalProperty")):
+        if isinstance(prop, dict) and COLOUR_NAME.match(_text(prop.get("name"))):
+            return _text(prop.get("value"))
+    return ""
 
 
 def products_from_nodes(roots: list[Any]) -> list[Product]:
@@ -202,7 +209,7 @@ def products_from_nodes(roots: list[Any]) -> list[Product]:
         products.append((node, Product(
             name=_text(node.get("name")) or _text(inherited.get("name")),
             category_text=_text(node.get("category")) or _text(inherited.get("category")),
-            colour_text=_text(node.get("color")) or _text(inherited.get("color")),
+            colour_text=_colour(node) or _colour(inherited),
             pictures=[Picture(url, "") for url in own])))
     result = []
     for node, product in products:
@@ -227,11 +234,26 @@ def _opengraph_products(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return nodes
 
 
+def _with_opengraph(products: list[Product], tree: Any) -> list[Product]:
+    """OpenGraph fills in where the other syntaxes leave a page short: it is the product when
+    none was found, and its pictures are the lone product's when that one has none (Magento
+    publishes its name and price in microdata but its pictures only in og:image)."""
+    opengraph = _uopengraph(OpenGraphExtractor().extract_items(tree), with_og_array=True)
+    found = products_from_nodes([normalise(node) for node in _opengraph_products(opengraph)])
+    if not products:
+        return found
+    if len(products) == 1 and not products[0].pictures and found:
+        lone = products[0]
+        lone.colour_text = lone.colour_text or found[0].colour_text
+        lone.pictures = [Picture(p.url, lone.colour_text) for p in found[0].pictures]
+    return products
+
+
 def page_products(html: bytes | str, url: str) -> PageData:
     """Every product the page's structured data describes, from every syntax it uses.
 
     Microdata and RDFa run only where the page has their attributes (RDFa parsing is the
-    slow one); OpenGraph, which describes one product thinly, only when nothing else did.
+    slow one); OpenGraph, which describes one product thinly, fills in what they leave out.
     """
     tree = parse_xmldom_html(html, encoding="UTF-8")
     jsonld = LenientJsonLd()
@@ -250,9 +272,8 @@ def page_products(html: bytes | str, url: str) -> PageData:
                 log.debug("structured data not readable on %s", url, exc_info=True)
                 errors += 1
     products = products_from_nodes([normalise(node) for node in nodes])
-    if not products and tree.xpath("//meta[starts-with(@property, 'og:')]"):
-        opengraph = _uopengraph(OpenGraphExtractor().extract_items(tree), with_og_array=True)
-        products = products_from_nodes([normalise(node) for node in _opengraph_products(opengraph)])
+    if tree.xpath("//meta[starts-with(@property, 'og:')]"):
+        products = _with_opengraph(products, tree)
     for product in products:
         for picture in product.pictures:
             picture.url = urljoin(url, picture.url)

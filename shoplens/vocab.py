@@ -30,8 +30,34 @@ COLOURS: dict[str, tuple[int, int, int]] = {
     "white": (240, 240, 240),
 }
 
-# Shop colour words outside CSS/X11, with the sRGB a shopper would picture. CSS names come
-# from webcolors; where fashion means something else by a CSS word (khaki), this table wins.
+# The CSS/X11 colours by family (the grouping colour charts use), moved where a shopper's
+# name differs: CSS "brown" (165, 42, 42) and maroon are reds to the eye, goldenrod a
+# yellow, dark slate blue a blue. The word "brown" itself still means brown.
+CSS_FAMILIES: dict[str, str] = {
+    "pink": "pink lightpink hotpink deeppink palevioletred mediumvioletred",
+    "purple": "lavender thistle plum orchid violet fuchsia magenta mediumorchid darkorchid darkviolet blueviolet "
+              "darkmagenta purple mediumpurple mediumslateblue slateblue rebeccapurple indigo",
+    "red": "lightsalmon salmon darksalmon lightcoral indianred crimson red firebrick darkred maroon brown",
+    "orange": "orange darkorange coral tomato orangered",
+    "yellow": "gold yellow lightyellow lemonchiffon lightgoldenrodyellow papayawhip moccasin peachpuff "
+              "palegoldenrod khaki darkkhaki goldenrod",
+    "green": "greenyellow chartreuse lawngreen lime limegreen palegreen lightgreen mediumspringgreen springgreen "
+             "mediumseagreen seagreen forestgreen green darkgreen yellowgreen olivedrab olive darkolivegreen "
+             "mediumaquamarine darkseagreen lightseagreen darkcyan teal",
+    "blue": "aqua cyan lightcyan paleturquoise aquamarine turquoise mediumturquoise darkturquoise cadetblue "
+            "steelblue lightsteelblue powderblue lightblue skyblue lightskyblue deepskyblue dodgerblue "
+            "cornflowerblue royalblue blue mediumblue darkblue navy midnightblue darkslateblue",
+    "brown": "cornsilk blanchedalmond bisque navajowhite wheat burlywood tan rosybrown sandybrown "
+             "darkgoldenrod peru chocolate saddlebrown sienna",
+    "white": "white snow honeydew mintcream azure aliceblue ghostwhite whitesmoke seashell beige oldlace "
+             "floralwhite ivory antiquewhite linen lavenderblush mistyrose",
+    "grey": "gainsboro lightgray silver darkgray gray dimgray lightslategray slategray darkslategray",
+    "black": "black",
+}
+
+# Shop colour words outside CSS/X11, with the sRGB a shopper would picture (CSS names and
+# values come from webcolors); where fashion means something else by a CSS word (khaki),
+# this table wins.
 FASHION_COLOURS: dict[str, tuple[int, int, int]] = {
     "burgundy": (128, 0, 32), "bordeaux": (92, 1, 32), "wine": (114, 47, 55), "claret": (127, 23, 52),
     "oxblood": (74, 0, 0), "cherry": (210, 4, 45), "scarlet": (255, 36, 0), "rust": (183, 65, 14),
@@ -40,7 +66,8 @@ FASHION_COLOURS: dict[str, tuple[int, int, int]] = {
     "khaki": (195, 176, 145), "sand": (194, 178, 128), "stone": (180, 170, 155), "cream": (255, 253, 208),
     "ecru": (205, 178, 128), "off-white": (250, 249, 246), "nude": (227, 188, 154), "charcoal": (54, 69, 79),
     "graphite": (65, 66, 76), "anthracite": (56, 62, 66), "ash": (178, 190, 181), "jet": (52, 52, 52),
-    "ink": (39, 40, 56), "denim": (21, 96, 189), "cobalt": (0, 71, 171), "sapphire": (15, 82, 186),
+    "ink": (39, 40, 56), "marine": (0, 32, 96), "denim": (21, 96, 189), "cobalt": (0, 71, 171),
+    "sapphire": (15, 82, 186),
     "petrol": (0, 95, 106), "aqua": (0, 200, 200), "mint": (152, 255, 152), "sage": (178, 172, 136),
     "emerald": (80, 200, 120), "forest": (34, 139, 34), "bottle": (0, 106, 78), "khaki-green": (138, 134, 93),
     "lilac": (200, 162, 200), "mauve": (224, 176, 255), "lavender": (181, 126, 220), "aubergine": (97, 64, 81),
@@ -105,32 +132,21 @@ def _lab(rgb: tuple[int, int, int]) -> tuple[float, float, float]:
     return 116 * f[1] - 16, 500 * (f[0] - f[1]), 200 * (f[1] - f[2])
 
 
-ACHROMATIC_CHROMA = 12.0  # CIELAB chroma below which a colour reads as black, grey or white
-
-
-def _nearest_base(rgb: tuple[int, int, int]) -> str:
-    """The base colour a shopper would call `rgb`: greys by lightness alone; other colours by
-    CIELAB distance to the chromatic base colours, lightness counting half (as CMC 2:1 does,
-    so a light or dark shade keeps its hue's name)."""
-    lightness, a, b = _lab(rgb)
-    if (a * a + b * b) ** 0.5 < ACHROMATIC_CHROMA:
-        return "black" if lightness < 25 else "white" if lightness > 88 else "grey"
-    chromatic = [name for name in COLOURS if name not in ("black", "grey", "white")]
-
-    def distance(name: str) -> float:
-        other = _lab(COLOURS[name])
-        return (0.5 * (lightness - other[0])) ** 2 + (a - other[1]) ** 2 + (b - other[2]) ** 2
-
-    return min(chromatic, key=distance)
+def _nearest_named(rgb: tuple[int, int, int], table: dict[str, tuple[int, int, int]]) -> str:
+    lab = _lab(rgb)
+    return min(table, key=lambda name: sum((a - b) ** 2 for a, b in zip(lab, _lab(table[name]), strict=True)))
 
 
 def _named_colours() -> dict[str, str]:
-    """Every colour name a shop may use (CSS/X11 and fashion names) -> nearest base colour."""
+    """Every colour name a shop may use -> base colour. A CSS/X11 name takes its family's
+    base colour; any other name (fashion's) takes the family of the CSS colour nearest to
+    it in CIELAB."""
     import webcolors
 
-    table = {name: webcolors.name_to_rgb(name) for name in webcolors.names("css3")}
-    table.update(FASHION_COLOURS)
-    named = {name: _nearest_base(tuple(rgb)) for name, rgb in table.items()}
+    css = {name: tuple(webcolors.name_to_rgb(name)) for name in webcolors.names("css3")}
+    family = {name: base for base, names in CSS_FAMILIES.items() for name in names.split()}
+    named = {name: family[name.replace("grey", "gray")] for name in css}
+    named.update({name: named[_nearest_named(rgb, css)] for name, rgb in FASHION_COLOURS.items()})
     named.update({name: name for name in COLOURS})
     return named
 

@@ -79,4 +79,5 @@ class TermSpider(scrapy.Spider):
                 continue
             tally.seen(self.crawler.stats)
             yield PictureItem(source_url=picture.url, page_url=page_url, query=found.query,
-                              category=found.category, colour=found.colour or "", colour_text=picture.colour_text)
+                              category=found.category, colour=found.colour or "",
+                              colour_text=picture.colour_text or product.name)

@@ -10,7 +10,6 @@ is found by its name in common languages ("Color", "Colour", "Farbe", "Couleur",
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 from urllib.parse import urljoin
@@ -19,17 +18,15 @@ import scrapy
 from scrapy.http import Response
 
 from crawler.spiders.base import TermSpider
-from crawler.structured import Picture, Product
+from crawler.structured import COLOUR_NAME, Picture, Product
 
 PAGE_LIMIT = 250
-COLOUR_OPTION = re.compile(r"^\s*(colou?re?s?|farbe|couleur|kleur|colore|färg|farge|farve|väri|cor|kolor|barva|"
-                           r"szín|renk|цвет|色)\b", re.IGNORECASE)
 
 
 def _colour_option(product: dict[str, Any]) -> tuple[str, list[str]] | None:
     """(variant field, values) of the product's colour option, e.g. ("option2", ["Red", "Blue"])."""
     for index, option in enumerate(product.get("options") or [], start=1):
-        if isinstance(option, dict) and COLOUR_OPTION.match(str(option.get("name", ""))):
+        if isinstance(option, dict) and COLOUR_NAME.match(str(option.get("name", ""))):
             return f"option{option.get('position') or index}", [str(v) for v in option.get("values") or []]
     return None
 

@@ -1,0 +1,85 @@
+"""Reading products from structured data, colour names and colour-aware near-duplicates,
+on the fixture shop's pages (the markup real storefronts publish)."""
+
+import random
+
+from crawler.seen import PictureHashes, is_near
+from crawler.structured import lenient_json, page_products
+from crawler.terms import Term, match, terms_from_lists
+from shoplens.imaging import colour_hash, perceptual_hash
+from shoplens.sample import draw_garment
+from shoplens.vocab import base_colour
+from tests.test_crawler_real_shops import FIXTURE
+
+BASE = "http://127.0.0.1:8000"
+
+
+def products_of(page: str) -> list[tuple[str, str, list[tuple[str, str]]]]:
+    data = page_products((FIXTURE / page).read_bytes(), f"{BASE}/{page}")
+    return [(p.name, p.category_text, [(pic.url.rsplit("/", 1)[-1], pic.colour_text) for pic in p.pictures])
+            for p in data.products]
+
+
+def test_every_json_ld_quirk_is_read_and_an_unreadable_block_is_counted():
+    data = page_products((FIXTURE / "blogs/news/lookbook.html").read_bytes(), BASE)
+    names = sorted(p.name for p in data.products)
+    assert names == sorted(["Red Wrap Dress", "Blue Oxford Shirt", "Grey Jogger Pants", "White Linen Shirt",
+                            "Black Midi Skirt", "Green Cargo Pants", 'The "Classic" Red Pullover',
+                            "Blue Denim Skirt", "White Poplin Dress"])
+    assert data.parse_errors == 1  # the unrendered {{ product | json }}
+    assert lenient_json('{"a": [1, 2,],}') == {"a": [1, 2]}
+    assert lenient_json('/*<![CDATA[*/{"a": 1}/*]]>*/') == {"a": 1}
+
+
+def test_products_are_found_wherever_they_are_nested():
+    assert sorted(products_of("collections/summer.html")) == [
+        ("Black Sheath Dress", "", [("dress-black-803.jpg", "")]),  # ItemList / ListItem
+        ("Blue Chino Pants", "", [("pants-blue-802.jpg", "")]),
+        ("Everyday Shirt", "", [("shirt-blue-805.jpg", "Navy")]),  # ProductGroup, variants by @id in @graph
+        ("Everyday Shirt", "", [("shirt-white-806.jpg", "Ivory")]),
+        ("Knit Pullover - Grey", "Pullovers", [("pullover-grey-804.jpg", "Heather Grey")]),  # isVariantOf
+        ("Red Pleated Skirt", "", [("skirt-red-801.jpg", "")]),  # mainEntity, ImageObject
+    ]
+
+
+def test_variants_keep_their_own_pictures_and_colours():
+    tee = products_of("products/basic-tee.html")
+    pictures = sorted((pic, name) for name, _, pics in tee for pic, _ in pics)
+    assert [p for p, _ in pictures] == ["tee-black-101.jpg?v=1704900000", "tee-black-101.jpg?v=1704900000",
+                                        "tee-grey-103.jpg?v=1704900000", "tee-white-102.jpg?v=1704900000"]
+    assert dict(pictures)["tee-grey-103.jpg?v=1704900000"] == "Basic Tee"  # the group keeps the unclaimed one
+
+
+def test_microdata_rdfa_and_opengraph_pages():
+    assert products_of("index.php") == [("Printed Chiffon Dress", "", [
+        ("dress-red-401.jpg", "Burgundy"), ("dress-red-401.jpg", "Burgundy"), ("dress-red-402.jpg", "Burgundy")])]
+    assert products_of("rdfa/pleated-skirt.html") == [("Pleated Skirt", "Skirts",
+                                                       [("skirt-green-501.jpg", "Forest Green")])]
+    assert products_of("og/black-pullover.html") == [("Black Merino Pullover", "", [
+        ("pullover-black-601.jpg", "Black"), ("pullover-black-602.jpg", "Black")])]
+    # Magento: name in microdata, picture only in og:image
+    assert products_of("nora-dress.html") == [("Blue Nora Dress", "", [("dress-blue-301.jpg", "")])]
+
+
+def test_shopify_variant_names_match_without_crashing():
+    terms = terms_from_lists(["t-shirt", "dress"], ["black", "red"])
+    assert match(terms, "", "", "Basic Tee - Black / M") == Term("t-shirt", "black")
+    assert match(terms, "Dresses", "Bordeaux", "Wickelkleid - Bordeaux") == Term("dress", "red")
+    assert match(terms, " - ", " - ", " - ") is None
+
+
+def test_colour_names_map_to_the_nearest_base_colour():
+    expected = {"Burgundy": "red", "Navy": "blue", "navy blue": "blue", "Beige": "white", "Khaki": "brown",
+                "Ivory": "white", "Charcoal": "grey", "Light Grey": "grey", "Sky Blue": "blue", "Olive": "green",
+                "Camel": "brown", "Lilac": "purple", "Hot Pink": "pink", "Mustard": "yellow", "Coral": "orange",
+                "Forest Green": "green", "S / Red": "red", "Rot": None}
+    assert {text: base_colour(text) for text in expected} == expected
+
+
+def test_colour_variants_of_one_shot_are_not_near_duplicates():
+    red, blue = (draw_garment("dress", colour, (120, 160), random.Random(7)) for colour in ("red", "blue"))
+    kept = [PictureHashes(perceptual_hash(red), colour_hash(red))]
+    assert perceptual_hash(red) == perceptual_hash(blue)  # the greyscale hash alone cannot tell them apart
+    assert not is_near(PictureHashes(perceptual_hash(blue), colour_hash(blue)), kept, 4)
+    resized = red.resize((114, 152)).resize((120, 160))
+    assert is_near(PictureHashes(perceptual_hash(resized), colour_hash(resized)), kept, 4)
