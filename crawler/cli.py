@@ -59,11 +59,11 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "shop": {"js_pages": args.js_pages},
         "catalogue": {},
-        "image_search": {"search_url": args.search_url, "wanted": args.per_term or 100},
+        "image_search": {"engine": args.engine, "search_url": args.search_url, "wanted": args.per_term or 100},
     }[args.source]
     if args.source == "image_search":
-        if "{query}" not in args.search_url or "{offset}" not in args.search_url:
-            raise ShopLensError("--search-url needs {query} and {offset} in it")
+        if args.search_url and "{query}" not in args.search_url:
+            raise ShopLensError("--search-url needs {query} in it")
     elif not args.start:
         raise ShopLensError("give at least one --start URL")
     process = CrawlerProcess(crawl_settings(args))
@@ -118,8 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-distance", type=int, default=MAX_DISTANCE.default, help=MAX_DISTANCE.doc)
     crawl.add_argument("--js-pages", help="regular expression: pages to render in headless Chromium")
     crawl.add_argument("--jobdir", help="Scrapy job folder: kill the crawl and rerun to resume")
-    crawl.add_argument("--search-url", default="https://www.bing.com/images/async?q={query}&first={offset}&count=35",
-                       help="image_search: results URL with {query}, {offset} and optionally {window}")
+    crawl.add_argument("--engine", choices=("bing", "duckduckgo"), default="bing", help="image_search: which engine")
+    crawl.add_argument("--search-url", help="image_search: the engine's first-page URL with {query} (Bing also "
+                                            "{offset}), and {window} for its date filters (default: the engine's)")
     crawl.add_argument("--redis", help="redis://host:port/db shared by several crawler processes (scale-out)")
     crawl.add_argument("--ignore-robots", action="store_true", help="do not obey robots.txt (your own sites only)")
     crawl.add_argument("--no-throttle", action="store_true", help="no AutoThrottle (benchmarks on loopback)")

@@ -168,21 +168,6 @@ def test_two_processes_sharing_redis_fetch_each_page_once(redis_server, tmp_path
     assert len(rows) == sum(kept_per_worker) == len({r["sha1"] for r in rows})
 
 
-def test_image_search_pages_past_the_per_query_cap(shop, tmp_path, crawler_cli):
-    _, url, requests = shop
-    requests.clear()
-    template = url + "/search/images?q={query}&first={offset}&window={window}"
-    result = crawler_cli("crawl", "--source", "image_search", "--search-url", template, "--categories", "dress",
-                         "--colours", "red,blue", "--per-term", "80", "--out", str(tmp_path), "--no-throttle")
-    assert result.returncode == 0, result.stderr[-2000:]
-    per_term: dict[str, int] = {}
-    for row in manifest(tmp_path):
-        per_term[row["query"]] = per_term.get(row["query"], 0) + 1
-        assert row["category"] == "dress" and row["query"] == f"{row['colour']} dress"
-    assert per_term == {"red dress": 80, "blue dress": 80}  # more than the 70 one window gives
-    assert any("window=1" in path for path in requests)
-
-
 def test_terms_from_a_table_column(shop, tmp_path, crawler_cli):
     _, url, _ = shop
     out = tmp_path / "terms.txt"
