@@ -82,19 +82,42 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     return stats
 
 
-def run_terms(args: argparse.Namespace) -> list[Term]:
-    """Write a term file from a column of an HTML table on a web page."""
-    from urllib.error import URLError
+def fetch_page(url: str) -> str:
+    """One page, as the crawler would fetch it: robots.txt of its host obeyed (Protego, the
+    parser Scrapy uses), the crawler's user agent, bounded in size and time."""
+    from urllib.error import HTTPError, URLError
+    from urllib.parse import urljoin
     from urllib.request import Request, urlopen
 
+    from protego import Protego
+
     from crawler.settings import USER_AGENT
-    from crawler.terms import column_from_html_table, terms_from_cells
+
+    def get(address: str) -> tuple[bytes, str]:
+        with urlopen(Request(address, headers={"User-Agent": USER_AGENT}), timeout=20) as response:
+            return response.read(5_000_000), response.headers.get_content_charset() or "utf-8"
 
     try:
-        with urlopen(Request(args.url, headers={"User-Agent": USER_AGENT}), timeout=20) as response:
-            page = response.read(5_000_000).decode(response.headers.get_content_charset() or "utf-8", "replace")
+        try:
+            rules, charset = get(urljoin(url, "/robots.txt"))
+            robots = Protego.parse(rules.decode(charset, "replace"))
+        except HTTPError as exc:
+            if exc.code < 400 or exc.code >= 500:
+                raise
+            robots = None  # no robots.txt: everything allowed
+        if robots is not None and not robots.can_fetch(url, USER_AGENT):
+            raise ShopLensError(f"robots.txt of {url} forbids fetching it")
+        body, charset = get(url)
     except (URLError, OSError, ValueError) as exc:
-        raise ShopLensError(f"cannot fetch {args.url}: {exc}") from None
+        raise ShopLensError(f"cannot fetch {url}: {exc}") from None
+    return body.decode(charset, "replace")
+
+
+def run_terms(args: argparse.Namespace) -> list[Term]:
+    """Write a term file from a column of an HTML table on a web page."""
+    from crawler.terms import column_from_html_table, terms_from_cells
+
+    page = fetch_page(args.url)
     cells = column_from_html_table(page, args.table, args.column)
     terms = terms_from_cells(cells, [c for c in (args.colours or "").split(",") if c])
     Path(args.out).write_text("".join(f"{t.query}\n" for t in terms), encoding="utf-8")

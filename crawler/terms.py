@@ -56,35 +56,45 @@ def match(terms: list[Term], category_text: str, colour_text: str, name: str = "
 
 
 def column_from_html_table(page: str, table: int, column: str) -> list[str]:
-    """Cell texts of one column of the `table`-th table (0-based); `column` is a header text
-    (case-insensitive) or a 0-based index. Header cells (th) are not returned."""
-    from parsel import Selector
+    """Cell texts of one column of the `table`-th table (0-based) as pandas.read_html reads
+    it (rowspan and colspan filled in, header rows as column names); `column` is a header
+    text (case-insensitive) or a 0-based index."""
+    from io import StringIO
 
-    tables = Selector(text=page).css("table")
+    import pandas as pd
+
+    try:
+        tables = pd.read_html(StringIO(page))
+    except ValueError:  # pandas' way of saying "no tables found"
+        tables = []
     if not 0 <= table < len(tables):
         raise ShopLensError(f"the page has {len(tables)} table(s); there is no table {table}")
-    rows = [[" ".join(cell.css("::text").getall()).strip() for cell in row.css("th, td")]
-            for row in tables[table].css("tr")]
-    header = [cell.lower() for cell in rows[0]] if tables[table].css("tr:first-child th") else []
-    if column.isdigit():
+    frame = tables[table]
+    # several header rows give tuples; a header cell spanning rows repeats in them ("Garment", "Garment")
+    header = [" ".join(dict.fromkeys(str(p) for p in (c if isinstance(c, tuple) else (c,)))).strip().lower()
+              for c in frame.columns]
+    if column.isdigit() and int(column) < len(header):
         index = int(column)
     elif column.lower() in header:
         index = header.index(column.lower())
     else:
         raise ShopLensError(f"no column {column!r} in table {table} (headers: {', '.join(header) or 'none'})")
-    body = rows[1:] if header else rows
-    return [row[index] for row in body if index < len(row) and row[index]]
+    return [str(cell).strip() for cell in frame.iloc[:, index].dropna() if str(cell).strip()]
 
 
 def terms_from_cells(cells: list[str], colours: list[str]) -> list[Term]:
-    """Terms from free text cells ("Summer dresses" -> dress): the first known category word."""
+    """A category per distinct cell, none dropped: the garment word the cell names
+    ("Summer dresses" -> dress), else the cell's own words ("Rain capes" -> rain-cape)."""
     from shoplens.vocab import CATEGORIES
 
     categories = []
     for cell in cells:
-        found = next((w for w in _words(cell) if w in CATEGORIES), None)
-        if found and found not in categories:
+        words = _words(cell)
+        if not words:
+            continue
+        found = next((w for w in words if w in CATEGORIES), None) or slug("-".join(words))
+        if found not in categories:
             categories.append(found)
     if not categories:
-        raise ShopLensError("no garment category found in the chosen column")
+        raise ShopLensError("the chosen column holds no text")
     return terms_from_lists(categories, colours)

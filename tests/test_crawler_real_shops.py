@@ -112,3 +112,20 @@ def test_a_crawl_that_keeps_nothing_fails_and_says_why(sites, tmp_path):
     assert result.stderr.startswith("error: the crawl kept no picture:")
     assert "dropped no_matching_term=8" in result.stderr
     assert json.loads((tmp_path / "crawl-stats.json").read_text())["kept"] == 0
+
+
+def test_terms_from_a_table_with_spanning_cells_keep_every_row(sites, tmp_path):
+    shop, _, log = sites
+    out = tmp_path / "terms.txt"
+    command = [sys.executable, "-m", "crawler", "terms", "--table", "1", "--column", "Garment", "--colours", "red",
+               "--out", str(out), "--url"]
+    result = subprocess.run([*command, shop + "/pages/size-guide"], capture_output=True, text=True, timeout=60,
+                            cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    # the rowspan's second row repeats "Dresses"; a row naming no known garment keeps its own words
+    assert out.read_text().splitlines() == ["red dress", "red shirt", "red rain-capes", "red pullover"]
+    log.clear()
+    forbidden = subprocess.run([*command, shop + "/private/size-guide"], capture_output=True, text=True, timeout=60,
+                               cwd=ROOT)
+    assert forbidden.returncode == 2 and "robots.txt" in forbidden.stderr and "forbids" in forbidden.stderr
+    assert ("127.0.0.1", "/private/size-guide") not in log
