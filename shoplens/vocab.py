@@ -73,6 +73,7 @@ FASHION_COLOURS: dict[str, tuple[int, int, int]] = {
     "lilac": (200, 162, 200), "mauve": (224, 176, 255), "lavender": (181, 126, 220), "aubergine": (97, 64, 81),
     "plum": (142, 69, 133), "fuchsia": (255, 0, 255), "blush": (222, 93, 131), "rose": (255, 0, 127),
     "dusty-pink": (210, 160, 160), "peach": (255, 203, 164), "apricot": (251, 206, 177),
+    "tangerine": (242, 133, 0),
     "multicolour": (128, 128, 128),
 }
 COLOUR_ALIASES = {"gray": "grey", "multicolor": "multicolour", "multi": "multicolour", "offwhite": "off-white"}
@@ -166,6 +167,9 @@ def base_colour(text: str) -> str | None:
             run = words[start:start + size]
             for key in ("".join(run), "-".join(run)):
                 if key in _NAMED:
-                    # "sky blue", "dark olive green": a compound ending in a base colour word is that colour
-                    return run[-1] if run[-1] in COLOURS else _NAMED[key]
+                    # "sky blue", "jet black", "dark olive green": a shade followed by a base colour word
+                    # is that colour
+                    following = words[start + size:start + size + 1]
+                    return run[-1] if run[-1] in COLOURS else following[0] if following and \
+                        following[0] in COLOURS else _NAMED[key]
     return None

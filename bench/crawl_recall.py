@@ -1,0 +1,95 @@
+"""Benchmark: how much of what real storefronts publish the shop spider finds, with the right colour.
+
+Crawls the corpus in bench/crawl_corpus/ (48 product pages in the shapes Shopify Dawn,
+WooCommerce, Magento 2, PrestaShop microdata, Drupal RDFa and quirky JSON-LD pages write;
+pictures on a loopback CDN at 127.0.0.2) and prints, each with n and a 95 % Wilson interval:
+recall (products with a picture kept / products present) and colour correctness (kept
+pictures labelled with the colour they show / kept pictures with a colour). Then it runs
+bench/crawl_testshop.py on this tree and, with --baseline DIR (another checkout, e.g. the
+main branch), on that one, in the same run, for pages/s side by side.
+
+    .venv/bin/python bench/crawl_recall.py [--baseline /work/main] [--per-label 80]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+sys.path.insert(0, str(ROOT))  # the loopback shop and CDN live in tests/sites.py
+from tests.sites import PICTURE, serve_sites  # noqa: E402
+from training.stats import wilson_interval  # noqa: E402
+
+CORPUS = HERE / "crawl_corpus"
+CATEGORIES = "dress,shirt,pullover,pants,skirt,t-shirt"
+COLOURS = "red,orange,yellow,green,blue,purple,pink,brown,black,grey,white"
+
+
+def crawl_corpus(out: Path) -> tuple[float, int, dict]:
+    with serve_sites(CORPUS / "site") as (shop, _, log):
+        command = [sys.executable, "-m", "crawler", "crawl", "--start", shop, "--categories", CATEGORIES,
+                   "--colours", COLOURS, "--out", str(out), "--no-throttle"]
+        started = time.perf_counter()
+        result = subprocess.run(command, capture_output=True, text=True, timeout=600, cwd=ROOT)
+        seconds = time.perf_counter() - started
+        pages = sum(1 for host, _ in log if host == "127.0.0.1")
+    if result.returncode != 0:
+        sys.exit(f"corpus crawl failed: {result.stderr[-2000:]}")
+    return seconds, pages, json.loads((out / "crawl-stats.json").read_text())
+
+
+def testshop_figures(tree: Path, per_label: int) -> str:
+    python = tree / ".venv" / "bin" / "python"
+    result = subprocess.run([str(python if python.exists() else sys.executable), "bench/crawl_testshop.py",
+                             "--per-label", str(per_label)], capture_output=True, text=True, timeout=1800, cwd=tree)
+    return result.stdout.strip() if result.returncode == 0 else f"failed: {result.stderr[-1000:]}"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline", type=Path, help="another checkout to run bench/crawl_testshop.py in too")
+    parser.add_argument("--per-label", type=int, default=80, help="test shop size for the throughput runs")
+    args = parser.parse_args()
+    expected = json.loads((CORPUS / "expected.json").read_text())
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder)
+        seconds, pages, stats = crawl_corpus(out)
+        with (out / "manifest.csv").open() as handle:
+            rows = list(csv.DictReader(handle))
+    kept = {PICTURE.search(row["source_url"].split("?")[0])[0]: row for row in rows}
+    found = sum(1 for product in expected if any(p["name"] in kept for p in product["pictures"]))
+    truth = {p["name"]: (product["category"], p["colour"]) for product in expected for p in product["pictures"]}
+    coloured = [name for name, row in kept.items() if row["colour"] and name in truth]
+    right = sum(1 for name in coloured if kept[name]["colour"] == truth[name][1])
+    right_category = sum(1 for name in kept if name in truth and kept[name]["category"] == truth[name][0])
+    print(f"corpus: {len(expected)} product pages, {len(truth)} pictures "
+          f"({', '.join(sorted({p['page'].split('/')[0].split('-')[0] for p in expected}))})")
+    print(f"recall (products with a kept picture / products present): {found}/{len(expected)} = "
+          f"{wilson_interval(found, len(expected))}")
+    print(f"colour correctness (kept pictures, right colour / with a colour): {right}/{len(coloured)} = "
+          f"{wilson_interval(right, len(coloured))}")
+    print(f"category correctness (kept pictures): {right_category}/{len(kept)}")
+    missed = [f"{p['page']} ({', '.join(q['name'] for q in p['pictures'])})" for p in expected
+              if not any(q["name"] in kept for q in p["pictures"])]
+    wrong = [f"{name}: {kept[name]['colour_text']!r} -> {kept[name]['colour']}" for name in coloured
+             if kept[name]["colour"] != truth[name][1]]
+    print(f"dropped by reason: {stats['dropped'] or 'none'}")
+    print(f"missed: {missed or 'none'}; wrong colour: {wrong or 'none'}")
+    print(f"corpus crawl: {pages} pages in {seconds:.1f}s (process start included): {pages / seconds:.1f} pages/s")
+    print(f"--- bench/crawl_testshop.py, this tree ({ROOT}):\n{testshop_figures(ROOT, args.per_label)}")
+    if args.baseline:
+        print(f"--- bench/crawl_testshop.py, baseline ({args.baseline}):\n"
+              f"{testshop_figures(args.baseline, args.per_label)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
