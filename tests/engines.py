@@ -9,13 +9,12 @@ import contextlib
 import hashlib
 import html
 import json
-import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from shoplens.vocab import parse_term
-from tests.sites import Log, cdn_picture
+from tests.sites import Log, cdn_picture, running
 
 CAP, PAGE = 70, 35
 VQD = "4-211138923578349618032417384526347881256"
@@ -86,10 +85,5 @@ class EngineHandler(BaseHTTPRequestHandler):
 def serve_engines() -> Iterator[tuple[str, Log]]:
     log = Log()
     server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (EngineHandler,), {"log": log}))
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with running([server]):
         yield f"http://127.0.0.1:{server.server_address[1]}", log
-    finally:
-        server.shutdown()
-        server.server_close()

@@ -87,6 +87,19 @@ def _handler(root: Path | None, log: Log, bases: dict[str, str]) -> type[BaseHTT
 
 
 @contextlib.contextmanager
+def running(servers: list[ThreadingHTTPServer]) -> Iterator[None]:
+    """Serve each server in a background thread until the block ends."""
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+@contextlib.contextmanager
 def serve_sites(root: Path) -> Iterator[tuple[str, str, Log]]:
     """Serve the shop in `root` on 127.0.0.1 and the CDN on 127.0.0.2; yields (shop, cdn, log)."""
     log, bases = Log(), {}
@@ -94,12 +107,5 @@ def serve_sites(root: Path) -> Iterator[tuple[str, str, Log]]:
                for host, files in (("127.0.0.1", root.resolve()), ("127.0.0.2", None))]
     bases.update({"{shop}": f"http://127.0.0.1:{servers[0].server_address[1]}",
                   "{cdn}": f"http://127.0.0.2:{servers[1].server_address[1]}"})
-    threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in servers]
-    for thread in threads:
-        thread.start()
-    try:
+    with running(servers):
         yield bases["{shop}"], bases["{cdn}"], log
-    finally:
-        for server in servers:
-            server.shutdown()
-            server.server_close()

@@ -125,7 +125,7 @@ def test_terms_from_a_table_with_spanning_cells_keep_every_row(sites, tmp_path):
     # the rowspan's second row repeats "Dresses"; a row naming no known garment keeps its own words
     assert out.read_text().splitlines() == ["red dress", "red shirt", "red rain-capes", "red pullover"]
     log.clear()
-    forbidden = subprocess.run([*command, shop + "/private/size-guide"], capture_output=True, text=True, timeout=60,
+    forbidden = subprocess.run([*command, shop + "/private/staff"], capture_output=True, text=True, timeout=60,
                                cwd=ROOT)
     assert forbidden.returncode == 2 and "robots.txt" in forbidden.stderr and "forbids" in forbidden.stderr
-    assert ("127.0.0.1", "/private/size-guide") not in log
+    assert ("127.0.0.1", "/private/staff") not in log
