@@ -23,7 +23,8 @@ class PictureHashes(NamedTuple):
 class LocalSeen:
     def __init__(self) -> None:
         self.sha1s: set[str] = set()
-        self.hashes: list[PictureHashes] = []
+        self.table = np.zeros((1024, 2), dtype=np.uint64)  # rows of (phash, colour hash), grown by doubling
+        self.count = 0
         self.counts: Counter[str] = Counter()
 
     def claim(self, sha1: str) -> bool:
@@ -33,12 +34,15 @@ class LocalSeen:
         self.sha1s.add(sha1)
         return True
 
-    def all_hashes(self) -> list[PictureHashes]:
-        return self.hashes
+    def all_hashes(self) -> np.ndarray:
+        return self.table[:self.count]
 
     def keep(self, sha1: str, hashes: PictureHashes, query: str) -> None:
         self.sha1s.add(sha1)
-        self.hashes.append(hashes)
+        if self.count == len(self.table):
+            self.table = np.concatenate([self.table, np.zeros_like(self.table)])
+        self.table[self.count] = hashes
+        self.count += 1
         self.counts[query] += 1
 
     def kept(self, query: str) -> int:
@@ -56,9 +60,9 @@ class RedisSeen(LocalSeen):
     def claim(self, sha1: str) -> bool:
         return bool(self.redis.sadd(f"{self.prefix}:sha1", sha1))  # atomic across processes
 
-    def all_hashes(self) -> list[PictureHashes]:
+    def all_hashes(self) -> np.ndarray:
         values = self.redis.lrange(f"{self.prefix}:hashes", 0, -1)
-        return [PictureHashes(*map(int, value.split(b":"))) for value in values]
+        return np.array([[int(part) for part in value.split(b":")] for value in values], dtype=np.uint64)
 
     def keep(self, sha1: str, hashes: PictureHashes, query: str) -> None:
         self.redis.sadd(f"{self.prefix}:sha1", sha1)
@@ -69,12 +73,12 @@ class RedisSeen(LocalSeen):
         return int(self.redis.hget(f"{self.prefix}:kept", query) or 0)
 
 
-def is_near(hashes: PictureHashes, kept: list[PictureHashes], max_distance: int) -> bool:
-    """True if a kept picture is within `max_distance` bits of `hashes` in both structure and
-    colour: a re-encoded or resized copy, not the same shot in another colour."""
-    if not kept:
+def is_near(hashes: PictureHashes, kept: np.ndarray, max_distance: int) -> bool:
+    """True if a kept picture (a row of `kept`: phash, colour hash) is within `max_distance`
+    bits of `hashes` in both structure and colour: a re-encoded or resized copy, not the same
+    shot in another colour."""
+    if not len(kept):
         return False
-    table = np.array(kept, dtype=np.uint64)
-    structure = np.bitwise_count(table[:, 0] ^ np.uint64(hashes.phash))
-    colour = np.bitwise_count(table[:, 1] ^ np.uint64(hashes.colour))
+    structure = np.bitwise_count(kept[:, 0] ^ np.uint64(hashes.phash))
+    colour = np.bitwise_count(kept[:, 1] ^ np.uint64(hashes.colour))
     return bool(((structure <= max_distance) & (colour <= max_distance)).any())

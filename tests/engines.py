@@ -10,11 +10,11 @@ import hashlib
 import html
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 from shoplens.vocab import parse_term
-from tests.sites import Log, cdn_picture, running
+from tests.sites import Log, Server, cdn_picture, running
 
 CAP, PAGE = 70, 35
 VQD = "4-211138923578349618032417384526347881256"
@@ -84,6 +84,6 @@ class EngineHandler(BaseHTTPRequestHandler):
 @contextlib.contextmanager
 def serve_engines() -> Iterator[tuple[str, Log]]:
     log = Log()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (EngineHandler,), {"log": log}))
+    server = Server(("127.0.0.1", 0), type("Handler", (EngineHandler,), {"log": log}))
     with running([server]):
         yield f"http://127.0.0.1:{server.server_address[1]}", log

@@ -44,6 +44,13 @@ def cdn_picture(name: str) -> bytes | None:
     return data[: len(data) // 2] if found["kind"] == "-cut" else data
 
 
+class Server(ThreadingHTTPServer):
+    # The default backlog of 5 resets a crawler's parallel connections; a reset robots.txt
+    # fetch reads as "no robots.txt" and would let forbidden pictures through.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 class Log(list):
     """(host, path with query) of every request, in order."""
 
@@ -87,7 +94,7 @@ def _handler(root: Path | None, log: Log, bases: dict[str, str]) -> type[BaseHTT
 
 
 @contextlib.contextmanager
-def running(servers: list[ThreadingHTTPServer]) -> Iterator[None]:
+def running(servers: list[Server]) -> Iterator[None]:
     """Serve each server in a background thread until the block ends."""
     for server in servers:
         threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -103,7 +110,7 @@ def running(servers: list[ThreadingHTTPServer]) -> Iterator[None]:
 def serve_sites(root: Path) -> Iterator[tuple[str, str, Log]]:
     """Serve the shop in `root` on 127.0.0.1 and the CDN on 127.0.0.2; yields (shop, cdn, log)."""
     log, bases = Log(), {}
-    servers = [ThreadingHTTPServer((host, 0), _handler(files, log, bases))
+    servers = [Server((host, 0), _handler(files, log, bases))
                for host, files in (("127.0.0.1", root.resolve()), ("127.0.0.2", None))]
     bases.update({"{shop}": f"http://127.0.0.1:{servers[0].server_address[1]}",
                   "{cdn}": f"http://127.0.0.2:{servers[1].server_address[1]}"})

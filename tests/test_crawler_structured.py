@@ -3,6 +3,8 @@ on the fixture shop's pages (the markup real storefronts publish)."""
 
 import random
 
+import numpy as np
+
 from crawler.seen import PictureHashes, is_near
 from crawler.structured import lenient_json, page_products
 from crawler.terms import Term, match, terms_from_lists
@@ -78,7 +80,7 @@ def test_colour_names_map_to_the_nearest_base_colour():
 
 def test_colour_variants_of_one_shot_are_not_near_duplicates():
     red, blue = (draw_garment("dress", colour, (120, 160), random.Random(7)) for colour in ("red", "blue"))
-    kept = [PictureHashes(perceptual_hash(red), colour_hash(red))]
+    kept = np.array([PictureHashes(perceptual_hash(red), colour_hash(red))], dtype=np.uint64)
     assert perceptual_hash(red) == perceptual_hash(blue)  # the greyscale hash alone cannot tell them apart
     assert not is_near(PictureHashes(perceptual_hash(blue), colour_hash(blue)), kept, 4)
     resized = red.resize((114, 152)).resize((120, 160))
