@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -47,10 +49,17 @@ def crawl_corpus(out: Path) -> tuple[float, int, dict]:
 
 
 def testshop_figures(tree: Path, per_label: int) -> str:
+    """bench/crawl_testshop.py's output in `tree`, with the CPU seconds it took (shop and crawler
+    together): on a shared machine wall-clock pages/s swing with the load, CPU time much less."""
     python = tree / ".venv" / "bin" / "python"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = subprocess.run([str(python if python.exists() else sys.executable), "bench/crawl_testshop.py",
                              "--per-label", str(per_label)], capture_output=True, text=True, timeout=1800, cwd=tree)
-    return result.stdout.strip() if result.returncode == 0 else f"failed: {result.stderr[-1000:]}"
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if result.returncode != 0:
+        return f"failed: {result.stderr[-1000:]}"
+    return f"{result.stdout.strip()}\nCPU time of the benchmark (shop and crawler) {cpu:.1f}s"
 
 
 def main() -> int:
@@ -84,6 +93,7 @@ def main() -> int:
     print(f"dropped by reason: {stats['dropped'] or 'none'}")
     print(f"missed: {missed or 'none'}; wrong colour: {wrong or 'none'}")
     print(f"corpus crawl: {pages} pages in {seconds:.1f}s (process start included): {pages / seconds:.1f} pages/s")
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
     print(f"--- bench/crawl_testshop.py, this tree ({ROOT}):\n{testshop_figures(ROOT, args.per_label)}")
     if args.baseline:
         print(f"--- bench/crawl_testshop.py, baseline ({args.baseline}):\n"

@@ -163,7 +163,7 @@ class QuietRejections(logging.Filter):
     """Hides Scrapy's per-picture error logs for pictures this pipeline rejected on purpose:
     each rejection is already counted by reason in the stats and the run's summary."""
 
-    MARKERS = ("File (error)", "File (unknown-error)", "FileException", "ImageException")
+    MARKERS = ("File (error)", "File (unknown-error)", "FileException", "ImageException", "PictureDropped")
 
     def filter(self, record: logging.LogRecord) -> bool:
         text = str(record.msg)
