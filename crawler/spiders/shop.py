@@ -53,10 +53,15 @@ class ShopSpider(TermSpider, SitemapSpider):
     def parse(self, response: Response) -> Iterator[Any]:
         if not isinstance(response, TextResponse):
             return
-        data = page_products(response.body, response.url)
-        for _ in range(data.parse_errors):
+        try:
+            data = page_products(response.body, response.url)
+        except Exception:  # a page whose data breaks the reader still gives its links
+            self.logger.warning("structured data unreadable on %s", response.url, exc_info=True)
             self.drop("parse_error")
-        yield from self.product_items(data.products, response.url)
+        else:
+            for _ in range(data.parse_errors):
+                self.drop("parse_error")
+            yield from self.product_items(data.products, response.url)
         for href in response.css("a::attr(href)").getall():
             url = response.urljoin(href)
             if urlsplit(url).scheme in ("http", "https"):
