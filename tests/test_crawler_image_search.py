@@ -9,8 +9,8 @@ from urllib.parse import unquote
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.engines import CAP, VQD, serve_engines
+from tests.support import ROOT
 
 
 @pytest.fixture(scope="module")

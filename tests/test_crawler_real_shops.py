@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.sites import PICTURE, serve_sites
+from tests.support import ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "realshops" / "shop"
 CATEGORIES = "t-shirt,dress,shirt,pullover,skirt,pants"
