@@ -47,6 +47,13 @@ def crawl_settings(args: argparse.Namespace) -> Any:
     return settings
 
 
+def _manifest_rows(out: Path) -> int:
+    from crawler.pipelines import MANIFEST
+    from shoplens.manifest import read_manifest
+
+    return len(read_manifest(out / MANIFEST)) if (out / MANIFEST).is_file() else 0
+
+
 def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     from scrapy.crawler import CrawlerProcess
 
@@ -75,7 +82,10 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     for line in tally.summary(outcome, args.per_term):
         print(line)
     path = tally.write_stats(Path(args.out), outcome)
-    if not outcome["kept"]:
+    earlier = _manifest_rows(Path(args.out))
+    if not outcome["kept"] and earlier:  # a rerun or resume over a finished crawl: the data is there
+        print(f"kept no new picture; {args.out} holds {earlier} from earlier runs")
+    elif not outcome["kept"]:
         reasons = ", ".join(f"{k}={v}" for k, v in outcome["dropped"].items())
         raise ShopLensError(f"the crawl kept no picture: {outcome['pages']} pages fetched, {outcome['seen']} pictures "
                             f"seen, dropped {reasons or 'none'} (finish reason {outcome['finish_reason']}; {path})")

@@ -104,6 +104,9 @@ def test_catalogue_takes_every_image_with_its_variant_colour(sites, tmp_path):
     assert "total kept 7, dropped no_matching_term=1" in result.stdout  # the grey shot no variant names
     pages = [path for host, path in log if path.startswith("/products.json")]
     assert pages == ["/products.json?limit=250&page=1", "/products.json?limit=250&page=2"]
+    again = crawl(shop, tmp_path, "--source", "catalogue")  # the same crawl into the same folder: nothing new
+    assert "total kept 0, dropped duplicate=7, no_matching_term=1" in again.stdout
+    assert f"kept no new picture; {tmp_path} holds 7 from earlier runs" in again.stdout
 
 
 def test_a_crawl_that_keeps_nothing_fails_and_says_why(sites, tmp_path):
