@@ -19,6 +19,7 @@ from typing import Any
 from scrapy import signals
 from scrapy.downloadermiddlewares.offsite import OffsiteMiddleware
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import HtmlResponse, Request
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet import threads
@@ -105,3 +106,18 @@ class PagesOffsiteMiddleware(OffsiteMiddleware):
     def should_follow(self, request: Request, spider: Any) -> bool:
         robots = request.meta.get("dont_obey_robotstxt") and urlparse_cached(request).path == "/robots.txt"
         return bool(robots) or super().should_follow(request, spider)
+
+
+class SettledRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, each request judged by the host's parsed rules.
+
+    While a host's robots.txt is being fetched, Scrapy's waiters share one Deferred, and
+    under the asyncio reactor only the first of them is handed the parser: the others get
+    None, which reads as "no robots.txt", and their requests go through unchecked (seen
+    with the pictures of a CDN, all requested at once). After waiting, the rules are read
+    from where the middleware settled them."""
+
+    async def robot_parser(self, request: Request) -> Any:
+        parser = await super().robot_parser(request)
+        settled = self._parsers.get(urlparse_cached(request).netloc)
+        return parser if settled is None or hasattr(settled, "addCallback") else settled
