@@ -1,18 +1,29 @@
-"""Turn a training bundle into a TorchServe ``.mar`` with torch-model-archiver."""
+"""Turn a training bundle into a TorchServe ``.mar`` with torch-model-archiver.
+
+The archive carries the whole bundle and a ``model-config.yaml`` (written as JSON, which
+YAML reads) holding the model's serving settings: TorchServe applies batch size, batch
+delay and workers when the model is registered without them, on whatever version the
+archive has, and the handler reads its runtime and low-confidence margin from the
+``handler`` section. The bundle's ``serving`` block gives the defaults; `archive`'s
+overrides change them for this archive only.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from shoplens import ShopLensError
-from shoplens.bundle import MANIFEST_NAME, read_bundle
+from shoplens.bundle import MANIFEST_NAME, ServingSettings, read_bundle
 
 HANDLER = Path(__file__).with_name("handler.py")
+CONFIG_NAME = "model-config.yaml"
 
 
 def model_card(info_json: dict) -> str:
@@ -22,18 +33,31 @@ def model_card(info_json: dict) -> str:
             f"Data digest: {info_json['data_digest']}\n\nMetrics:\n\n```json\n{metrics}\n```\n")
 
 
-def archive(bundle: Path, store: Path, name: str = "shoplens") -> Path:
-    """Write STORE/NAME.mar (version from the bundle) and return its path."""
+def model_config(settings: ServingSettings) -> dict[str, Any]:
+    """TorchServe's per-model configuration for these settings (frontend keys, and the handler's own)."""
+    return {"minWorkers": settings.workers, "maxWorkers": settings.workers, "batchSize": settings.batch_size,
+            "maxBatchDelay": settings.max_batch_delay_ms,
+            "handler": {"runtime": settings.runtime, "low_confidence_margin": settings.low_confidence_margin}}
+
+
+def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any) -> Path:
+    """Write STORE/NAME.mar (version from the bundle) and return its path.
+
+    `overrides`: ServingSettings fields (runtime, batch_size, ...) that replace the bundle's for this archive.
+    """
     info, weights = read_bundle(bundle)
+    settings = dataclasses.replace(info.serving, **{k: v for k, v in overrides.items() if v is not None})
     archiver = shutil.which("torch-model-archiver") or str(Path(sys.executable).with_name("torch-model-archiver"))
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as staging:
-        card = Path(staging) / "MODEL_CARD.md"
+        card, config = Path(staging) / "MODEL_CARD.md", Path(staging) / CONFIG_NAME
         card.write_text(model_card(json.loads((bundle / MANIFEST_NAME).read_text())), encoding="utf-8")
-        # weights.pt and bundle.json land side by side in the model folder, as read_bundle expects
+        config.write_text(json.dumps(model_config(settings), indent=2) + "\n", encoding="utf-8")
+        # the bundle's files land side by side in the model folder, as read_bundle expects
+        extra = [bundle / MANIFEST_NAME, *(bundle / e["file"] for e in info.exports.values()), card]
         command = [archiver, "--model-name", name, "--version", info.version or "1", "--handler", str(HANDLER),
-                   "--serialized-file", str(weights), "--extra-files", f"{bundle / MANIFEST_NAME},{card}",
-                   "--export-path", str(store), "--force"]
+                   "--serialized-file", str(weights), "--extra-files", ",".join(map(str, extra)),
+                   "--config-file", str(config), "--export-path", str(store), "--force"]
         result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         raise ShopLensError(f"torch-model-archiver failed: {result.stderr.strip() or result.stdout.strip()}")

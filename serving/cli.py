@@ -8,13 +8,14 @@ import signal
 import time
 from pathlib import Path
 
+from shoplens.bundle import RUNTIMES
 from shoplens.cli import run_cli
 
 
 def _archive(args: argparse.Namespace) -> None:
     from serving.archive import archive
 
-    print(archive(Path(args.bundle), Path(args.store), args.name))
+    print(archive(Path(args.bundle), Path(args.store), args.name, **model_settings(args)))
 
 
 def _up(args: argparse.Namespace) -> None:
@@ -22,7 +23,7 @@ def _up(args: argparse.Namespace) -> None:
 
     key = args.api_key or secrets.token_urlsafe(16)
     stack = Stack(Path(args.bundle), Path(args.workdir), [key], tuple(args.cors_origin), args.instances,
-                  args.batch_size, api_port=args.port)
+                  api_port=args.port, model_settings=model_settings(args))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl-C
     with stack.start():
         print(f"API {stack.api.url} (X-API-Key: {key}); TorchServe "
@@ -32,6 +33,22 @@ def _up(args: argparse.Namespace) -> None:
             time.sleep(3600)
 
 
+def model_settings(args: argparse.Namespace) -> dict[str, object]:
+    """The serving settings given on the command line (the rest come from the bundle)."""
+    return {name: getattr(args, name) for name in ("runtime", "batch_size", "max_batch_delay_ms", "workers",
+                                                   "low_confidence_margin")}
+
+
+def add_model_settings(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model settings written into the archive (default: the bundle's)")
+    group.add_argument("--runtime", choices=RUNTIMES, help="model runtime in TorchServe")
+    group.add_argument("--batch-size", type=int, help="TorchServe dynamic batch size")
+    group.add_argument("--max-batch-delay-ms", type=int, help="longest wait for a batch to fill")
+    group.add_argument("--workers", type=int, help="TorchServe workers for the model")
+    group.add_argument("--low-confidence-margin", type=float,
+                       help="an answer is unsure when its top two category probabilities are closer")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shoplens-serve", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -39,6 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
     archive.add_argument("bundle", help="bundle folder written by training (bundle.json + weights.pt)")
     archive.add_argument("--store", default="model_store", help="model store folder (default: %(default)s)")
     archive.add_argument("--name", default="shoplens", help="model name (default: %(default)s)")
+    add_model_settings(archive)
     archive.set_defaults(func=_archive)
     up = commands.add_parser("up", help="redis-server, TorchServe and the API on loopback, until Ctrl-C")
     up.add_argument("bundle", help="bundle folder written by training")
@@ -47,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-key", help="the API key clients send (default: a new random one, printed)")
     up.add_argument("--cors-origin", action="append", default=[], help="extension origin allowed by CORS")
     up.add_argument("--instances", type=int, default=1, help="TorchServe instances (default: %(default)s)")
-    up.add_argument("--batch-size", type=int, default=8, help="TorchServe dynamic batch size (default: %(default)s)")
+    add_model_settings(up)
     up.set_defaults(func=_up)
     return parser
 

@@ -1,23 +1,30 @@
-"""TorchServe handler for ShopLens model bundles: preprocess / inference / postprocess.
+"""TorchServe handler for ShopLens model archives: preprocess / inference / postprocess.
 
-The ``.mar`` carries the bundle (``bundle.json`` + ``weights.pt``); the worker imports
-this project from its Python environment. Every picture of a batch gets an answer of its
-own: a picture that fails to decode yields ``{"error": reason}`` and never fails the rest.
+The ``.mar`` carries the bundle (``bundle.json``, the exported models, ``weights.pt``) and
+its ``model-config.yaml``, whose ``handler`` section picks the runtime and the
+low-confidence margin (``serving.archive``). With the "onnx" or "torchscript" runtime the
+worker needs only TorchServe, torch or onnxruntime, and the ground package ``shoplens``;
+the training package is imported for the "eager" runtime alone. Every picture of a batch
+gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
+and never fails the rest.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from shoplens import settings
+from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
+from shoplens.exported import Predict, load_predictor
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
+from shoplens.preprocessing import eval_pixels
 
 TOP_K = 3
-LOW_CONFIDENCE_MARGIN = settings.LOW_CONFIDENCE_MARGIN.read()
 
 
 def request_bytes(row: dict[str, Any]) -> bytes:
@@ -28,52 +35,60 @@ def request_bytes(row: dict[str, Any]) -> bytes:
     raise ImageRejected("not_an_image", "the request carries no picture bytes")
 
 
-def describe(probs: dict[str, torch.Tensor], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
+def describe(probs: dict[str, Any], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
     """One picture's answer: top-k categories, the colour when predicted, a low-confidence flag."""
-    category = probs["category"]
-    top = torch.topk(category, min(TOP_K, len(category)))
-    labels = [{"label": tasks["category"][int(i)], "probability": round(float(p), 4)}
-              for p, i in zip(top.values, top.indices, strict=True)]
-    second = float(top.values[1]) if len(top.values) > 1 else 0.0
+    category = np.asarray(probs["category"])
+    top = np.argsort(-category, kind="stable")[:TOP_K]
+    labels = [{"label": tasks["category"][int(i)], "probability": round(float(category[i]), 4)} for i in top]
+    second = float(category[top[1]]) if len(top) > 1 else 0.0
     answer: dict[str, Any] = {"labels": labels, "category": labels[0]["label"],
-                              "low_confidence": float(top.values[0]) - second < margin}
+                              "low_confidence": float(category[top[0]]) - second < margin}
     if "colour" in probs:
-        best = int(probs["colour"].argmax())
-        answer["colour"] = {"label": tasks["colour"][best], "probability": round(float(probs["colour"][best]), 4)}
+        colour = np.asarray(probs["colour"])
+        best = int(colour.argmax())
+        answer["colour"] = {"label": tasks["colour"][best], "probability": round(float(colour[best]), 4)}
     return answer
+
+
+def eager_predictor(model_dir: Path) -> Predict:
+    """The network rebuilt from weights.pt: needs the training package (and timm for efficientnet)."""
+    from training.export import eager_probabilities
+    from training.models import load_bundle_model
+
+    net, _ = load_bundle_model(model_dir)
+    return lambda pixels: eager_probabilities(net, pixels)
+
+
+def archive_settings(info: BundleInfo, model_yaml_config: dict[str, Any]) -> ServingSettings:
+    """The bundle's serving settings as the archive's model-config.yaml overrides them."""
+    return dataclasses.replace(info.serving, **(model_yaml_config or {}).get("handler", {}))
 
 
 class ShopLensHandler(BaseHandler):
     def initialize(self, context: Any) -> None:
-        from training.models import load_bundle_model
-        from training.presets import eval_preset
-
         model_dir = Path(context.system_properties.get("model_dir"))
-        gpu = context.system_properties.get("gpu_id")
-        self.device = torch.device(f"cuda:{gpu}" if torch.cuda.is_available() and gpu is not None else "cpu")
-        self.model, self.info = load_bundle_model(model_dir)
-        self.model.to(self.device)
-        self.transform = eval_preset(self.info.preprocessing)
+        self.info, _ = read_bundle(model_dir)
+        self.settings = archive_settings(self.info, getattr(context, "model_yaml_config", {}))
+        if self.settings.runtime == "eager":
+            self.predict = eager_predictor(model_dir)
+        else:  # ONNX Runtime gets the threads torch has in this worker, so runtimes compare like for like
+            self.predict = load_predictor(model_dir, self.info, self.settings.runtime, torch.get_num_threads())
         self.limits = ImageLimits()
         self.initialized = True
 
-    def preprocess(self, data: list[dict[str, Any]]) -> tuple[torch.Tensor | None, list[str | None]]:
+    def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
         pictures, errors = [], []
         for row in data:
             try:
-                pictures.append(self.transform(decode_image(request_bytes(row), self.limits)))
+                pictures.append(eval_pixels(decode_image(request_bytes(row), self.limits), self.info.preprocessing))
                 errors.append(None)
             except ImageRejected as exc:
                 errors.append(exc.reason)
-        return (torch.stack(pictures) if pictures else None), errors
+        return (np.stack(pictures) if pictures else None), errors
 
-    def inference(self, batch: tuple[torch.Tensor | None, list[str | None]], *args: Any, **kwargs: Any) -> Any:
+    def inference(self, batch: tuple[np.ndarray | None, list[str | None]], *args: Any, **kwargs: Any) -> Any:
         pictures, errors = batch
-        if pictures is None:
-            return {}, errors
-        with torch.inference_mode():
-            outputs = self.model(pictures.to(self.device))
-        return {task: logits.softmax(1).cpu() for task, logits in outputs.items()}, errors
+        return ({} if pictures is None else self.predict(pictures)), errors
 
     def postprocess(self, inference_output: Any) -> list[dict[str, Any]]:
         probs, errors = inference_output
@@ -82,7 +97,8 @@ class ShopLensHandler(BaseHandler):
             if error is not None:
                 answers.append({"error": error})
                 continue
-            answer = describe({task: p[index] for task, p in probs.items()}, self.info.tasks, LOW_CONFIDENCE_MARGIN)
+            answer = describe({task: p[index] for task, p in probs.items()}, self.info.tasks,
+                              self.settings.low_confidence_margin)
             answers.append({**answer, "model": self.info.arch, "version": self.info.version})
             index += 1
         return answers

@@ -9,6 +9,7 @@ import os
 import socket
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 from serving.archive import archive
 from serving.torchserve import TorchServe
@@ -84,12 +85,13 @@ class Stack:
     """
 
     def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: tuple[str, ...] = (),
-                 instances: int = 1, batch_size: int = 8, max_batch_delay_ms: int = 20,
-                 api_port: int | None = None, api_environment: dict[str, str] | None = None) -> None:
-        """`api_environment`: more SHOPLENS_* settings for the API (declared in shoplens/settings.py)."""
+                 instances: int = 1, api_port: int | None = None, api_environment: dict[str, str] | None = None,
+                 model_settings: dict[str, Any] | None = None) -> None:
+        """`api_environment`: more SHOPLENS_* settings for the API (declared in shoplens/settings.py);
+        `model_settings`: serving settings of the archive (serving.archive.archive's overrides)."""
         self.bundle, self.workdir = bundle, workdir.resolve()
         self.api_keys, self.cors_origins = list(api_keys), list(cors_origins)
-        self.instances, self.batch_size, self.max_batch_delay_ms = instances, batch_size, max_batch_delay_ms
+        self.instances, self.model_settings = instances, dict(model_settings or {})
         self.api_port, self.api_environment = api_port, dict(api_environment or {})
         self.parts: list[LocalProcess] = []
 
@@ -97,12 +99,12 @@ class Stack:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         try:
-            mar = archive(self.bundle, self.workdir / "model-store")
+            mar = archive(self.bundle, self.workdir / "model-store", **self.model_settings)
             self.redis = self._started(RedisServer(self.workdir / "redis", log=logs / "redis.log"))
             self.torchserves = [self._started(TorchServe(mar.parent, self.workdir / f"torchserve-{index}"))
                                 for index in range(self.instances)]
             for server in self.torchserves:
-                server.register(mar.name, self.batch_size, self.max_batch_delay_ms)
+                server.register(mar.name)  # batching and workers as the archive says
             self.api = self._started(ApiServer(self.api_settings(), self.api_port, log=logs / "api.log"))
         except BaseException:
             self.stop()

@@ -95,10 +95,15 @@ class TorchServe(LocalProcess):
         super().start(timeout)
         return self
 
-    def register(self, mar: str, batch_size: int = 8, max_batch_delay_ms: int = 20, workers: int = 1) -> dict:
-        """Register STORE/MAR with dynamic batching and wait for its workers."""
-        query = (f"/models?url={mar}&batch_size={batch_size}&max_batch_delay={max_batch_delay_ms}"
-                 f"&initial_workers={workers}&synchronous=true")
+    def register(self, mar: str, batch_size: int | None = None, max_batch_delay_ms: int | None = None,
+                 workers: int | None = None) -> dict:
+        """Register STORE/MAR and wait for its workers.
+
+        Batch size, batch delay and workers come from the archive's model-config.yaml
+        (serving.archive) unless given here.
+        """
+        given = {"batch_size": batch_size, "max_batch_delay": max_batch_delay_ms, "initial_workers": workers}
+        query = f"/models?url={mar}&synchronous=true" + "".join(f"&{k}={v}" for k, v in given.items() if v is not None)
         status, body = self.request("management", "POST", query, timeout=120)
         if status != 200:
             raise ShopLensError(f"registering {mar} failed ({status}): {body.decode(errors='replace')}")

@@ -2,10 +2,10 @@
 
 This docstring is the format's one description.
 
-A bundle is a directory holding two files:
+A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported models:
 
 ``bundle.json``
-    format_version  int, currently 1
+    format_version  int, currently 2
     arch            model architecture name (``training.models.ARCHITECTURES``)
     trainable       which layers were trained: "head", "last" or "all"; with arch it
                     fixes the module layout the weights belong to
@@ -18,11 +18,25 @@ A bundle is a directory holding two files:
     metrics         the evaluation summary of the run (accuracy, interval, n, split)
     data_digest     SHA-256 of the labelled data the model saw (``manifest.digest``)
     weights_sha256  SHA-256 of ``weights.pt``, checked on load
+    exports         {runtime: {"file": name, "sha256": hex}} for each exported model,
+                    runtime "torchscript" and/or "onnx"; checked on load
+    serving         per-model serving settings, travelling with the model into its
+                    archive: {"runtime": "onnx" | "torchscript" | "eager",
+                    "low_confidence_margin": float (an answer is unsure when its top
+                    two category probabilities are closer), "batch_size": int,
+                    "max_batch_delay_ms": int (TorchServe dynamic batching), "workers": int}
     version         the model version serving reports, "YYYYMMDDHHMMSS" by default
     created         ISO-8601 UTC time of export
 
 ``weights.pt``
     a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``).
+
+``model.torchscript.pt``, ``model.onnx``
+    the same network, self-contained (loadable with torch alone, or ONNX Runtime):
+    input "pixels", float32 (N, 3, image_size, image_size), preprocessed as above
+    (``shoplens.preprocessing``); outputs, one per task and named after it, the
+    softmax probabilities (N, len(labels)) in label order. TorchScript returns them as
+    a dict {task: tensor}; ONNX as outputs named by task.
 
 A bundle is written into a temporary sibling directory and renamed into place, so a
 reader never sees half of one.
@@ -41,7 +55,9 @@ from typing import Any
 
 from shoplens import ShopLensError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+EXPORT_FILES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
+RUNTIMES = ("onnx", "torchscript", "eager")  # eager rebuilds the network: needs the training package
 MANIFEST_NAME = "bundle.json"
 WEIGHTS_NAME = "weights.pt"
 
@@ -56,6 +72,23 @@ class Preprocessing:
 
 
 @dataclass
+class ServingSettings:
+    """Per-model serving settings (see the module docstring); measured defaults (bench/serve_load.py)."""
+
+    runtime: str = "onnx"
+    low_confidence_margin: float = 0.2
+    batch_size: int = 8
+    max_batch_delay_ms: int = 5
+    workers: int = 1
+
+    def __post_init__(self) -> None:
+        if self.runtime not in RUNTIMES:
+            raise ShopLensError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
+        if self.batch_size < 1 or self.workers < 1 or self.max_batch_delay_ms < 0:
+            raise ShopLensError("batch size and workers must be at least 1, the batch delay at least 0")
+
+
+@dataclass
 class BundleInfo:
     arch: str
     trainable: str
@@ -67,6 +100,8 @@ class BundleInfo:
     version: str = ""
     created: str = ""
     weights_sha256: str = ""
+    exports: dict[str, dict[str, str]] = field(default_factory=dict)
+    serving: ServingSettings = field(default_factory=ServingSettings)
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:
@@ -81,13 +116,18 @@ def _sha256(path: Path) -> str:
     return hasher.hexdigest()
 
 
-def write_bundle(directory: Path, info: BundleInfo, weights_file: Path) -> Path:
-    """Atomically create `directory` from `info` and a saved state-dict file."""
+def write_bundle(directory: Path, info: BundleInfo, weights_file: Path, exports: dict[str, Path]) -> Path:
+    """Atomically create `directory` from `info`, a saved state-dict file and exported models by runtime."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", dir=directory.parent))
     try:
         shutil.copyfile(weights_file, staging / WEIGHTS_NAME)
         info.weights_sha256 = _sha256(staging / WEIGHTS_NAME)
+        info.exports = {}
+        for runtime, source in exports.items():
+            name = EXPORT_FILES[runtime]
+            shutil.copyfile(source, staging / name)
+            info.exports[runtime] = {"file": name, "sha256": _sha256(staging / name)}
         (staging / MANIFEST_NAME).write_text(info.to_json() + "\n", encoding="utf-8")
         if directory.exists():
             shutil.rmtree(directory)
@@ -102,12 +142,23 @@ def read_bundle(directory: Path) -> tuple[BundleInfo, Path]:
     manifest, weights = directory / MANIFEST_NAME, directory / WEIGHTS_NAME
     try:
         raw = json.loads(manifest.read_text(encoding="utf-8"))
+        if raw.get("format_version") != FORMAT_VERSION:
+            raise ShopLensError(f"{directory}: bundle format {raw.get('format_version')} is not {FORMAT_VERSION}; "
+                                f"train again to export this format")
         raw["preprocessing"] = Preprocessing(**raw["preprocessing"])
+        raw["serving"] = ServingSettings(**raw["serving"])
         info = BundleInfo(**raw)
     except (OSError, ValueError, TypeError, KeyError) as exc:
         raise ShopLensError(f"{directory} is not a readable model bundle: {exc}") from None
-    if info.format_version != FORMAT_VERSION:
-        raise ShopLensError(f"bundle format {info.format_version} is not {FORMAT_VERSION}")
-    if not weights.is_file() or _sha256(weights) != info.weights_sha256:
-        raise ShopLensError(f"bundle weights {weights} are missing or do not match bundle.json")
+    files = {weights: info.weights_sha256, **{directory / e["file"]: e["sha256"] for e in info.exports.values()}}
+    for path, expected in files.items():
+        if not path.is_file() or _sha256(path) != expected:
+            raise ShopLensError(f"bundle file {path} is missing or does not match bundle.json")
     return info, weights
+
+
+def exported_model(directory: Path, info: BundleInfo, runtime: str) -> Path:
+    """The path of the bundle's model exported for `runtime` ("torchscript" or "onnx")."""
+    if runtime not in info.exports:
+        raise ShopLensError(f"bundle {directory} has no {runtime} model (it has {', '.join(info.exports) or 'none'})")
+    return directory / info.exports[runtime]["file"]

@@ -116,10 +116,6 @@ WORKERS = _declare("SHOPLENS_WORKERS", int, 2, "API worker processes", "gunicorn
 THREADS = _declare("SHOPLENS_THREADS", int, 4, "threads per API worker", "gunicorn")
 ACCESS_LOG = _declare("SHOPLENS_ACCESS_LOG", str, "-", "access log file ('-': standard output)", "gunicorn")
 
-# the TorchServe handler
-LOW_CONFIDENCE_MARGIN = _declare("SHOPLENS_LOW_CONFIDENCE_MARGIN", float, 0.2,
-                                 "top-1 minus top-2 probability under which an answer is flagged unsure", "handler")
-
 # the crawler (Scrapy settings, set from shoplens-crawl's options); training shares the near-duplicate distance
 MIN_SIDE = _declare("SHOPLENS_MIN_SIDE", int, 64, "drop crawled pictures with a shorter side (pixels)", "crawl")
 MAX_DISTANCE = _declare("SHOPLENS_MAX_DISTANCE", int, 4,

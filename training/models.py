@@ -202,9 +202,15 @@ def build_model(arch: str, tasks: dict[str, list[str]], weights: str = "imagenet
     return ShopLensNet(parts, cut, embed_dim, tasks, dropout), preprocessing
 
 
+def load_network(arch: str, tasks: dict[str, list[str]], trainable: str, dropout: float,
+                 weights: Path) -> ShopLensNet:
+    """A trained network from its saved state dict, in eval mode."""
+    net, _ = build_model(arch, tasks, "none", trainable, dropout)
+    load_exact(net, torch.load(weights, map_location="cpu", weights_only=True), str(weights))
+    return net.eval()
+
+
 def load_bundle_model(directory: Path) -> tuple[ShopLensNet, BundleInfo]:
     """The network of an exported bundle, in eval mode, with its description."""
     info, weights = read_bundle(directory)
-    net, _ = build_model(info.arch, info.tasks, "none", info.trainable, info.dropout)
-    load_exact(net, torch.load(weights, map_location="cpu", weights_only=True), str(weights))
-    return net.eval(), info
+    return load_network(info.arch, info.tasks, info.trainable, info.dropout, weights), info

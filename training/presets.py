@@ -6,10 +6,15 @@ hue or saturation: colour is a label here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
+
 import torch
+from PIL import Image
 from torchvision.transforms import v2
 
 from shoplens.bundle import Preprocessing
+from shoplens.preprocessing import eval_pixels
 
 _INTERPOLATION = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.InterpolationMode.BICUBIC}
 
@@ -29,7 +34,10 @@ def train_preset(pre: Preprocessing) -> v2.Compose:
     ])
 
 
-def eval_preset(pre: Preprocessing) -> v2.Compose:
-    interpolation = _INTERPOLATION[pre.interpolation]
-    return v2.Compose([v2.Resize(pre.resize, interpolation=interpolation), v2.CenterCrop(pre.image_size),
-                       *_to_tensor(pre)])
+def _eval_tensor(image: Image.Image, pre: Preprocessing) -> torch.Tensor:
+    return torch.from_numpy(eval_pixels(image, pre))
+
+
+def eval_preset(pre: Preprocessing) -> Callable[[Image.Image], torch.Tensor]:
+    """Serving's preprocessing (shoplens.preprocessing), so evaluation sees what the served model sees."""
+    return partial(_eval_tensor, pre=pre)

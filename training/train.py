@@ -6,7 +6,7 @@ Files written under ``--out``:
   metrics.json                every figure, with sample sizes, splits and intervals
   comparison.md, .csv         this run as a row of the model-comparison table
   report/index.html           plots, per-class table, pictures to review
-  bundle/                     the exported model (format: shoplens.bundle)
+  bundle/                     the model: weights, TorchScript and ONNX exports (format: shoplens.bundle)
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import tempfile
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,9 +30,10 @@ from shoplens.manifest import digest
 from training import compare, noise, report
 from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
+from training.export import export_models
 from training.features import CachedViews, cache_key, stem_features
 from training.metrics import accuracy_text, evaluate_task
-from training.models import ShopLensNet, build_model
+from training.models import ShopLensNet, build_model, load_network
 from training.presets import eval_preset, train_preset
 from training.splits import Split, load_split, make_split, save_split
 from training.stats import t_interval
@@ -167,7 +169,9 @@ def export_bundle(out: Path, args: argparse.Namespace, result: RepeatResult, lab
                       data_digest=digest((str(s.path), s.category, s.colour or "", s.split) for s in split.samples),
                       version=now.strftime("%Y%m%d%H%M%S"), created=now.isoformat(timespec="seconds"))
     weights = out / "checkpoints" / f"seed-{result.seed}" / "best.pt"
-    return write_bundle(out / "bundle", info, weights)
+    net = load_network(args.arch, labels.tasks, args.trainable, args.dropout, weights)
+    with tempfile.TemporaryDirectory(dir=out) as staging:
+        return write_bundle(out / "bundle", info, weights, export_models(net, result.preprocessing, Path(staging)))
 
 
 def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, args: argparse.Namespace,

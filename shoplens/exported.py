@@ -1,0 +1,50 @@
+"""Running a bundle's exported model: TorchScript with torch alone, or ONNX Runtime.
+
+Both take the (N, 3, S, S) float32 batch of ``shoplens.preprocessing`` and return
+{task: (N, labels) probabilities} as NumPy arrays; the file format is described in
+``shoplens.bundle``. torch and onnxruntime are imported only for the runtime asked for.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from shoplens.bundle import BundleInfo, exported_model
+
+Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
+
+
+def torchscript_predictor(path: Path) -> Predict:
+    import torch
+
+    module = torch.jit.load(str(path), map_location="cpu").eval()
+
+    def predict(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        with torch.inference_mode():
+            return {task: probs.numpy() for task, probs in module(torch.from_numpy(pixels)).items()}
+
+    return predict
+
+
+def onnx_predictor(path: Path, threads: int | None = None) -> Predict:
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads:
+        options.intra_op_num_threads = threads
+    session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    names = [output.name for output in session.get_outputs()]
+
+    def predict(pixels: np.ndarray) -> dict[str, np.ndarray]:
+        return dict(zip(names, session.run(names, {"pixels": pixels}), strict=True))
+
+    return predict
+
+
+def load_predictor(directory: Path, info: BundleInfo, runtime: str, threads: int | None = None) -> Predict:
+    """The bundle's exported model for `runtime` ("torchscript" or "onnx"), ready to predict."""
+    path = exported_model(directory, info, runtime)
+    return torchscript_predictor(path) if runtime == "torchscript" else onnx_predictor(path, threads)

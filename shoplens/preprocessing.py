@@ -1,0 +1,53 @@
+"""The evaluation preprocessing of a bundle, in NumPy and Pillow only.
+
+One implementation for training's evaluation, the TorchServe handler and batch jobs:
+resize the shorter side to ``resize``, centre-crop ``image_size``, scale to [0, 1] and
+normalise. It reproduces torchvision's ``v2.Resize(int) -> v2.CenterCrop -> v2.ToImage
+-> v2.ToDtype(float32, scale=True) -> v2.Normalize`` on Pillow pictures (the same
+output size rounding, crop anchor and zero padding), without importing torch, so a
+serving environment needs neither torchvision nor the training package.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from PIL import Image
+
+from shoplens.bundle import Preprocessing
+
+_RESAMPLING = {"bilinear": Image.Resampling.BILINEAR, "bicubic": Image.Resampling.BICUBIC}
+
+
+def _resized(image: Image.Image, shorter: int, interpolation: str) -> Image.Image:
+    width, height = image.size
+    short, long = (width, height) if width <= height else (height, width)
+    new_long = int(shorter * long / short)  # torchvision truncates the longer side the same way
+    size = (shorter, new_long) if width <= height else (new_long, shorter)
+    return image if size == image.size else image.resize(size, _RESAMPLING[interpolation])
+
+
+def _centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
+    """Crop (H, W, C) to size x size around the centre; zero-pad first when it is smaller."""
+    height, width = pixels.shape[:2]
+    if size > height or size > width:
+        pad_h, pad_w = max(size - height, 0), max(size - width, 0)
+        pixels = np.pad(pixels, ((pad_h // 2, (pad_h + 1) // 2), (pad_w // 2, (pad_w + 1) // 2), (0, 0)))
+        height, width = pixels.shape[:2]
+    top, left = round((height - size) / 2.0), round((width - size) / 2.0)
+    return pixels[top:top + size, left:left + size]
+
+
+def eval_pixels(image: Image.Image, pre: Preprocessing) -> np.ndarray:
+    """One RGB picture as the (3, image_size, image_size) float32 array the model takes."""
+    pixels = _centre_crop(np.asarray(_resized(image.convert("RGB"), pre.resize, pre.interpolation)), pre.image_size)
+    scaled = pixels.astype(np.float32).transpose(2, 0, 1) * np.float32(1 / 255)
+    mean = np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
+    std = np.asarray(pre.std, dtype=np.float32).reshape(3, 1, 1)
+    return np.ascontiguousarray((scaled - mean) / std)
+
+
+def eval_batch(images: Sequence[Image.Image], pre: Preprocessing) -> np.ndarray:
+    """Pictures as one (N, 3, image_size, image_size) float32 batch."""
+    return np.stack([eval_pixels(image, pre) for image in images])
