@@ -18,9 +18,13 @@ Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
 def torchscript_predictor(path: Path) -> Predict:
+    import warnings
+
     import torch
 
-    module = torch.jit.load(str(path), map_location="cpu").eval()
+    with warnings.catch_warnings():  # TorchScript is deprecated upstream but still the fastest torch-only form here
+        warnings.simplefilter("ignore", FutureWarning)
+        module = torch.jit.load(str(path), map_location="cpu").eval()
 
     def predict(pixels: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():

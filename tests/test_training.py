@@ -11,8 +11,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from shoplens import ShopLensError
+from shoplens.bundle import Preprocessing, read_bundle
+from shoplens.exported import load_predictor
+from shoplens.imaging import decode_image
+from shoplens.preprocessing import eval_batch, eval_pixels
 from training.data import LabelSpace, PictureDataset
 from training.engine import predict
+from training.export import eager_probabilities
 from training.models import load_bundle_model
 from training.presets import eval_preset
 from training.splits import load_split
@@ -175,3 +181,44 @@ def test_distributed_training_on_cpu_with_torchrun(tiny_data, tmp_path, root, fa
     metrics = read_metrics(out)
     assert len(metrics["history"]) == 2 and (out / "bundle" / "weights.pt").is_file()
     assert result.stdout.count("validation category accuracy") == 1  # only rank 0 reports
+
+
+@pytest.mark.parametrize("pre", [Preprocessing(), Preprocessing(mean=[0.5] * 3, std=[0.5] * 3, interpolation="bicubic"),
+                                 Preprocessing(resize=20, image_size=32)], ids=["imagenet", "tf-lite", "padded"])
+def test_serving_preprocessing_is_torchvisions_eval_preset(pre):
+    from PIL import Image
+    from torchvision.transforms import v2
+
+    mode = {"bilinear": v2.InterpolationMode.BILINEAR, "bicubic": v2.InterpolationMode.BICUBIC}[pre.interpolation]
+    reference = v2.Compose([v2.Resize(pre.resize, interpolation=mode), v2.CenterCrop(pre.image_size), v2.ToImage(),
+                            v2.ToDtype(torch.float32, scale=True), v2.Normalize(pre.mean, pre.std)])
+    rng = np.random.default_rng(0)
+    for height, width in [(256, 192), (192, 256), (224, 224), (97, 301), (333, 500), (31, 17)]:
+        picture = Image.fromarray(rng.integers(0, 256, (height, width, 3), dtype=np.uint8))
+        ours = eval_pixels(picture, pre)
+        assert ours.shape == (3, pre.image_size, pre.image_size)
+        assert np.abs(ours - reference(picture).numpy()).max() < 1e-6
+
+
+def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast_args, train):
+    out = tmp_path / "run"
+    assert train(fast_args(tiny_data, out)) == 0
+    net, info = load_bundle_model(out / "bundle")
+    pictures = [decode_image(sample.path) for sample in load_split(out / "split.json").samples[:12]]
+    pixels = eval_batch(pictures, info.preprocessing)
+    expected = eager_probabilities(net, pixels)
+    for runtime in ("torchscript", "onnx"):
+        for batch in (pixels[:1], pixels):  # the batch dimension stays dynamic
+            got = load_predictor(out / "bundle", info, runtime)(batch)
+            assert set(got) == set(expected) == set(info.tasks)
+            for task, probs in got.items():
+                assert np.abs(probs - expected[task][: len(batch)]).max() < 1e-4, (runtime, task)
+
+
+def test_tampered_export_is_refused(tiny_data, tmp_path, fast_args, train):
+    out = tmp_path / "run"
+    assert train(fast_args(tiny_data, out)) == 0
+    with (out / "bundle" / "model.onnx").open("ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ShopLensError, match=r"model\.onnx"):
+        read_bundle(out / "bundle")
