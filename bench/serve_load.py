@@ -15,19 +15,25 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import random
+import re
 import statistics
 import sys
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+import torch
+
 from serving.handler import ShopLensHandler
 from serving.stack import Stack
+from shoplens import ShopLensError
+from shoplens.bundle import read_bundle
 from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
 from training.cli import main as training_main
 
@@ -94,34 +100,116 @@ def http_sender(api_url: str, expect_cached: bool) -> Callable[[], Callable[[byt
     return factory
 
 
-def in_process_sender(bundle: Path) -> Callable[[], Callable[[bytes], None]]:
+def worker_threads(stack: Stack) -> int:
+    """The torch threads TorchServe's worker runs with, from the handler's start-up line in the model log."""
+    log = (stack.torchserves[0].workdir / "logs" / "model_log.log").read_text(encoding="utf-8", errors="replace")
+    found = re.findall(r"runtime, (\d+) torch threads", log)
+    if not found:
+        sys.exit("the TorchServe worker logged no thread count")
+    return int(found[-1])
+
+
+def bare_model(bundle: Path, runtime: str, threads: int) -> ShopLensHandler:
+    """The handler alone in this process: decode, preprocess, model, answer; no TorchServe, HTTP or cache."""
+    torch.set_num_threads(threads)  # what TorchServe's worker has, so the runtimes compare like for like
     handler = ShopLensHandler()
-    handler.initialize(SimpleNamespace(system_properties={"model_dir": str(bundle), "gpu_id": None}))
-    worker = ThreadPoolExecutor(max_workers=1)  # one model in one worker, first come first served, like TorchServe
+    handler.initialize(SimpleNamespace(system_properties={"model_dir": str(bundle), "gpu_id": None},
+                                       model_yaml_config={"handler": {"runtime": runtime}}))
+    return handler
 
-    def answer(picture: bytes) -> dict:
-        return handler.postprocess(handler.inference(handler.preprocess([{"body": picture}])))[0]
 
+def bare_sender(handler: ShopLensHandler) -> Callable[[], Callable[[bytes], None]]:
     def send(picture: bytes) -> None:
-        result = worker.submit(answer, picture).result()
-        if "error" in result:
-            raise RuntimeError(result["error"])
+        if "error" in handler.postprocess(handler.inference(handler.preprocess([{"body": picture}])))[0]:
+            raise RuntimeError("the bare model rejected a picture")
 
     return lambda: send
 
 
-def row(path: str, batching: str, clients: int, latencies: list[float], wall: float) -> str:
-    ms = sorted(1000 * value for value in latencies)
-    quantiles = statistics.quantiles(ms, n=100, method="inclusive")
-    return (f"| {path} | {batching} | {clients} | {len(ms)} | {len(ms) / wall:.1f} | {quantiles[49]:.1f} | "
-            f"{quantiles[94]:.1f} | {quantiles[98]:.1f} |")
+def bare_batched(handler: ShopLensHandler, payloads: list[bytes], size: int) -> tuple[list[float], float]:
+    """The bare model on batches of `size` pictures; latency is per batch, throughput per picture."""
+    latencies, started = [], time.perf_counter()
+    for first in range(0, len(payloads), size):
+        begun = time.perf_counter()
+        handler.postprocess(handler.inference(handler.preprocess([{"body": p} for p in payloads[first:first + size]])))
+        latencies.append(time.perf_counter() - begun)
+    return latencies, time.perf_counter() - started
+
+
+@dataclass
+class Row:
+    path: str
+    runtime: str
+    batching: str
+    clients: int
+    latencies: list[float]
+    wall: float
+    pictures: int = 0
+
+    @property
+    def throughput(self) -> float:
+        return (self.pictures or len(self.latencies)) / self.wall
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    def markdown(self, bare: Row | None) -> str:
+        ms = sorted(1000 * value for value in self.latencies)
+        q = statistics.quantiles(ms, n=100, method="inclusive")
+        ratio = f"{self.p50 / bare.p50:.2f}x p50, {self.throughput / bare.throughput:.2f}x req/s" if bare else "-"
+        return (f"| {self.path} | {self.runtime} | {self.batching} | {self.clients} | {len(ms)} | "
+                f"{self.throughput:.1f} | {q[49]:.1f} | {q[94]:.1f} | {q[98]:.1f} | {ratio} |")
 
 
 def demo_bundle(out: Path) -> Path:
     bundle = out / "demo" / "bundle"
-    if not (bundle / "bundle.json").exists() and training_main(["demo", "--out", str(out / "demo")]) != 0:
-        sys.exit("training the demo model failed")
+    try:
+        read_bundle(bundle)
+    except ShopLensError:  # none yet, or an older format
+        if training_main(["demo", "--out", str(out / "demo")]) != 0:
+            sys.exit("training the demo model failed")
     return bundle
+
+
+class Pictures:
+    """Fresh drawn pictures on every call, so cache-miss rows never hit the cache."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+
+    def take(self, count: int) -> list[bytes]:
+        self.offset += count
+        return pictures(count, self.offset - count)
+
+
+@dataclass
+class Served:
+    """One runtime through the stack: cache-miss rows by clients, cache-hit rows, the worker's threads."""
+
+    misses: dict[int, Row]
+    hits: list[Row]
+    threads: int
+    pictures: dict[int, list[bytes]]
+
+
+def serve(bundle: Path, out: Path, runtime: str, settings: dict, fresh: Pictures, requests: int,
+          hits: bool) -> Served:
+    """Cache-miss rows (and cache-hit rows when `hits`) through the API for one runtime's archive."""
+    misses, hit_rows, used = {}, [], {}
+    with Stack(bundle, out / f"stack-{runtime}", [KEY], model_settings={"runtime": runtime, **settings},
+               api_environment={"SHOPLENS_RATE_LIMIT": "1000000", "SHOPLENS_INFERENCE_TIMEOUT": "60"}).start() as stack:
+        model = json.loads(stack.torchserves[0].request("management", "GET", "/models/shoplens")[1])[0]
+        batching = f"{model['batchSize']}, {model['maxBatchDelay']} ms"
+        run_load(http_sender(stack.api.url, False), fresh.take(8), 1)  # warm-up
+        for clients in (1, 8):
+            used[clients] = fresh.take(requests)
+            misses[clients] = Row("cache miss (API -> TorchServe)", runtime, batching, clients,
+                                  *run_load(http_sender(stack.api.url, False), used[clients], clients))
+            if hits:
+                hit_rows.append(Row("cache hit (API -> Redis)", "-", "-", clients,
+                                    *run_load(http_sender(stack.api.url, True), used[clients] * 4, clients)))
+        return Served(misses, hit_rows, worker_threads(stack), used)
 
 
 def main() -> int:
@@ -131,29 +219,41 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=96, help="requests per cache-miss row (default: %(default)s)")
     args = parser.parse_args()
     bundle = args.bundle or demo_bundle(args.out)
-    rows, offset = [], 0
-    for batching, batch_size in (("on (8, 20 ms)", 8), ("off", 1)):
-        with Stack(bundle, args.out / "stack", [KEY], batch_size=batch_size,
-                   api_environment={"SHOPLENS_RATE_LIMIT": "1000000"}).start() as stack:  # measure, not throttle
-            run_load(http_sender(stack.api.url, False), pictures(4, 10_000 + offset), 1)  # warm-up
-            for clients in (1, 8):
-                payloads = pictures(args.requests, offset)
-                offset += args.requests
-                rows.append(row("cache miss (API -> TorchServe)", batching, clients,
-                                *run_load(http_sender(stack.api.url, False), payloads, clients)))
-                if batch_size > 1:
-                    rows.append(row("cache hit (API -> Redis)", "-", clients,
-                                    *run_load(http_sender(stack.api.url, True), payloads * 4, clients)))
-    reference = in_process_sender(bundle)
-    for clients in (1, 8):
-        payloads = pictures(args.requests, offset)
-        offset += args.requests
-        rows.append(row("in-process handler (reference)", "-", clients, *run_load(reference, payloads, clients)))
-    print(f"\nmodel bundle {bundle}; POST /v1/classify, one JPEG (192x256) per request; loopback")
-    print("| path | TorchServe batching | clients | requests | throughput (req/s) | p50 ms | p95 ms | p99 ms |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- |")
-    print("\n".join(rows))
+    batch_size = read_bundle(bundle)[0].serving.batch_size
+    fresh, lines, served, bares = Pictures(), [], {}, {}
+    for runtime in ("eager", "torchscript", "onnx"):
+        served[runtime] = result = serve(bundle, args.out, runtime, {}, fresh, args.requests, runtime == "onnx")
+        handler = bare_model(bundle, runtime, result.threads)  # measured with the stack stopped: the model alone
+        run_load(bare_sender(handler), fresh.take(8), 1)  # warm-up
+        bares[runtime] = bare = Row("bare model in-process (reference)", runtime, "-", 1,
+                                    *run_load(bare_sender(handler), result.pictures[1], 1))
+        bare_batches = Row("bare model in-process (reference)", runtime, f"batches of {batch_size}", 8,
+                           *bare_batched(handler, result.pictures[8], batch_size), pictures=len(result.pictures[8]))
+        lines += [result.misses[1].markdown(bare), result.misses[8].markdown(bare_batches),
+                  *(row.markdown(None) for row in result.hits), bare.markdown(None), bare_batches.markdown(None)]
+    unbatched = serve(bundle, args.out, "onnx", {"batch_size": 1}, fresh, args.requests, False)
+    lines += [row.markdown(bares["onnx"]) for row in unbatched.misses.values()]
+    print(f"\nmodel bundle {bundle}; POST /v1/classify, one JPEG (192x256) per request; loopback; "
+          f"{unbatched.threads} torch/ONNX Runtime threads in TorchServe's worker and in the reference")
+    print("| path | runtime | TorchServe batch (size, delay) | clients | requests | throughput (req/s) | p50 ms | "
+          "p95 ms | p99 ms | vs bare model |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    print("\n".join(lines))
+    print_targets(served, bares)
     return 0
+
+
+def print_targets(served: dict[str, Served], bares: dict[str, Row]) -> None:
+    print("\ntargets:")
+    for runtime, result in served.items():
+        ratio = result.misses[1].p50 / bares[runtime].p50
+        print(f"  {runtime}: cache-miss p50 at 1 client {result.misses[1].p50:.1f} ms = {ratio:.2f}x the bare "
+              f"model's {bares[runtime].p50:.1f} ms (target <= 1.3x: {'met' if ratio <= 1.3 else 'missed'})")
+    at8 = {runtime: result.misses[8].throughput for runtime, result in served.items()}
+    fastest = max(at8, key=at8.get)
+    gain = at8[fastest] / at8["eager"]
+    print(f"  fastest at 8 clients: {fastest}, {at8[fastest]:.1f} req/s = {gain:.2f}x eager's {at8['eager']:.1f} "
+          f"(target >= 1.5x: {'met' if gain >= 1.5 else 'missed'})")
 
 
 if __name__ == "__main__":

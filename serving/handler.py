@@ -12,6 +12,7 @@ and never fails the rest.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
 
 TOP_K = 3
+log = logging.getLogger(__name__)
 
 
 def request_bytes(row: dict[str, Any]) -> bytes:
@@ -75,6 +77,8 @@ class ShopLensHandler(BaseHandler):
             self.predict = load_predictor(model_dir, self.info, self.settings.runtime, torch.get_num_threads())
         self.limits = ImageLimits()
         self.initialized = True
+        log.info("ShopLens %s %s on the %s runtime, %d torch threads", self.info.arch, self.info.version,
+                 self.settings.runtime, torch.get_num_threads())
 
     def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
         pictures, errors = [], []

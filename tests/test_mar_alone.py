@@ -47,6 +47,7 @@ with open(os.environ["SHOPLENS_BLOCK_LOG"], "a") as log:
     log.write(" ".join(sys.argv) + "\\n")
 '''
 RUNTIMES = ("torchscript", "onnx")
+MARGINS = {"torchscript": 0.0, "onnx": 1.0}  # never unsure, always unsure: shows the archive's margin is used
 TASKS = {"category": sorted(SHAPES), "colour": ["black", "blue", "red", "white"]}
 
 
@@ -85,7 +86,8 @@ def blocked_torchserve(lite0, tmp_path_factory):
     bundle, _ = lite0
     root = tmp_path_factory.mktemp("blocked")
     for runtime in RUNTIMES:  # settings unlike the bundle's defaults, to see them arrive from the archive
-        archive(bundle, root / "store", f"shoplens-{runtime}", runtime=runtime, batch_size=4, max_batch_delay_ms=7)
+        archive(bundle, root / "store", f"shoplens-{runtime}", runtime=runtime, batch_size=4, max_batch_delay_ms=7,
+                low_confidence_margin=MARGINS[runtime])
     site = root / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
@@ -138,11 +140,12 @@ def test_archive_serves_the_eager_answers_without_training(blocked_torchserve, l
         worst = max(worst, abs(colour["probability"] - expected["colour"][index][TASKS["colour"].index(
             colour["label"])]))
         assert answer["category"] == TASKS["category"][int(expected["category"][index].argmax())]
+        assert answer["low_confidence"] is (MARGINS[runtime] == 1.0)
     assert worst < 1e-4  # answers carry 4 decimals: rounding alone is up to 5e-5
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
-def test_batching_comes_from_the_archive(blocked_torchserve, runtime):
+def test_batching_and_margin_come_from_the_archive(blocked_torchserve, runtime):
     server, _ = blocked_torchserve
     model = described(server, runtime)
     assert model["modelVersion"] == "20260101000000"
