@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any)
         command = [archiver, "--model-name", name, "--version", info.version or "1", "--handler", str(HANDLER),
                    "--serialized-file", str(weights), "--extra-files", ",".join(map(str, extra)),
                    "--config-file", str(config), "--export-path", str(store), "--force"]
-        result = subprocess.run(command, capture_output=True, text=True)
+        # the archiver gathers files in TMPDIR/NAME: a private TMPDIR keeps concurrent archivers apart
+        result = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "TMPDIR": staging})
     if result.returncode != 0:
         raise ShopLensError(f"torch-model-archiver failed: {result.stderr.strip() or result.stdout.strip()}")
     return store / f"{name}.mar"

@@ -78,7 +78,9 @@ class ServingSettings:
     runtime: str = "onnx"
     low_confidence_margin: float = 0.2
     batch_size: int = 8
-    max_batch_delay_ms: int = 5
+    # TorchServe drains what is already queued (up to batch_size) and then waits at most this
+    # long for more: 1 ms keeps a lone request from waiting while busy times still batch fully.
+    max_batch_delay_ms: int = 1
     workers: int = 1
 
     def __post_init__(self) -> None:
