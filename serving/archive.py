@@ -38,7 +38,8 @@ def model_config(settings: ServingSettings) -> dict[str, Any]:
     """TorchServe's per-model configuration for these settings (frontend keys, and the handler's own)."""
     return {"minWorkers": settings.workers, "maxWorkers": settings.workers, "batchSize": settings.batch_size,
             "maxBatchDelay": settings.max_batch_delay_ms,
-            "handler": {"runtime": settings.runtime, "low_confidence_margin": settings.low_confidence_margin}}
+            "handler": {"runtime": settings.runtime, "low_confidence_margin": settings.low_confidence_margin,
+                        "threads": settings.threads}}
 
 
 def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any) -> Path:

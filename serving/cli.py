@@ -36,7 +36,7 @@ def _up(args: argparse.Namespace) -> None:
 def model_settings(args: argparse.Namespace) -> dict[str, object]:
     """The serving settings given on the command line (the rest come from the bundle)."""
     return {name: getattr(args, name) for name in ("runtime", "batch_size", "max_batch_delay_ms", "workers",
-                                                   "low_confidence_margin")}
+                                                   "threads", "low_confidence_margin")}
 
 
 def add_model_settings(parser: argparse.ArgumentParser) -> None:
@@ -45,6 +45,7 @@ def add_model_settings(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--batch-size", type=int, help="TorchServe dynamic batch size")
     group.add_argument("--max-batch-delay-ms", type=int, help="longest wait for a batch to fill")
     group.add_argument("--workers", type=int, help="TorchServe workers for the model")
+    group.add_argument("--threads", type=int, help="intra-op threads of each worker's model")
     group.add_argument("--low-confidence-margin", type=float,
                        help="an answer is unsure when its top two category probabilities are closer")
 

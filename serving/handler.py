@@ -71,14 +71,15 @@ class ShopLensHandler(BaseHandler):
         model_dir = Path(context.system_properties.get("model_dir"))
         self.info, _ = read_bundle(model_dir)
         self.settings = archive_settings(self.info, getattr(context, "model_yaml_config", {}))
+        torch.set_num_threads(self.settings.threads)  # every runtime gets the same threads
         if self.settings.runtime == "eager":
             self.predict = eager_predictor(model_dir)
-        else:  # ONNX Runtime gets the threads torch has in this worker, so runtimes compare like for like
-            self.predict = load_predictor(model_dir, self.info, self.settings.runtime, torch.get_num_threads())
+        else:
+            self.predict = load_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
         self.limits = ImageLimits()
         self.initialized = True
-        log.info("ShopLens %s %s on the %s runtime, %d torch threads", self.info.arch, self.info.version,
-                 self.settings.runtime, torch.get_num_threads())
+        log.info("ShopLens %s %s on the %s runtime, %d threads", self.info.arch, self.info.version,
+                 self.settings.runtime, self.settings.threads)
 
     def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
         pictures, errors = [], []

@@ -24,7 +24,8 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
                     archive: {"runtime": "onnx" | "torchscript" | "eager",
                     "low_confidence_margin": float (an answer is unsure when its top
                     two category probabilities are closer), "batch_size": int,
-                    "max_batch_delay_ms": int (TorchServe dynamic batching), "workers": int}
+                    "max_batch_delay_ms": int (TorchServe dynamic batching), "workers": int,
+                    "threads": int (intra-op threads of each worker's model)}
     version         the model version serving reports, "YYYYMMDDHHMMSS" by default
     created         ISO-8601 UTC time of export
 
@@ -82,12 +83,16 @@ class ServingSettings:
     # long for more: 1 ms keeps a lone request from waiting while busy times still batch fully.
     max_batch_delay_ms: int = 1
     workers: int = 1
+    # One thread per worker: on a small machine TorchServe's frontend, the API and Redis share
+    # the cores, and a model thread waiting on a descheduled peer stalls every layer
+    # (bench/serve_load.py); scale with workers instead.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if self.runtime not in RUNTIMES:
             raise ShopLensError(f"runtime must be one of {', '.join(RUNTIMES)}, not {self.runtime!r}")
-        if self.batch_size < 1 or self.workers < 1 or self.max_batch_delay_ms < 0:
-            raise ShopLensError("batch size and workers must be at least 1, the batch delay at least 0")
+        if min(self.batch_size, self.workers, self.threads) < 1 or self.max_batch_delay_ms < 0:
+            raise ShopLensError("batch size, workers and threads must be at least 1, the batch delay at least 0")
 
 
 @dataclass

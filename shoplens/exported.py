@@ -39,6 +39,8 @@ def onnx_predictor(path: Path, threads: int | None = None) -> Predict:
     options = onnxruntime.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
+    # idle threads sleep instead of spinning: the cores are shared with the server around the model
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     names = [output.name for output in session.get_outputs()]
 
