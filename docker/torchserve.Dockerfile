@@ -11,10 +11,9 @@ WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY shoplens ./shoplens
 COPY serving ./serving
-COPY training ./training
-# the handler's extra; "train" and the training package only while the handler still builds
-# the eager model from training's code (issue 11 moves that into the bundle's exported model)
-RUN pip install -c constraints.txt ".[serve,train]"
+# the handler's extra: it serves the bundle's exported model (ONNX Runtime or TorchScript), so
+# neither the training package nor timm is installed here
+RUN pip install -c constraints.txt ".[serve]"
 COPY docker/torchserve.config.properties /app/config.properties
 # owned by the server's user, so the key-file volume mounted there starts writable
 RUN mkdir -p /home/shoplens/work && chown shoplens:shoplens /home/shoplens/work
