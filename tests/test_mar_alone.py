@@ -43,7 +43,7 @@ class Blocked:
 
 
 sys.meta_path.insert(0, Blocked())
-with open(os.environ["SHOPLENS_BLOCK_LOG"], "a") as log:
+with open(os.environ["BLOCKED_IMPORTS_LOG"], "a") as log:
     log.write(" ".join(sys.argv) + "\\n")
 '''
 RUNTIMES = ("torchscript", "onnx")
@@ -64,7 +64,7 @@ class BlockedTorchServe(TorchServe):
         return path
 
     def environment(self):
-        return {**super().environment(), "PYTHONPATH": str(self.site), "SHOPLENS_BLOCK_LOG": str(self.site / "log")}
+        return {**super().environment(), "PYTHONPATH": str(self.site), "BLOCKED_IMPORTS_LOG": str(self.site / "log")}
 
 
 @pytest.fixture(scope="module")
