@@ -1,10 +1,12 @@
 // The badges: one overlay layer on top of the page, holding a small label per picture.
 // The layer takes no space and no clicks (pointer-events: none), so the page's layout and
-// links stay as they were; removing the layer removes every trace.
+// links stay as they were; removing the layer removes every trace. A badge shows only
+// while its picture is in view: not clipped away by a scrolling or carousel parent, not
+// covered by something outside its product card.
 (function (root) {
   "use strict";
 
-  const { labels: Labels } = root.ShopLens;
+  const { labels: Labels, pictures: Pictures } = root.ShopLens;
   const STYLE = `
     :host { all: initial; }
     .badge { position: absolute; max-width: 220px; padding: 2px 6px; border-radius: 4px; font: 600 11px/1.4 system-ui, sans-serif;
@@ -17,6 +19,23 @@
     .badge.expanded { white-space: normal; }
   `;
 
+  const MIN_VISIBLE = 0.5; // a badge shows while at least this share of its picture is in view
+
+  /** The part of `rect` left after clipping by the ancestors of `element` that clip
+   * (overflow other than visible); null when nothing is left. */
+  function visibleRect(element, rect) {
+    const view = element.ownerDocument.defaultView;
+    let { left, top, right, bottom } = rect;
+    for (let node = Pictures.composedParent(element); node && node.nodeType === 1; node = Pictures.composedParent(node)) {
+      const style = view.getComputedStyle(node);
+      if (style.overflowX === "visible" && style.overflowY === "visible") continue;
+      const clip = node.getBoundingClientRect();
+      if (style.overflowX !== "visible") [left, right] = [Math.max(left, clip.left), Math.min(right, clip.right)];
+      if (style.overflowY !== "visible") [top, bottom] = [Math.max(top, clip.top), Math.min(bottom, clip.bottom)];
+    }
+    return right > left && bottom > top ? { left, top, right, bottom } : null;
+  }
+
   class BadgeLayer {
     constructor(doc) {
       this.doc = doc;
@@ -28,18 +47,24 @@
       style.textContent = STYLE;
       this.shadow.appendChild(style);
       doc.documentElement.appendChild(this.host);
-      this.badges = new Map(); // img -> badge element
+      this.badges = new Map(); // picture element -> badge element
+      this.expanded = null;
+      this.counter = 0;
     }
 
-    /** Shows (or updates) the badge of `img` for `answer`. */
-    show(img, answer, settings) {
-      let badge = this.badges.get(img);
+    /** Shows (or updates) the badge of `element` for `answer`; `card`: its product card,
+     * whose own overlays (a link over the picture) do not count as covering it. */
+    show(element, answer, settings, card) {
+      let badge = this.badges.get(element);
       if (!badge) {
         badge = this.doc.createElement("div");
         badge.className = "badge";
+        this.counter += 1;
+        element.dataset.shoplensId = badge.dataset.for = String(this.counter);
         this.shadow.appendChild(badge);
-        this.badges.set(img, badge);
+        this.badges.set(element, badge);
       }
+      badge.card = card;
       badge.textContent = Labels.badgeText(answer);
       const list = this.doc.createElement("ol");
       for (const line of Labels.topThree(answer)) {
@@ -51,48 +76,81 @@
       const low = Labels.isLowConfidence(answer, settings.threshold);
       badge.classList.toggle("low", low);
       badge.dataset.position = settings.badgePosition;
-      Object.assign(img.dataset, { shoplensLabel: Labels.badgeText(answer), shoplensCategory: answer.category,
+      Object.assign(element.dataset, { shoplensLabel: Labels.badgeText(answer), shoplensCategory: answer.category,
         shoplensColour: answer.colour ? answer.colour.label : "", shoplensLow: String(low) });
-      this.place(img);
+      this.place(element);
     }
 
-    place(img) {
-      const badge = this.badges.get(img);
-      const rect = img.getBoundingClientRect();
-      if (!img.isConnected || rect.width === 0) {
+    /** Whether something outside the picture's card lies on top of the middle of `shown`. */
+    covered(element, badge, shown) {
+      const view = this.doc.defaultView;
+      const x = (shown.left + shown.right) / 2;
+      const y = (shown.top + shown.bottom) / 2;
+      if (x < 0 || y < 0 || x >= view.innerWidth || y >= view.innerHeight) return false; // off screen: cannot tell
+      const hit = this.doc.elementFromPoint(x, y);
+      return Boolean(hit) && !Pictures.contains(badge.card || element, hit) && !Pictures.contains(hit, element);
+    }
+
+    place(element) {
+      const badge = this.badges.get(element);
+      if (!badge) return;
+      const rect = element.isConnected ? element.getBoundingClientRect() : null;
+      const shown = rect && rect.width > 0 && visibleRect(element, rect);
+      const area = (r) => (r.right - r.left) * (r.bottom - r.top);
+      if (!shown || area(shown) < MIN_VISIBLE * area(rect) || this.covered(element, badge, shown)) {
         badge.style.display = "none";
         return;
       }
       const view = this.doc.defaultView;
       const [vertical, horizontal] = (badge.dataset.position || "top-left").split("-");
       badge.style.display = "block";
-      badge.style.maxWidth = `${Math.max(60, rect.width - 8)}px`;
-      const top = vertical === "top" ? rect.top + 4 : rect.bottom - badge.offsetHeight - 4;
-      const left = horizontal === "left" ? rect.left + 4 : rect.right - badge.offsetWidth - 4;
+      badge.style.maxWidth = `${Math.max(60, shown.right - shown.left - 8)}px`;
+      const top = vertical === "top" ? shown.top + 4 : shown.bottom - badge.offsetHeight - 4;
+      const left = horizontal === "left" ? shown.left + 4 : shown.right - badge.offsetWidth - 4;
       badge.style.top = `${top + view.scrollY}px`;
       badge.style.left = `${left + view.scrollX}px`;
     }
 
     placeAll() {
-      for (const img of this.badges.keys()) this.place(img);
+      for (const element of this.badges.keys()) this.place(element);
     }
 
-    expand(img, expanded) {
-      const badge = this.badges.get(img);
-      if (!badge) return;
-      badge.classList.toggle("expanded", expanded);
-      this.place(img);
+    /** Expands the badge of the picture under the pointer (x, y in the viewport), whatever
+     * lies on top of it (a card's link overlay), and folds the one expanded before. */
+    pointAt(x, y) {
+      let under = null;
+      for (const [element, badge] of this.badges) {
+        if (badge.style.display === "none") continue;
+        const rect = element.getBoundingClientRect();
+        if (x >= rect.left && x < rect.right && y >= rect.top && y < rect.bottom) under = element;
+      }
+      if (under === this.expanded) return;
+      for (const element of [this.expanded, under]) {
+        const badge = element && this.badges.get(element);
+        if (!badge) continue;
+        badge.classList.toggle("expanded", element === under);
+        this.place(element);
+      }
+      this.expanded = under;
     }
 
-    has(img) {
-      return this.badges.has(img);
+    has(element) {
+      return this.badges.has(element);
+    }
+
+    /** Takes the badge of `element` away, and its marks. */
+    remove(element) {
+      const badge = this.badges.get(element);
+      if (badge) badge.remove();
+      this.badges.delete(element);
+      if (this.expanded === element) this.expanded = null;
+      for (const key of ["shoplensId", "shoplensLabel", "shoplensCategory", "shoplensColour", "shoplensLow"]) {
+        delete element.dataset[key];
+      }
     }
 
     destroy() {
-      for (const img of this.badges.keys()) {
-        for (const key of ["shoplensLabel", "shoplensCategory", "shoplensColour", "shoplensLow"]) delete img.dataset[key];
-      }
-      this.badges.clear();
+      for (const element of [...this.badges.keys()]) this.remove(element);
       this.host.remove();
     }
   }

@@ -1,13 +1,16 @@
-// On a shopping page: finds the product pictures (now and as more appear), asks the
-// service worker about each picture once, shows the badges, and applies the popup's filter.
+// On a shopping page: finds the elements that show product pictures (<img> in the page and
+// in open shadow roots, product-sized CSS background pictures), now and as they appear or
+// change what they show; asks the service worker about each shown picture once; keeps the
+// badges on what is visible; applies the popup's filter.
 (function () {
   "use strict";
 
   if (globalThis.__shoplensContent) return; // injected twice (site scripts and a context-menu click)
   globalThis.__shoplensContent = true;
 
-  const { pictures: Pictures, labels: Labels, settings: Settings, BadgeLayer } = globalThis.ShopLens;
+  const { pictures: Pictures, labels: Labels, settings: Settings, backoff: Backoffs, BadgeLayer } = globalThis.ShopLens;
   const FLUSH_MS = 150;
+  const WATCHED_ATTRIBUTES = ["src", "srcset", "class", "style", "hidden"]; // what moves, hides or swaps a picture
   const FILTER_STYLE = "[data-shoplens-filter=dim]{opacity:.2 !important;transition:opacity .2s}"
     + "[data-shoplens-filter=hide]{display:none !important}";
 
@@ -17,10 +20,14 @@
   function newPage() {
     return {
       layer: new BadgeLayer(document),
-      urls: new Map(), // product picture -> its source URL
+      tracked: new Set(), // elements that may show a product picture
+      near: new Set(), // tracked elements in or near the viewport
+      sources: new Map(), // element -> the source URL sent for what it shows
       answers: new Map(), // source URL -> answer
       asked: new Set(), // source URLs sent, or about to be
       queued: new Set(),
+      unreadable: new Map(), // source URL -> its backoff: neither the browser nor the API could read it
+      natural: new Map(), // background picture URL -> its own {width, height} (null while loading)
       filter: null,
       timers: new Set(),
       observers: [],
@@ -30,7 +37,8 @@
 
   function later(callback, ms) {
     const timer = setTimeout(() => {
-      page && page.timers.delete(timer);
+      if (!page) return;
+      page.timers.delete(timer);
       callback();
     }, ms);
     page.timers.add(timer);
@@ -41,16 +49,65 @@
     page.listeners.push(() => target.removeEventListener(type, handler, options));
   }
 
-  function consider(img) {
-    if (!page || !Pictures.isProductPicture(img)) return;
-    const url = Pictures.bestSource(img);
-    page.urls.set(img, url);
-    if (page.answers.has(url)) render(img);
-    else if (!page.asked.has(url)) {
-      page.asked.add(url);
-      page.queued.add(url);
-      if (page.queued.size === 1) later(flush, FLUSH_MS);
+  /** Calls `callback` once in the next frame however often it is asked for meanwhile. */
+  function everyFrame(callback) {
+    let scheduled = false;
+    return () => {
+      if (scheduled) return;
+      scheduled = true;
+      requestAnimationFrame(() => {
+        scheduled = false;
+        if (page) callback();
+      });
+    };
+  }
+
+  /** A background picture's own size; null until its probe has loaded (then a refresh). */
+  function naturalSize(url) {
+    if (page.natural.has(url)) return page.natural.get(url);
+    page.natural.set(url, null);
+    const probe = new Image();
+    const done = () => {
+      if (!page) return;
+      page.natural.set(url, { width: probe.naturalWidth, height: probe.naturalHeight });
+      page.refresh();
+    };
+    probe.onload = probe.onerror = done;
+    probe.src = url;
+    return null;
+  }
+
+  function natural(element) {
+    if (element.tagName === "IMG") return element;
+    const url = Pictures.backgroundUrl(element);
+    return url && naturalSize(url);
+  }
+
+  /** Looks at what `element` shows now; a new picture gets asked about (its old badge goes). */
+  function consider(element) {
+    if (!page || !element.isConnected) return;
+    const size = natural(element);
+    if (!size || !Pictures.isProductPicture(element, size)) return; // not (yet) a product picture: badge kept as is
+    const url = Pictures.sourceToSend(element);
+    if (!url || url === page.sources.get(element)) return;
+    page.sources.set(element, url);
+    element.dataset.shoplensSource = url;
+    if (page.answers.has(url)) render(element);
+    else {
+      page.layer.remove(element); // its label was for the picture it showed before
+      ask(url);
     }
+  }
+
+  function ask(url) {
+    if (page.asked.has(url)) return;
+    page.asked.add(url);
+    page.queued.add(url);
+    if (page.queued.size === 1) later(flush, FLUSH_MS);
+  }
+
+  function showing(url) {
+    return [...page.sources].filter(([element, source]) => source === url && element.isConnected).map(([e]) => e);
   }
 
   async function flush() {
@@ -59,32 +116,61 @@
     const current = page;
     const result = await chrome.runtime.sendMessage({ type: "classify", urls });
     if (page !== current || !result) return; // turned off meanwhile
-    for (const [url, answer] of Object.entries(result.answers)) page.answers.set(url, answer);
-    for (const [img, url] of page.urls) if (result.answers[url]) render(img);
+    for (const [url, answer] of Object.entries(result.answers)) {
+      page.answers.set(url, answer);
+      page.unreadable.delete(url);
+      showing(url).forEach(render);
+    }
+    for (const url of result.failed) retryUnreadable(url);
     const unanswered = urls.filter((url) => !result.answers[url] && !result.failed.includes(url));
     if (unanswered.length && result.retryInMs > 0) {
-      later(() => {
-        unanswered.forEach((url) => page.asked.delete(url));
-        for (const [img, url] of page.urls) if (unanswered.includes(url)) consider(img);
-      }, result.retryInMs);
+      later(() => unanswered.forEach((url) => {
+        page.asked.delete(url);
+        if (showing(url).length) ask(url);
+      }), result.retryInMs);
     }
   }
 
-  function render(img) {
-    page.layer.show(img, page.answers.get(page.urls.get(img)), settings);
-    if (page.filter) applyFilter(page.filter);
+  /** Neither the browser nor the API could read `url`: counted, and asked again with backoff. */
+  function retryUnreadable(url) {
+    if (!page.unreadable.has(url)) page.unreadable.set(url, new Backoffs.Backoff(2000, 60000));
+    const delay = page.unreadable.get(url).failed();
+    later(() => {
+      page.asked.delete(url);
+      if (showing(url).length) ask(url);
+    }, delay);
   }
 
   function labelled() {
-    return [...page.urls].filter(([, url]) => page.answers.has(url)).map(([img]) => img);
+    return [...page.sources].filter(([element, url]) => element.isConnected && page.answers.has(url)
+      && page.answers.get(url).garment !== false).map(([element]) => element);
+  }
+
+  function render(element) {
+    const answer = page.answers.get(page.sources.get(element));
+    if (answer.garment === false) {
+      page.layer.remove(element); // not a garment: no badge at all
+      return;
+    }
+    page.layer.show(element, answer, settings, Pictures.productCard(element, labelled()));
+    if (page.filter) applyFilter(page.filter);
+  }
+
+  function forget(element) {
+    page.layer.remove(element);
+    page.sources.delete(element);
+    page.tracked.delete(element);
+    page.near.delete(element);
+    page.observers.forEach((observer) => observer.unobserve && observer.unobserve(element));
+    delete element.dataset.shoplensSource;
   }
 
   function applyFilter(filter) {
     page.filter = filter;
     const pictures = labelled();
-    for (const img of pictures) {
-      const card = Pictures.productCard(img, pictures);
-      const passes = !filter || Labels.matches(page.answers.get(page.urls.get(img)), filter);
+    for (const element of pictures) {
+      const card = Pictures.productCard(element, pictures);
+      const passes = !filter || Labels.matches(page.answers.get(page.sources.get(element)), filter);
       if (passes) delete card.dataset.shoplensFilter;
       else card.dataset.shoplensFilter = filter.mode === "hide" ? "hide" : "dim";
     }
@@ -93,55 +179,72 @@
 
   function clearFilter() {
     document.querySelectorAll("[data-shoplens-filter]").forEach((card) => delete card.dataset.shoplensFilter);
+    for (const element of page.tracked) delete element.dataset.shoplensSource;
   }
 
   function summary() {
     if (!page) return { enabled: false };
-    const answers = labelled().map((img) => page.answers.get(page.urls.get(img)));
-    return { enabled: true, ...Labels.summarise(answers), pending: page.queued.size, filter: page.filter };
+    const answers = labelled().map((element) => page.answers.get(page.sources.get(element)));
+    const unreadable = [...page.unreadable.keys()].filter((url) => showing(url).length).length;
+    return { enabled: true, ...Labels.summarise(answers), pending: page.queued.size, unreadable, filter: page.filter };
   }
 
   function watch() {
-    const visible = new IntersectionObserver((entries) => {
-      for (const entry of entries) if (entry.isIntersecting) consider(entry.target);
-    }, { rootMargin: "200px" });
-    const seen = new WeakSet();
-    const scan = () => {
-      for (const img of document.images) {
-        if (seen.has(img)) continue;
-        seen.add(img);
-        visible.observe(img);
-        img.addEventListener("load", () => consider(img)); // its size is known once loaded
+    const near = new IntersectionObserver((entries) => {
+      for (const entry of entries) {
+        if (entry.isIntersecting) {
+          page.near.add(entry.target);
+          consider(entry.target);
+        } else page.near.delete(entry.target);
       }
-    };
-    let scheduled = false;
-    const changed = new MutationObserver(() => {
-      if (scheduled) return;
-      scheduled = true;
-      requestAnimationFrame(() => {
-        scheduled = false;
-        if (!page) return;
-        scan();
-        page.layer.placeAll();
-      });
+    }, { rootMargin: "200px" });
+    const place = everyFrame(() => page.layer.placeAll());
+    const resized = new ResizeObserver(place);
+    const changed = new MutationObserver((records) => {
+      for (const record of records) {
+        for (const node of record.addedNodes) if (node.nodeType === 1) Pictures.backgroundElements(node).forEach(track);
+      }
+      page.refresh();
     });
-    changed.observe(document.documentElement, { childList: true, subtree: true, attributes: true,
-      attributeFilter: ["src", "srcset"] });
-    page.observers.push(visible, changed);
-    let placing = false;
-    const place = () => {
-      if (placing) return;
-      placing = true;
-      requestAnimationFrame(() => {
-        placing = false;
-        page && page.layer.placeAll();
-      });
+    const observed = new WeakSet(); // the document and the shadow roots already watched
+    const observe = (rootNode) => {
+      if (observed.has(rootNode)) return;
+      observed.add(rootNode);
+      changed.observe(rootNode, { childList: true, subtree: true, attributes: true, attributeFilter: WATCHED_ATTRIBUTES });
+      listen(rootNode, "load", page.refresh, { capture: true, passive: true }); // an <img> knows its source once loaded
     };
+    const track = (element) => {
+      if (page.tracked.has(element)) return;
+      page.tracked.add(element);
+      near.observe(element);
+      resized.observe(element);
+    };
+    page.refresh = everyFrame(() => {
+      Pictures.shadowRoots(document).forEach(observe);
+      Pictures.allImages(document).forEach(track);
+      for (const element of page.tracked) {
+        if (!element.isConnected) forget(element);
+        else if (page.near.has(element)) consider(element);
+      }
+      page.layer.placeAll();
+    });
+    page.observers.push(near, resized, changed);
+    observe(document);
+    Pictures.backgroundElements(document).forEach(track);
+    for (const type of ["transitionend", "animationend"]) listen(document, type, page.refresh, { capture: true, passive: true });
     listen(window, "resize", place, { passive: true });
     listen(document, "scroll", place, { passive: true, capture: true });
-    listen(document, "mouseover", (event) => page.layer.expand(event.target, true), { passive: true });
-    listen(document, "mouseout", (event) => page.layer.expand(event.target, false), { passive: true });
-    scan();
+    let pointer = [-1, -1];
+    const point = everyFrame(() => page.layer.pointAt(...pointer));
+    listen(document, "mousemove", (event) => {
+      pointer = [event.clientX, event.clientY];
+      point();
+    }, { passive: true });
+    listen(document.documentElement, "mouseleave", () => {
+      pointer = [-1, -1];
+      point();
+    }, { passive: true });
+    page.refresh();
   }
 
   function start() {
@@ -169,9 +272,9 @@
     if (!answer) return;
     start(); // a right-click asks for this picture even where ShopLens is off
     page.answers.set(url, answer);
-    for (const img of document.images) {
-      if ([Pictures.bestSource(img), img.currentSrc, img.src].includes(url)) {
-        page.urls.set(img, url);
+    for (const img of Pictures.allImages(document)) {
+      if ([Pictures.sourceToSend(img), img.currentSrc, img.src].includes(url)) {
+        page.sources.set(img, url);
         render(img);
       }
     }
@@ -195,7 +298,7 @@
     const enabled = Settings.siteEnabled(settings, location.origin);
     if (!enabled) stop();
     else if (!page) start();
-    else for (const img of labelled()) render(img);
+    else labelled().forEach(render);
   });
 
   Settings.load().then((loaded) => {

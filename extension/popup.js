@@ -44,12 +44,20 @@
     fillOptions($("filter-colour"), Object.keys(summary.colours));
   }
 
-  async function showStatus() {
+  function unreadableLine(count) {
+    return count === 1 ? "1 picture could not be read" : `${count} pictures could not be read`;
+  }
+
+  /** The API's state, and the page's pictures nobody could read: never "all is well" while some fail. */
+  async function showStatus(summary) {
     const status = await chrome.runtime.sendMessage({ type: "status" });
-    const failing = status && !["ok", "idle"].includes(status.state);
-    $("status").textContent = failing ? status.message : "";
-    $("status").classList.toggle("failure", Boolean(failing));
-    $("status").dataset.state = status ? status.state : "idle";
+    const unreadable = (summary && summary.unreadable) || 0;
+    const apiFailing = status && !["ok", "idle"].includes(status.state);
+    const lines = [apiFailing ? status.message : "", unreadable ? unreadableLine(unreadable) : ""].filter(Boolean);
+    $("status").textContent = lines.join("; ");
+    $("status").classList.toggle("failure", lines.length > 0);
+    $("status").dataset.state = apiFailing ? status.state : (unreadable ? "unreadable" : (status ? status.state : "idle"));
+    $("status").dataset.unreadable = String(unreadable);
   }
 
   const tab = await targetTab();
@@ -82,8 +90,9 @@
   $("clear").addEventListener("click", async () => showSummary(await ask({ type: "filter", filter: null })));
 
   const refresh = async () => {
-    showSummary(await ask({ type: "summary" }));
-    await showStatus();
+    const summary = await ask({ type: "summary" });
+    showSummary(summary);
+    await showStatus(summary);
   };
   await refresh();
   setInterval(refresh, 1000); // pictures keep arriving while the popup is open

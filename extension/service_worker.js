@@ -1,17 +1,19 @@
 // The service worker owns every network call: it fetches the pictures the content scripts
 // found, asks the ShopLens API about them (the API key never leaves this worker), keeps the
 // answers for the browser session, backs off when the API fails, and reports a status.
-importScripts("lib/settings.js", "lib/api.js");
+// Pictures it cannot read (a CDN that sends no CORS headers) go to the API by URL.
+// (Firefox runs this file as a background script after the same libraries: see manifest.firefox.json.)
+if (typeof importScripts === "function") importScripts("lib/settings.js", "lib/backoff.js", "lib/api.js");
 
-const { settings: Settings, api: Api } = self.ShopLens;
+const { settings: Settings, api: Api, backoff: Backoffs } = self.ShopLens;
 const CONTENT_SCRIPT = {
   id: "shoplens-content",
-  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "badges.js", "content.js"],
+  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "badges.js", "content.js"],
   runAt: "document_idle",
 };
 const MENU_ID = "shoplens-classify";
 const BATCH = 16;
-const backoff = new Api.Backoff();
+const backoff = new Backoffs.Backoff();
 
 // Content scripts run on the sites the user allowed (the host permissions held), and follow
 // the permissions as the user grants or withdraws them.
@@ -31,46 +33,56 @@ async function cachedAnswers(urls) {
   return Object.fromEntries(urls.filter((url) => stored[`answer:${url}`]).map((url) => [url, stored[`answer:${url}`]]));
 }
 
+/** The picture's bytes, or null where this browser may not read them (no CORS headers, an error). */
 async function fetchPicture(url) {
   try {
-    const response = await fetch(url, { signal: AbortSignal.timeout(15000) });
+    const response = await fetch(url, { signal: AbortSignal.timeout(15000), credentials: "omit" });
     return response.ok ? { url, blob: await response.blob() } : null;
   } catch (error) {
     return null;
   }
 }
 
-/** Answers for `urls`: {answers: {url: answer}, failed: [url], retryInMs} (retryInMs: the API failed). */
+/** Asks the API about `urls` (a slice of at most BATCH): the readable pictures by their bytes,
+ * the others by URL. Returns {url: answer}; a picture the API could not use has none. */
+async function classifySlice(settings, urls) {
+  const fetched = await Promise.all(urls.map(fetchPicture));
+  const pictures = fetched.filter(Boolean);
+  const byUrl = urls.filter((_, index) => !fetched[index]);
+  const [sent, fetchedByApi] = await Promise.all([
+    pictures.length ? Api.classifyBatch(settings, pictures) : [],
+    byUrl.length ? Api.classifyUrls(settings, byUrl) : [],
+  ]);
+  const fresh = {};
+  [...pictures.map((picture) => picture.url), ...byUrl].forEach((url, index) => {
+    const result = [...sent, ...fetchedByApi][index];
+    if (result && !result.error) fresh[url] = result;
+  });
+  return fresh;
+}
+
+/** Answers for `urls`: {answers: {url: answer}, failed: [url], retryInMs} (failed: neither this
+ * browser nor the API could read the picture; retryInMs: the API itself failed). */
 async function classify(urls) {
   const answers = await cachedAnswers(urls);
-  const failed = [];
   const missing = urls.filter((url) => !answers[url]);
-  if (!missing.length) return { answers, failed, retryInMs: 0 };
-  if (backoff.wait() > 0) return { answers, failed, retryInMs: backoff.wait() };
+  if (!missing.length) return { answers, failed: [], retryInMs: 0 };
+  if (backoff.wait() > 0) return { answers, failed: [], retryInMs: backoff.wait() };
   const settings = await Settings.load();
   try {
     for (let start = 0; start < missing.length; start += BATCH) {
-      const fetched = await Promise.all(missing.slice(start, start + BATCH).map(fetchPicture));
-      const pictures = fetched.filter(Boolean);
-      failed.push(...missing.slice(start, start + BATCH).filter((_, index) => !fetched[index]));
-      if (!pictures.length) continue;
-      const results = await Api.classifyBatch(settings, pictures);
-      const fresh = {};
-      pictures.forEach((picture, index) => {
-        if (results[index] && !results[index].error) fresh[picture.url] = results[index];
-        else failed.push(picture.url); // not a usable picture: no badge, not asked again
-      });
+      const fresh = await classifySlice(settings, missing.slice(start, start + BATCH));
       Object.assign(answers, fresh);
       await chrome.storage.session.set(Object.fromEntries(Object.entries(fresh).map(([url, a]) => [`answer:${url}`, a])));
     }
   } catch (error) {
     const delay = backoff.failed();
     await setStatus(error.kind || "error", error.message);
-    return { answers, failed, retryInMs: delay };
+    return { answers, failed: [], retryInMs: delay };
   }
   backoff.succeeded();
   await setStatus("ok");
-  return { answers, failed, retryInMs: 0 };
+  return { answers, failed: missing.filter((url) => !answers[url]), retryInMs: 0 };
 }
 
 async function showInTab(tabId, url) {

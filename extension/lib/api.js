@@ -1,4 +1,4 @@
-// The ShopLens API client (service worker only: it holds the API key) and its backoff.
+// The ShopLens API client (service worker only: it holds the API key).
 (function (root) {
   "use strict";
 
@@ -19,52 +19,36 @@
     }
   }
 
-  /** POST /v1/classify/batch with the pictures' bytes; returns one result per picture. */
-  async function classifyBatch(settings, pictures) {
-    const form = new FormData();
-    pictures.forEach((picture, index) => form.append("images", picture.blob, `picture-${index}`));
+  /** POST /v1/classify/batch with `body` (and its headers); returns one result per picture. */
+  async function postBatch(settings, body, headers = {}) {
     let response;
     try {
       response = await fetch(`${settings.endpoint.replace(/\/+$/, "")}/v1/classify/batch`, {
-        method: "POST", body: form, headers: { "X-API-Key": settings.apiKey },
+        method: "POST", body, headers: { ...headers, "X-API-Key": settings.apiKey },
         signal: AbortSignal.timeout(TIMEOUT_MS), credentials: "omit",
       });
     } catch (error) {
       throw new ApiFailure("unreachable", error.message);
     }
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new ApiFailure(KINDS[response.status] || "error", body.error || `HTTP ${response.status}`);
-    return body.results;
+    const answer = await response.json().catch(() => ({}));
+    if (!response.ok) throw new ApiFailure(KINDS[response.status] || "error", answer.error || `HTTP ${response.status}`);
+    return answer.results;
   }
 
-  /** Exponential backoff with jitter: 1 s, 2 s, 4 s ... at most 60 s after consecutive failures. */
-  class Backoff {
-    constructor(base = 1000, cap = 60000) {
-      this.base = base;
-      this.cap = cap;
-      this.failures = 0;
-      this.until = 0;
-    }
-
-    failed(now = Date.now()) {
-      const delay = Math.min(this.cap, this.base * 2 ** this.failures) * (0.75 + Math.random() * 0.5);
-      this.failures += 1;
-      this.until = now + delay;
-      return delay;
-    }
-
-    succeeded() {
-      this.failures = 0;
-      this.until = 0;
-    }
-
-    /** Milliseconds still to wait before the next call (0: go). */
-    wait(now = Date.now()) {
-      return Math.max(0, this.until - now);
-    }
+  /** The pictures' bytes ([{blob}]) to the API. */
+  function classifyBatch(settings, pictures) {
+    const form = new FormData();
+    pictures.forEach((picture, index) => form.append("images", picture.blob, `picture-${index}`));
+    return postBatch(settings, form);
   }
 
-  const api = { classifyBatch, ApiFailure, Backoff, MESSAGES };
+  /** Picture URLs the API fetches itself (through its address guard): for pictures this
+   * browser may show but not read (a CDN without CORS headers). */
+  function classifyUrls(settings, urls) {
+    return postBatch(settings, JSON.stringify({ urls }), { "Content-Type": "application/json" });
+  }
+
+  const api = { classifyBatch, classifyUrls, ApiFailure, MESSAGES };
   root.ShopLens = Object.assign(root.ShopLens || {}, { api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);

@@ -1,6 +1,6 @@
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
-const { Backoff } = require("../lib/api.js");
+const { Backoff } = require("../lib/backoff.js");
 
 test("backoff doubles up to its cap and resets on success", () => {
   const backoff = new Backoff(1000, 8000);
