@@ -52,9 +52,8 @@
       this.counter = 0;
     }
 
-    /** Shows (or updates) the badge of `element` for `answer`; `card`: its product card,
-     * whose own overlays (a link over the picture) do not count as covering it. */
-    show(element, answer, settings, card) {
+    /** Shows (or updates) the badge of `element` for `answer`. */
+    show(element, answer, settings) {
       let badge = this.badges.get(element);
       if (!badge) {
         badge = this.doc.createElement("div");
@@ -64,7 +63,6 @@
         this.shadow.appendChild(badge);
         this.badges.set(element, badge);
       }
-      badge.card = card;
       badge.textContent = Labels.badgeText(answer);
       const list = this.doc.createElement("ol");
       for (const line of Labels.topThree(answer)) {
@@ -109,6 +107,13 @@
       const left = horizontal === "left" ? shown.left + 4 : shown.right - badge.offsetWidth - 4;
       badge.style.top = `${top + view.scrollY}px`;
       badge.style.left = `${left + view.scrollX}px`;
+    }
+
+    /** The product card of `element`: what lies on top of its picture inside it (the card's
+     * link stretched over the picture) does not cover it. */
+    setCard(element, card) {
+      const badge = this.badges.get(element);
+      if (badge) badge.card = card;
     }
 
     placeAll() {

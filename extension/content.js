@@ -122,6 +122,7 @@
       showing(url).forEach(render);
     }
     for (const url of result.failed) retryUnreadable(url);
+    updateCards();
     const unanswered = urls.filter((url) => !result.answers[url] && !result.failed.includes(url));
     if (unanswered.length && result.retryInMs > 0) {
       later(() => unanswered.forEach((url) => {
@@ -152,8 +153,16 @@
       page.layer.remove(element); // not a garment: no badge at all
       return;
     }
-    page.layer.show(element, answer, settings, Pictures.productCard(element, labelled()));
+    page.layer.show(element, answer, settings);
     if (page.filter) applyFilter(page.filter);
+  }
+
+  /** Each badge's product card, once the page's labelled pictures are known: a card's own
+   * overlays (its link stretched over the picture) do not count as covering its picture. */
+  function updateCards() {
+    const pictures = labelled();
+    for (const element of pictures) page.layer.setCard(element, Pictures.productCard(element, pictures));
+    page.layer.placeAll();
   }
 
   function forget(element) {
@@ -278,6 +287,7 @@
         render(img);
       }
     }
+    updateCards();
   }
 
   chrome.runtime.onMessage.addListener((message, sender, reply) => {

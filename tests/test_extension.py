@@ -127,7 +127,9 @@ def test_api_failure_shows_one_status_and_no_badges_then_recovers(browser, api, 
             wait_for(lambda: len(browser.labelled()) > 0, 45, "badges with the right key")
 
 
-def test_packaged_zip_holds_every_file_the_extension_names_and_asks_little(tmp_path):
+def test_packages_for_chrome_and_firefox_hold_every_file_they_name_and_lint_clean(tmp_path):
+    """`npm run package`: web-ext builds the Chrome zip and the Firefox one from the same files,
+    and Mozilla's linter passes the Firefox build with warnings counted as errors."""
     import json
     import re
     import shutil
@@ -137,25 +139,31 @@ def test_packaged_zip_holds_every_file_the_extension_names_and_asks_little(tmp_p
     npm = shutil.which("npm")
     assert npm, "npm is missing: run scripts/setup.sh"
     result = subprocess.run([npm, "run", "--silent", "package"], cwd=EXTENSION_DIR, capture_output=True, text=True,
-                            timeout=60)
-    assert result.returncode == 0, result.stderr
-    manifest = json.loads((EXTENSION_DIR / "manifest.json").read_text())
-    archive = EXTENSION_DIR / "dist" / f"shoplens-extension-{manifest['version']}.zip"
-    with zipfile.ZipFile(archive) as packed:
-        assert packed.testzip() is None
-        names = set(packed.namelist())
-        texts = {name: packed.read(name).decode() for name in names if name.endswith((".js", ".html"))}
-    named = {*manifest["icons"].values(), manifest["background"]["service_worker"],
-             manifest["action"]["default_popup"], manifest["options_page"]}
-    for name, text in texts.items():
-        named |= set(re.findall(r"""(?:src|href)="([\w./-]+\.(?:js|css))\"""", text))
-        named |= set(re.findall(r'"((?:lib/)?[\w-]+\.js)"', text)) if name == "service_worker.js" else set()
-    assert named <= names, f"named but not packaged: {named - names}"
-    assert not any(name.startswith(("test/", "node_modules/")) for name in names)
-    # minimal permissions, no remote code
-    assert manifest["manifest_version"] == 3
-    assert set(manifest["host_permissions"]) == {"http://127.0.0.1/*", "http://localhost/*"}
-    assert "<all_urls>" not in json.dumps(manifest["permissions"] + manifest["host_permissions"])
-    policy = manifest["content_security_policy"]["extension_pages"]
-    assert "script-src 'self';" in policy and "unsafe" not in policy
-    assert not any(re.search(r"<script[^>]+src=\"https?:", text) for text in texts.values())
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    version = json.loads((EXTENSION_DIR / "manifest.json").read_text())["version"]
+    for browser in ("chrome", "firefox"):
+        with zipfile.ZipFile(EXTENSION_DIR / "dist" / browser / f"shoplens-{version}.zip") as packed:
+            assert packed.testzip() is None
+            names = set(packed.namelist())
+            manifest = json.loads(packed.read("manifest.json"))
+            texts = {name: packed.read(name).decode() for name in names if name.endswith((".js", ".html"))}
+        background = manifest["background"]
+        named = {*manifest["icons"].values(), manifest["action"]["default_popup"], manifest["options_page"],
+                 *background.get("scripts", []), *([background["service_worker"]] if browser == "chrome" else [])}
+        for name, text in texts.items():
+            named |= set(re.findall(r"""(?:src|href)="([\w./-]+\.(?:js|css))\"""", text))
+            named |= set(re.findall(r'"((?:lib/)?[\w-]+\.js)"', text)) if name == "service_worker.js" else set()
+        assert named <= names, f"{browser}: named but not packaged: {named - names}"
+        assert not any(name.startswith(("test/", "node_modules/", "scripts/", "build/", "dist/")) for name in names)
+        # minimal permissions, no remote code
+        assert manifest["manifest_version"] == 3
+        assert set(manifest["host_permissions"]) == {"http://127.0.0.1/*", "http://localhost/*"}
+        assert "<all_urls>" not in json.dumps(manifest["permissions"] + manifest["host_permissions"])
+        policy = manifest["content_security_policy"]["extension_pages"]
+        assert "script-src 'self';" in policy and "unsafe" not in policy
+        assert not any(re.search(r"<script[^>]+src=\"https?:", text) for text in texts.values())
+        if browser == "firefox":  # no service worker in Firefox: the same code as background scripts
+            assert "service_worker" not in background and background["scripts"][-1] == "service_worker.js"
+            assert manifest["browser_specific_settings"]["gecko"]["id"]
+    assert "errors          0" in result.stdout and "warnings        0" in result.stdout
