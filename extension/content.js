@@ -144,12 +144,12 @@
 
   function labelled() {
     return [...page.sources].filter(([element, url]) => element.isConnected && page.answers.has(url)
-      && page.answers.get(url).garment !== false).map(([element]) => element);
+      && Labels.isGarment(page.answers.get(url))).map(([element]) => element);
   }
 
   function render(element) {
     const answer = page.answers.get(page.sources.get(element));
-    if (answer.garment === false) {
+    if (!Labels.isGarment(answer)) {
       page.layer.remove(element); // not a garment: no badge at all
       return;
     }

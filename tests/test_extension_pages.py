@@ -135,6 +135,17 @@ def test_dawn_grid_cdn_without_cors_hotlinked_picture_overlay_and_drawer(browser
     assert "pants-red-3" not in " ".join(b["source"] for b in browser.shown_badges())
     driver.find_element("id", "cart-icon-bubble").click()
     wait_for(lambda: len(browser.shown_badges()) == 3, 10, "the badge back once the drawer closes")
+
+    # the hot-linked picture is asked for again with backoff: readable at last, it gets its badge
+    _, cdn = pages
+    cdn.hotlink_open = True
+    try:
+        shown = check_badges(browser, oracle, 4)
+    finally:
+        cdn.hotlink_open = False
+    assert any("hotlink/dress-blue-4." in badge["source"] for badge in shown)
+    assert browser.popup_status(shop, unreadable=0) == ""
+
     ActionChains(driver).move_to_element(img).click().perform()
     wait_for(lambda: driver.current_url.endswith("/products/wrap-dress"), 10, "the card link to take the click")
 
@@ -187,6 +198,10 @@ def test_web_component_cards_in_shadow_roots(browser, shop, oracle):
     shown = check_badges(browser, oracle, 3)  # the third card arrives after 2 s
     assert {b["source"].split("?")[0].rsplit("/", 1)[1] for b in shown} == {
         "dress-blue-51.jpg", "shirt-red-52.jpg", "pants-blue-53.jpg"}
+    # a card taken off the page takes its badge along
+    browser.driver.execute_script("document.querySelector('product-tile').remove()")
+    wait_for(lambda: len(browser.badges()) == 2, 10, "the removed card's badge to go")
+    assert "dress-blue-51" not in " ".join(b["source"] for b in browser.badges())
 
 
 def test_background_picture_tiles(browser, shop, oracle):

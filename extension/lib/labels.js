@@ -2,6 +2,12 @@
 (function (root) {
   "use strict";
 
+  /** Whether a badge belongs on the picture: not where the API says it shows no garment
+   * (answers without the field, from older APIs, count as garments). */
+  function isGarment(answer) {
+    return answer.garment !== false;
+  }
+
   /** Low confidence: the model's own flag (first two categories close) or a top probability under `threshold`. */
   function isLowConfidence(answer, threshold) {
     return Boolean(answer.low_confidence) || answer.labels[0].probability < threshold;
@@ -42,7 +48,7 @@
     return summary;
   }
 
-  const api = { isLowConfidence, badgeText, topThree, matches, summarise };
+  const api = { isGarment, isLowConfidence, badgeText, topThree, matches, summarise };
   root.ShopLens = Object.assign(root.ShopLens || {}, { labels: api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);

@@ -31,3 +31,9 @@ test("counts by category and colour", () => {
   const summary = Labels.summarise([answer("dress", "red", 0.9), answer("dress", "blue", 0.9), answer("shirt", "red", 0.9)]);
   assert.deepEqual(summary, { total: 3, categories: { dress: 2, shirt: 1 }, colours: { red: 2, blue: 1 } });
 });
+
+test("no badge where the API says the picture shows no garment; answers without the field are garments", () => {
+  assert.equal(Labels.isGarment({ ...answer("skirt", "blue", 0.58), garment: false }), false);
+  assert.equal(Labels.isGarment({ ...answer("skirt", "blue", 0.58), garment: true }), true);
+  assert.equal(Labels.isGarment(answer("skirt", "blue", 0.58)), true);
+});

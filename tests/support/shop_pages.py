@@ -5,8 +5,9 @@ The CDN resizes like Shopify's (`?width=N`) and answers by the path's first part
 `/cors/...` with `Access-Control-Allow-Origin: *`, `/plain/...` without CORS headers (a
 browser shows the picture, an extension's worker cannot read it), `/hotlink/...` only with
 a Referer from the shop (hot-link protection: the browser shows it, neither the extension
-nor the API can fetch it). A picture's name says what it shows: `dress-red-3.jpg` is a red
-dress drawn with seed 3, in the format of its extension (jpg, png, webp, avif, gif).
+nor the API can fetch it) until a test sets the server's `hotlink_open`. A picture's name
+says what it shows: `dress-red-3.jpg` is a red dress drawn with seed 3, in the format of
+its extension (jpg, png, webp, avif, gif).
 """
 
 from __future__ import annotations
@@ -71,7 +72,7 @@ class CdnHandler(BaseHTTPRequestHandler):
         if found is None:
             self.send_error(404)
             return
-        if url.path.startswith("/hotlink/") and referer != self.server.shop_host:
+        if url.path.startswith("/hotlink/") and referer != self.server.shop_host and not self.server.hotlink_open:
             self.send_error(403, "hot-linking refused")
             return
         body, content_type = found
@@ -118,7 +119,7 @@ class PagesHandler(BaseHTTPRequestHandler):
 def serve_pages(shop_host: str = "127.0.0.1", cdn_host: str = "127.0.0.2"):
     """Starts the CDN and the shop on loopback; yields (shop URL, CDN server: .requests, .port)."""
     cdn = ThreadingHTTPServer((cdn_host, 0), CdnHandler)
-    cdn.requests, cdn.shop_host = [], shop_host
+    cdn.requests, cdn.shop_host, cdn.hotlink_open = [], shop_host, False
     shop = ThreadingHTTPServer((shop_host, 0), PagesHandler)
     shop.cdn = f"//{cdn_host}:{cdn.server_address[1]}"
     threads = [threading.Thread(target=server.serve_forever, daemon=True) for server in (cdn, shop)]
