@@ -240,7 +240,9 @@
     page.observers.push(near, resized, changed);
     observe(document);
     Pictures.backgroundElements(document).forEach(track);
-    for (const type of ["transitionend", "animationend"]) listen(document, type, page.refresh, { capture: true, passive: true });
+    for (const type of ["transitionend", "animationend", "shoplens-shadow-attached"]) {
+      listen(document, type, page.refresh, { capture: true, passive: true });
+    }
     listen(window, "resize", place, { passive: true });
     listen(document, "scroll", place, { passive: true, capture: true });
     let pointer = [-1, -1];

@@ -11,6 +11,8 @@ const CONTENT_SCRIPT = {
   js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "badges.js", "content.js"],
   runAt: "document_idle",
 };
+// The page-world announcer of shadow roots (lib/shadow-watch.js), before the page's own scripts.
+const SHADOW_WATCH = { id: "shoplens-shadow-watch", js: ["lib/shadow-watch.js"], runAt: "document_start", world: "MAIN" };
 const MENU_ID = "shoplens-classify";
 const BATCH = 16;
 const backoff = new Backoffs.Backoff();
@@ -19,8 +21,12 @@ const backoff = new Backoffs.Backoff();
 // the permissions as the user grants or withdraws them.
 async function registerContentScripts() {
   const { origins = [] } = await chrome.permissions.getAll();
-  await chrome.scripting.unregisterContentScripts({ ids: [CONTENT_SCRIPT.id] }).catch(() => {});
-  if (origins.length) await chrome.scripting.registerContentScripts([{ ...CONTENT_SCRIPT, matches: origins }]);
+  const registered = await chrome.scripting.getRegisteredContentScripts();
+  if (registered.length) await chrome.scripting.unregisterContentScripts({ ids: registered.map((script) => script.id) });
+  if (origins.length) {
+    await chrome.scripting.registerContentScripts([CONTENT_SCRIPT, SHADOW_WATCH].map((script) => ({ ...script,
+      matches: origins })));
+  }
 }
 
 async function setStatus(state, message = "") {
