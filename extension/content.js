@@ -212,6 +212,9 @@
     const changed = new MutationObserver((records) => {
       for (const record of records) {
         for (const node of record.addedNodes) if (node.nodeType === 1) Pictures.backgroundElements(node).forEach(track);
+        // a background picture set later on the element itself (lazysizes' data-bg, a hover swap)
+        if (record.type === "attributes" && !page.tracked.has(record.target) && record.target.tagName !== "IMG"
+          && Pictures.backgroundUrl(record.target)) track(record.target);
       }
       page.refresh();
     });
