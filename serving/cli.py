@@ -28,9 +28,9 @@ def _up(args: argparse.Namespace) -> None:
     with stack.start():
         print(f"API {stack.api.url} (X-API-Key: {key}); TorchServe "
               f"{', '.join(ts.inference_url for ts in stack.torchserves)}; redis {stack.redis.url}; "
-              f"logs in {stack.workdir / 'logs'}. Ctrl-C stops everything.", flush=True)
-        while True:
-            time.sleep(3600)
+              f"logs in {stack.workdir / 'logs'}. A part that dies is started again. Ctrl-C stops everything.",
+              flush=True)
+        stack.supervise(lambda line: print(f"{time.strftime('%H:%M:%S')} {line}", flush=True))
 
 
 def model_settings(args: argparse.Namespace) -> dict[str, object]:

@@ -1,5 +1,6 @@
 """Local processes of the serving stack — redis-server, TorchServe (`serving.torchserve`)
-and the gunicorn-run API — started on loopback, waited for, and stopped with everything
+and the gunicorn-run API — started on loopback, waited for, supervised (a part that dies is
+started again, a TorchServe with its model registered again) and stopped with everything
 under them. Tests, benchmarks and the main job all start them here.
 """
 
@@ -7,13 +8,16 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
+import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from serving.archive import archive
 from serving.torchserve import TorchServe
-from shoplens import settings
+from shoplens import ShopLensError, settings
 from shoplens.processes import LocalProcess, executable, free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,10 +90,12 @@ class Stack:
 
     def __init__(self, bundle: Path, workdir: Path, api_keys: list[str], cors_origins: tuple[str, ...] = (),
                  instances: int = 1, api_port: int | None = None, api_environment: dict[str, str] | None = None,
-                 model_settings: dict[str, Any] | None = None) -> None:
+                 model_settings: dict[str, Any] | None = None, token_expiration_min: int | None = None) -> None:
         """`api_environment`: more SHOPLENS_* settings for the API (declared in shoplens/settings.py);
-        `model_settings`: serving settings of the archive (serving.archive.archive's overrides)."""
+        `model_settings`: serving settings of the archive (serving.archive.archive's overrides);
+        `token_expiration_min`: TorchServe's key lifetime (its default: 60)."""
         self.bundle, self.workdir = bundle, workdir.resolve()
+        self.token_expiration_min = token_expiration_min
         self.api_keys, self.cors_origins = list(api_keys), list(cors_origins)
         self.instances, self.model_settings = instances, dict(model_settings or {})
         self.api_port, self.api_environment = api_port, dict(api_environment or {})
@@ -99,12 +105,13 @@ class Stack:
         logs = self.workdir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         try:
-            mar = archive(self.bundle, self.workdir / "model-store", **self.model_settings)
+            self.mar = archive(self.bundle, self.workdir / "model-store", **self.model_settings)
             self.redis = self._started(RedisServer(self.workdir / "redis", log=logs / "redis.log"))
-            self.torchserves = [self._started(TorchServe(mar.parent, self.workdir / f"torchserve-{index}"))
+            self.torchserves = [self._started(TorchServe(self.mar.parent, self.workdir / f"torchserve-{index}",
+                                                         token_expiration_min=self.token_expiration_min))
                                 for index in range(self.instances)]
             for server in self.torchserves:
-                server.register(mar.name)  # batching and workers as the archive says
+                self._register(server)
             self.api = self._started(ApiServer(self.api_settings(), self.api_port, log=logs / "api.log"))
         except BaseException:
             self.stop()
@@ -114,6 +121,38 @@ class Stack:
     def _started(self, part: LocalProcess) -> LocalProcess:
         self.parts.append(part)
         return part.start()
+
+    def _register(self, server: TorchServe) -> None:
+        server.register(self.mar.name)  # batching and workers as the archive says
+
+    def revive_dead(self, say: Callable[[str], None]) -> None:
+        """Starts again every part whose process has ended (a TorchServe with its model registered
+        again), on the same port and folder, and says so; one that fails to start is tried next time."""
+        for part in list(self.parts):
+            if part.process is not None and part.process.poll() is None:
+                continue
+            label = f"{part.name} ({part.inference_url})" if isinstance(part, TorchServe) else part.name
+            ended = f"exited with {part.process.returncode}" if part.process is not None else "not running"
+            started = time.monotonic()
+            try:
+                part.stop()  # whatever is left of its process group
+                part.start()
+                if isinstance(part, TorchServe):
+                    self._register(part)
+            except (ShopLensError, OSError) as exc:
+                say(f"{label} {ended}; starting it again failed, trying again: {exc}")
+                part.stop()
+                continue
+            again = f", model {self.mar.name} registered again" if isinstance(part, TorchServe) else ""
+            say(f"{label} {ended}: started again{again} in {time.monotonic() - started:.1f} s")
+
+    def supervise(self, say: Callable[[str], None] = print, stop: threading.Event | None = None,
+                  interval: float = 1.0) -> None:
+        """Until `stop` is set (or for ever): every `interval` s, parts that died are started again.
+        A paused part (SIGSTOP) is alive and left alone: it answers again once continued."""
+        stop = stop or threading.Event()
+        while not stop.wait(interval):
+            self.revive_dead(say)
 
     def api_settings(self) -> dict[str, str]:
         return {**api_environment(self.torchserves, self.redis.url, self.api_keys, self.cors_origins),

@@ -13,7 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from serving.api.inference import read_token
+from serving.api.deadline import Deadline
+from serving.api.inference import InferenceUnavailable, Instance
 from shoplens import ShopLensError
 from shoplens.processes import LocalProcess, executable, free_port
 
@@ -27,9 +28,11 @@ class TorchServe(LocalProcess):
     stop_timeout = 30.0
 
     def __init__(self, store: Path, workdir: Path, ports: tuple[int, int, int] | None = None,
-                 grpc_ports: tuple[int, int] | None = None) -> None:
-        """Ports (inference, management, metrics) and gRPC ports are free loopback ports unless given."""
+                 grpc_ports: tuple[int, int] | None = None, token_expiration_min: int | None = None) -> None:
+        """Ports (inference, management, metrics) and gRPC ports are free loopback ports unless given;
+        `token_expiration_min`: the keys' lifetime (TorchServe's default: 60)."""
         self.store, self.workdir = store.resolve(), workdir.resolve()
+        self.token_expiration_min = token_expiration_min
         super().__init__(log=self.workdir / "torchserve.log", cwd=self.workdir)  # key_file.json lands in cwd
         self.ports = ports or (free_port(), free_port(), free_port())
         self.grpc_ports = grpc_ports or (free_port(), free_port())
@@ -49,6 +52,10 @@ class TorchServe(LocalProcess):
     def management_url(self) -> str:
         return f"http://127.0.0.1:{self.ports[1]}"
 
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports[2]}"
+
     def _config(self) -> Path:
         text = CONFIG_TEMPLATE.read_text(encoding="utf-8")
         for default, port in zip((8080, 8081, 8082), self.ports, strict=True):
@@ -56,21 +63,26 @@ class TorchServe(LocalProcess):
         text = re.sub(r"(?m)^model_store=.*$", f"model_store={self.store}", text)
         text = re.sub(r"(?m)^grpc_inference_port=.*$", f"grpc_inference_port={self.grpc_ports[0]}", text)
         text = re.sub(r"(?m)^grpc_management_port=.*$", f"grpc_management_port={self.grpc_ports[1]}", text)
+        if self.token_expiration_min is not None:
+            text += f"token_expiration_min={self.token_expiration_min}\n"
         path = self.workdir / "config.properties"
         path.write_text(text, encoding="utf-8")
         return path
 
-    def key(self, api: str) -> str:
-        """The current token for 'inference' or 'management'."""
-        return read_token(self.key_file, api)
+    def key(self, api: str, timeout: float = 10) -> str:
+        """The current token for 'inference' or 'management', renewed when it is about to expire."""
+        try:
+            key = Instance(self.inference_url, self.management_url, str(self.key_file)).key(api, Deadline(timeout))
+        except InferenceUnavailable as exc:
+            raise OSError(str(exc)) from None
+        if not key:
+            raise OSError("no key_file.json yet")  # TorchServe is still starting
+        return key
 
     def request(self, api: str, method: str, path: str, data: bytes | None = None,
                 content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
         base = self.inference_url if api == "inference" else self.management_url
-        try:
-            key = self.key(api)
-        except (OSError, ValueError, KeyError):
-            raise OSError("no key_file.json yet") from None  # TorchServe is still starting
+        key = self.key(api)
         request = urllib.request.Request(base + path, data=data, method=method,
                                          headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
         try:

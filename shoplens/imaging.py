@@ -12,11 +12,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageFile, ImageOps
 from scipy.fft import dctn
 
-ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP")
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp"})
+# AVIF is Pillow's own (built in since Pillow 11.3); HEIC/HEIF, what phones and some shop
+# CDNs serve, comes from pillow-heif. Other formats Pillow knows (TIFF, PSD, ...) are refused
+# by name: their parsers are a larger attack surface than product pictures need.
+pillow_heif.register_heif_opener()
+ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP", "GIF", "BMP", "AVIF", "HEIF")
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".avif", ".heic", ".heif"})
 
 # A truncated file must fail loudly rather than decode as a grey half-picture.
 ImageFile.LOAD_TRUNCATED_IMAGES = False
@@ -43,7 +48,8 @@ DEFAULT_LIMITS = ImageLimits()
 def decode_image(source: bytes | str | Path, limits: ImageLimits = DEFAULT_LIMITS) -> Image.Image:
     """Decode `source` (bytes or a path) to an RGB picture, or raise `ImageRejected`.
 
-    Reasons: empty, too_large_file, not_an_image, too_many_pixels, too_small, truncated.
+    Reasons: empty, too_large_file, not_an_image, unsupported_format, too_many_pixels,
+    too_small, truncated.
     The pixel count is checked from the header before any pixel is decoded, so a
     decompression bomb costs nothing.
     """
@@ -56,10 +62,25 @@ def decode_image(source: bytes | str | Path, limits: ImageLimits = DEFAULT_LIMIT
         warnings.simplefilter("error", Image.DecompressionBombWarning)
         try:
             image = Image.open(io.BytesIO(data), formats=ALLOWED_FORMATS)
-        except (Image.UnidentifiedImageError, Image.DecompressionBombError,
-                Image.DecompressionBombWarning, OSError, ValueError) as exc:
+        except Image.UnidentifiedImageError:
+            raise _unidentified(data) from None
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning, OSError, ValueError) as exc:
             raise ImageRejected("not_an_image", str(exc)) from None
         return _load_checked(image, limits)
+
+
+def _unidentified(data: bytes) -> ImageRejected:
+    """Names the format of a picture that is not among ALLOWED_FORMATS (Pillow's own message
+    would only show a BytesIO repr); only its header is read, no pixels."""
+    accepted = ", ".join(ALLOWED_FORMATS)
+    try:
+        with Image.open(io.BytesIO(data)) as other:
+            name = other.format
+    except Exception:  # any parser failure means: not a picture we can name
+        name = None
+    if name:
+        return ImageRejected("unsupported_format", f"{name} pictures are not accepted (accepted: {accepted})")
+    return ImageRejected("not_an_image", f"not a picture in a known format (accepted: {accepted})")
 
 
 def _load_checked(image: Image.Image, limits: ImageLimits) -> Image.Image:

@@ -106,7 +106,10 @@ URL_TTL = _declare("SHOPLENS_URL_TTL", int, 3600,
                    "seconds a URL -> picture entry stays cached (the picture behind a URL may change)", "api")
 FETCH_ALLOW_HOSTS = _declare("SHOPLENS_FETCH_ALLOW_HOSTS", list, (),
                              "host:port pairs fetched without the public-address check (tests, mirrors)", "api")
-FETCH_TIMEOUT = _declare("SHOPLENS_FETCH_TIMEOUT", float, 5.0, "seconds to fetch a picture by URL", "api")
+FETCH_TIMEOUT = _declare("SHOPLENS_FETCH_TIMEOUT", float, 5.0,
+                         "seconds for a whole URL fetch: resolving, connecting, redirects and body", "api")
+FETCH_PER_KEY = _declare("SHOPLENS_FETCH_PER_KEY", int, 2,
+                         "URL fetches one API key may have in flight per worker process (429 beyond)", "api")
 RATE_LIMIT = _declare("SHOPLENS_RATE_LIMIT", int, 600, "pictures per API key per window", "api")
 RATE_WINDOW = _declare("SHOPLENS_RATE_WINDOW", int, 60, "rate-limit window (seconds)", "api")
 

@@ -154,3 +154,33 @@ def test_each_extra_covers_what_its_code_imports(extra, root, project):
     missing = {module: where for module, where in third_party_imports(sorted(files)).items()
                if not {canonicalize_name(d) for d in distributions.get(module, [module])} & declared}
     assert not missing, f"imported but not installed by the {extra!r} extra: {missing}"
+
+
+def properties(path: Path) -> dict[str, str]:
+    lines = path.read_text().splitlines()
+    return dict(line.split("=", 1) for line in lines if "=" in line and not line.startswith("#"))
+
+
+def test_long_running_services_restart_and_report_their_health(compose):
+    """Every service that runs all the time (no profile) comes back after a crash or a host
+    reboot and has a health check with a bounded timeout; the API waits for healthy parts."""
+    services = compose["services"]
+    long_running = {name for name, service in services.items() if "profiles" not in service}
+    assert long_running == {"redis", "torchserve", "api"}
+    for name in long_running:
+        service = services[name]
+        assert service.get("restart") in ("always", "unless-stopped"), f"{name}: no restart policy"
+        check = service["healthcheck"]
+        assert check["test"][0] in ("CMD", "CMD-SHELL") and check["retries"] >= 1, name
+        assert all(re.fullmatch(r"\d+s", check[key]) for key in ("interval", "timeout")), name
+    assert services["api"]["depends_on"] == {"redis": {"condition": "service_healthy"},
+                                             "torchserve": {"condition": "service_healthy"}}
+
+
+def test_torchserve_image_config_matches_the_local_one_on_sizes_and_metrics(compose, docker, root):
+    local = properties(root / "serving" / "config.properties")
+    image = properties(docker / "torchserve.config.properties")
+    for key in ("max_request_size", "max_response_size", "metrics_mode", "enable_model_api", "allowed_urls"):
+        assert image[key] == local[key], key
+    assert image["metrics_mode"] == "prometheus" and image["metrics_address"].endswith(":8082")
+    assert "8082" in compose["services"]["torchserve"]["expose"]  # scraped on the compose network

@@ -69,3 +69,45 @@ def test_workers_scale_through_the_management_api(torchserve):
         server.request("management", "PUT", "/models/shoplens?min_worker=1&max_worker=1&synchronous=true",
                        timeout=120)
     assert workers() == 1
+
+
+def test_a_picture_as_large_as_shoplens_accepts_is_classified(torchserve):
+    """TorchServe's own body limit (6.5 MB by default) is raised to the largest picture ShopLens
+    accepts, so a valid 7-20 MB picture gets an answer, not a dropped connection."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from serving.api.config import Settings
+    from shoplens.imaging import DEFAULT_LIMITS
+
+    server, bundle = torchserve
+    limits = {key: int(value) for key, value in
+              (line.split("=", 1) for line in (server.workdir / "config.properties").read_text().splitlines()
+               if line.startswith(("max_request_size=", "max_response_size=")))}
+    assert limits["max_request_size"] >= max(DEFAULT_LIMITS.max_bytes, Settings().max_upload_bytes)
+    noise = np.random.default_rng(0).integers(0, 256, (2300, 2300, 3), dtype=np.uint8)  # noise barely compresses
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG", compress_level=1)
+    picture = buffer.getvalue()
+    assert 7_000_000 < len(picture) <= DEFAULT_LIMITS.max_bytes
+    status, body = server.request("inference", "POST", "/predictions/shoplens", picture, timeout=120)
+    assert status == 200, body[:200]
+    assert json.loads(body)["category"] in bundle["tasks"]["category"]
+
+
+def test_metrics_port_serves_prometheus_text(torchserve, drawn):
+    import urllib.request
+
+    from prometheus_client.parser import text_string_to_metric_families
+
+    server, _ = torchserve
+    assert server.request("inference", "POST", "/predictions/shoplens", jpeg_bytes(drawn()))[0] == 200
+    with urllib.request.urlopen(server.metrics_url + "/metrics", timeout=10) as response:
+        assert response.status == 200 and response.headers["Content-Type"].startswith("text/plain")
+        text = response.read().decode()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    assert "ts_inference_requests" in families or "ts_inference_requests_total" in families, sorted(families)
+    served = families.get("ts_inference_requests") or families["ts_inference_requests_total"]
+    assert sum(sample.value for sample in served.samples) >= 1

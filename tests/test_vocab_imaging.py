@@ -41,6 +41,40 @@ def test_decode_flattens_transparency_on_white():
     assert decode_image(buffer.getvalue()).getpixel((5, 5)) == (255, 255, 255)
 
 
+def encoded(image: Image.Image, format_name: str) -> bytes:
+    """`image` written by Pillow's own AVIF/TIFF writers or pillow-heif's HEIF writer."""
+    buffer = io.BytesIO()
+    image.save(buffer, format_name)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("format_name", ["AVIF", "HEIF"])
+def test_decode_accepts_avif_and_heic(format_name, drawn):
+    picture = drawn("dress", "red", seed=2)
+    image = decode_image(encoded(picture, format_name))
+    assert image.mode == "RGB" and image.size == picture.size
+    # lossy, but still the red dress: the mean colour stays close to the original's
+    original, decoded = np.asarray(picture, dtype=float), np.asarray(image, dtype=float)
+    assert np.abs(original.mean(axis=(0, 1)) - decoded.mean(axis=(0, 1))).max() < 12
+
+
+@pytest.mark.parametrize("format_name", ["TIFF", "PPM"])
+def test_unsupported_formats_are_named_never_an_object_repr(format_name, drawn):
+    picture = drawn(seed=2)
+    with pytest.raises(ImageRejected) as error:
+        decode_image(encoded(picture, format_name))
+    message = str(error.value)
+    assert error.value.reason == "unsupported_format" and f"{format_name} pictures are not accepted" in message
+    assert "AVIF" in message and "object at 0x" not in message and "BytesIO" not in message
+
+
+def test_unknown_bytes_say_which_formats_are_accepted():
+    with pytest.raises(ImageRejected) as error:
+        decode_image(b"\x00\x01 definitely not a picture" * 4)
+    assert error.value.reason == "not_an_image" and "accepted: JPEG" in str(error.value)
+    assert "object at 0x" not in str(error.value)
+
+
 @pytest.mark.parametrize("data, reason", [
     (b"", "empty"),
     (b"this is text, not a picture", "not_an_image"),

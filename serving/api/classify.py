@@ -19,12 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import redis
-from flask import Blueprint, g, jsonify
+from flask import Blueprint, g, jsonify, request
 from PIL import Image
 
 from serving.api import metrics
 from serving.api.errors import APIError
-from serving.api.fetch import FetchPolicy, FetchRefused, fetch_picture
+from serving.api.fetch import FetchesBusy, FetchPolicy, FetchRefused, FetchSlots, fetch_picture
 from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import Item, request_pictures
 from serving.api.services import cache, default_version, model, settings
@@ -33,6 +33,7 @@ from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.sample import jpeg_bytes
 
 blueprint = Blueprint("classify", __name__, url_prefix="/v1")
+_fetches = FetchSlots()  # this worker process's URL fetches in flight, per API key
 
 SEND_QUALITY = 95  # a re-encoded picture's JPEG quality: its artefacts stay far below what the model sees
 SEND_AS_IS_BYTES = 1024 * 1024  # a small picture in more bytes than this (metadata, odd encodings) is re-encoded
@@ -61,9 +62,12 @@ def _guarded(call: Any, *args: Any) -> Any:
 def _fetch(url: str) -> bytes:
     policy = FetchPolicy(settings().max_upload_bytes, settings().fetch_timeout, settings().fetch_allow_hosts)
     try:
-        return fetch_picture(url, policy)
+        with _fetches.taken(request.headers.get("X-API-Key", "anonymous"), settings().fetch_per_key):
+            return fetch_picture(url, policy)
     except FetchRefused as exc:
         raise APIError(400, f"cannot fetch the picture: {exc}") from None
+    except FetchesBusy as exc:
+        raise APIError(429, f"{exc}; send it again once one has finished") from None
     except (ValueError, UnicodeError) as exc:  # a malformed redirect target
         raise APIError(400, f"cannot fetch the picture: malformed URL on the way ({exc})") from None
 
@@ -137,16 +141,17 @@ def _store(miss: Miss, version: str, answer: dict[str, Any]) -> None:
 
 def _answers(items: list[Item]) -> list[dict[str, Any] | APIError]:
     """One answer per item, in order: a cached or new answer, or that picture's APIError."""
-    version = default_version().current()
-    if not version.live:
-        g.model_state = "unavailable"
-    results = [item if isinstance(item, APIError) else _attempt(_lookup, item, version.name) for item in items]
-    for item in results:
-        if isinstance(item, dict):
-            item["cached"] = True
-    misses = {index: item for index, item in enumerate(results) if isinstance(item, Miss)}
-    for index, result in _classified(misses, version).items():
-        results[index] = result
+    with model().one_budget():  # the version lookup and the classification share one timeout
+        version = default_version().current()
+        if not version.live:
+            g.model_state = "unavailable"
+        results = [item if isinstance(item, APIError) else _attempt(_lookup, item, version.name) for item in items]
+        for item in results:
+            if isinstance(item, dict):
+                item["cached"] = True
+        misses = {index: item for index, item in enumerate(results) if isinstance(item, Miss)}
+        for index, result in _classified(misses, version).items():
+            results[index] = result
     metrics.count_pictures(results)
     return results
 

@@ -1,48 +1,118 @@
-"""The API's client for TorchServe: token from each instance's key_file.json, bounded
-time, clear failures.
+"""The API's client for TorchServe: keys from each instance's key_file.json, renewed before
+they expire; one deadline per call; clear failures.
 
 With several TorchServe instances, requests are spread round-robin and an instance that
-fails is skipped for that request, so one instance stopping loses no request.
+fails is skipped for that request, so one instance stopping loses no request. The
+instances, the key renewal and any retry all share the call's one deadline.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import itertools
 import json
+import os
 import threading
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from serving.api.config import Settings
+from serving.api.deadline import Deadline
+
+# Renew a key this long before TorchServe's expiry; its shortest lifetime
+# (token_expiration_min=1) is 60 s.
+RENEW_BEFORE_S = 20.0
 
 
 class InferenceUnavailable(Exception):
     """No TorchServe instance answered in time without a server error."""
 
 
-def read_token(key_file: Path | str, api: str) -> str:
-    """The 'inference' or 'management' token from a TorchServe key_file.json (raises OSError,
-    ValueError or KeyError while the file is missing or incomplete)."""
-    with open(key_file, encoding="utf-8") as handle:
-        return json.load(handle)[api]["key"]
+class InvalidKey(Exception):
+    """TorchServe refused the key (expired, or replaced by a renewal)."""
 
 
-@dataclass(frozen=True)
+def _expiry(entry: dict[str, str]) -> float | None:
+    """The key's expiry as a Unix time; TorchServe writes nanoseconds, which Python cuts to micro."""
+    stamp = entry.get("expiration time")
+    if not stamp:
+        return None
+    whole, _, fraction = stamp.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{whole}.{(fraction or '0')[:6]}+00:00").timestamp()
+
+
+@contextlib.contextmanager
+def _file_locked(path: str, deadline: Deadline) -> Iterator[None]:
+    """An advisory lock on the key file, so one API worker process renews at a time."""
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if deadline.expired:
+                    raise InferenceUnavailable("timed out waiting for another worker renewing the key") from None
+                time.sleep(0.01)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+@dataclass
 class Instance:
+    """One TorchServe. Its key_file.json is the one source of its keys: TorchServe answers a
+    renewal with an empty body and writes the new key there, where every worker reads it."""
+
     inference_url: str
     management_url: str
     key_file: str
+    _renewing: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
-    def key(self, api: str) -> str:
+    def _entry(self, api: str) -> tuple[str, float | None]:
         try:
-            return read_token(self.key_file, api)
+            with open(self.key_file, encoding="utf-8") as handle:
+                entry = json.load(handle)[api]
+            return entry["key"], _expiry(entry)
         except (OSError, ValueError, KeyError):
-            return ""  # token authorisation off, or the file not written yet
+            return "", None  # token authorisation off, or the file not written yet
+
+    def key(self, api: str, deadline: Deadline) -> str:
+        key, expires = self._entry(api)
+        if expires is not None and expires - time.time() < RENEW_BEFORE_S:
+            key = self.renew(api, key, deadline)
+        return key
+
+    def renew(self, api: str, stale: str, deadline: Deadline) -> str:
+        """A fresh `api` key: the one another worker just wrote, or a new one from TorchServe's
+        token API (authorised by the file's API key, which does not expire)."""
+        if not self._renewing.acquire(timeout=deadline.remaining()):
+            raise InferenceUnavailable("timed out waiting for the key renewal")
+        try:
+            with _file_locked(self.key_file, deadline):
+                key, expires = self._entry(api)
+                if key != stale and (expires is None or expires - time.time() >= RENEW_BEFORE_S):
+                    return key
+                api_key, _ = self._entry("API")
+                request = urllib.request.Request(f"{self.management_url}/token?type={api}", method="POST",
+                                                 headers={"Authorization": f"Bearer {api_key}"})
+                try:
+                    with urllib.request.urlopen(request, timeout=max(deadline.remaining(), 0.001)) as response:
+                        response.read()
+                except (urllib.error.URLError, TimeoutError, OSError) as exc:
+                    raise InferenceUnavailable(f"model server unavailable: renewing its {api} key: {exc}") from None
+                return self._entry(api)[0]
+        except OSError as exc:  # the key file vanished: TorchServe stopped
+            raise InferenceUnavailable(f"model server unavailable: {exc}") from None
+        finally:
+            self._renewing.release()
 
 
 def instances(settings: Settings) -> list[Instance]:
@@ -52,6 +122,24 @@ def instances(settings: Settings) -> list[Instance]:
     return [Instance(*entry) for entry in zip(*lists, strict=True)]
 
 
+def _call(url: str, key: str, data: bytes | None, deadline: Deadline) -> Any:
+    if deadline.expired:
+        raise InferenceUnavailable(f"model server unavailable: no answer within {deadline.seconds:g} s")
+    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
+                                     headers={"Authorization": f"Bearer {key}",
+                                              "Content-Type": "application/octet-stream"})
+    try:
+        with urllib.request.urlopen(request, timeout=deadline.remaining()) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        # TorchServe answers an expired or unknown key with 400 InvalidKeyException
+        if error.code in (400, 401) and b"InvalidKeyException" in error.read():
+            raise InvalidKey() from None
+        raise InferenceUnavailable(f"model server unavailable: {error}") from None
+    except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
+        raise InferenceUnavailable(f"model server unavailable: {exc}") from None
+
+
 class TorchServeClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -59,18 +147,30 @@ class TorchServeClient:
         self._version: tuple[float, str] | None = None
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
+        self._budget = threading.local()
         self._pool = ThreadPoolExecutor(max_workers=max(1, settings.inference_concurrency),
                                         thread_name_prefix="inference")
 
-    def _call(self, url: str, key: str, data: bytes | None = None) -> Any:
-        request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                         headers={"Authorization": f"Bearer {key}",
-                                                  "Content-Type": "application/octet-stream"})
+    @contextlib.contextmanager
+    def one_budget(self) -> Iterator[None]:
+        """Inside it, this thread's calls (a request's version lookup and classification) share one
+        SHOPLENS_INFERENCE_TIMEOUT between them; time spent elsewhere (fetching URLs) is not counted."""
+        self._budget.left = self.settings.inference_timeout
         try:
-            with urllib.request.urlopen(request, timeout=self.settings.inference_timeout) as response:
-                return json.loads(response.read())
-        except (urllib.error.URLError, TimeoutError, OSError, ValueError) as exc:
-            raise InferenceUnavailable(f"model server unavailable: {exc}") from None
+            yield
+        finally:
+            del self._budget.left
+
+    @contextlib.contextmanager
+    def _deadline(self) -> Iterator[Deadline]:
+        """The deadline of one call: the thread's budget left, or a whole SHOPLENS_INFERENCE_TIMEOUT."""
+        left = getattr(self._budget, "left", None)
+        deadline = Deadline(self.settings.inference_timeout if left is None else left)
+        try:
+            yield deadline
+        finally:
+            if left is not None:
+                self._budget.left = deadline.remaining()
 
     def _in_turn(self) -> list[Instance]:
         """The instances, starting from the next one in turn."""
@@ -78,14 +178,28 @@ class TorchServeClient:
             start = next(self._turn) % len(self.instances)
         return self.instances[start:] + self.instances[:start]
 
-    def _first_answer(self, api: str, path: str, data: bytes | None = None) -> Any:
-        last: InferenceUnavailable | None = None
+    def _ask(self, instance: Instance, api: str, path: str, data: bytes | None, deadline: Deadline) -> Any:
+        base = instance.inference_url if api == "inference" else instance.management_url
+        key = instance.key(api, deadline)
+        try:
+            return _call(base + path, key, data, deadline)
+        except InvalidKey:  # expired early (clock skew) or replaced by another worker's renewal
+            return _call(base + path, instance.renew(api, key, deadline), data, deadline)
+
+    def _first_answer(self, api: str, path: str, data: bytes | None = None, deadline: Deadline | None = None) -> Any:
+        if deadline is None:
+            with self._deadline() as deadline:
+                return self._first_answer(api, path, data, deadline)
+        last: Exception | None = None
         for instance in self._in_turn():
-            base = instance.inference_url if api == "inference" else instance.management_url
             try:
-                return self._call(base + path, instance.key(api), data)
-            except InferenceUnavailable as exc:
+                return self._ask(instance, api, path, data, deadline)
+            except (InferenceUnavailable, InvalidKey) as exc:
                 last = exc
+            if deadline.expired:
+                break
+        if isinstance(last, InvalidKey):
+            raise InferenceUnavailable("model server unavailable: it refused a freshly renewed key")
         raise last or InferenceUnavailable("no model server configured")
 
     def version(self) -> str:
@@ -104,7 +218,8 @@ class TorchServeClient:
         return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture)
 
     def classify_many(self, pictures: list[bytes]) -> list[dict[str, Any]]:
-        """Answers in order; sent concurrently so the model server can batch them."""
-        if len(pictures) <= 1:
-            return [self.classify(picture) for picture in pictures]
-        return list(self._pool.map(self.classify, pictures))
+        """Answers in order; sent concurrently so the model server can batch them; one deadline for all."""
+        path = f"/predictions/{self.settings.model_name}"
+        with self._deadline() as deadline:
+            return list(self._pool.map(lambda picture: self._first_answer("inference", path, picture, deadline),
+                                       pictures))
