@@ -211,6 +211,7 @@ def test_keys_that_expire_every_minute_are_renewed_for_three_minutes(short_key_t
 
 def test_paused_model_server_is_503_within_the_inference_timeout(short_key_torchserve, redis_server, drawn):
     server = short_key_torchserve
+    redis.Redis.from_url(redis_server).flushdb()  # a cached answer would be served while TorchServe is out
     settings = Settings(torchserve_urls=[server.inference_url], management_urls=[server.management_url],
                         key_files=[str(server.key_file)], redis_url=redis_server, api_keys=[API_KEY],
                         inference_timeout=2.0)
