@@ -7,6 +7,10 @@ worker needs only TorchServe, torch or onnxruntime, and the ground package ``sho
 the training package is imported for the "eager" runtime alone. Every picture of a batch
 gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
 and never fails the rest.
+
+A request asking ``?embedding=true`` (a TorchServe request parameter) also gets the
+picture's L2-normalised embedding, the exported model's "embedding" output (visual
+search, ``serving.index``).
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
-from shoplens.exported import Predict, load_predictor
+from shoplens.exported import EMBEDDING, Predict, load_predictor
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
 
 TOP_K = 3
+TRUE = {"true", "1", "yes"}
 log = logging.getLogger(__name__)
 
 
@@ -35,6 +40,14 @@ def request_bytes(row: dict[str, Any]) -> bytes:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     raise ImageRejected("not_an_image", "the request carries no picture bytes")
+
+
+def wants_embedding(row: dict[str, Any]) -> bool:
+    """Whether the request asked for the embedding (query parameter ``embedding``; bytes or text)."""
+    value = row.get(EMBEDDING)
+    if isinstance(value, (bytes, bytearray)):
+        value = value.decode("utf-8", "replace")
+    return str(value).strip().lower() in TRUE
 
 
 def describe(probs: dict[str, Any], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
@@ -82,6 +95,7 @@ class ShopLensHandler(BaseHandler):
                  self.settings.runtime, self.settings.threads)
 
     def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
+        self.embedding_asked = [wants_embedding(row) for row in data]
         pictures, errors = [], []
         for row in data:
             try:
@@ -98,12 +112,14 @@ class ShopLensHandler(BaseHandler):
     def postprocess(self, inference_output: Any) -> list[dict[str, Any]]:
         probs, errors = inference_output
         answers, index = [], 0
-        for error in errors:
+        for error, embedding_asked in zip(errors, self.embedding_asked, strict=True):
             if error is not None:
                 answers.append({"error": error})
                 continue
             answer = describe({task: p[index] for task, p in probs.items()}, self.info.tasks,
                               self.settings.low_confidence_margin)
+            if embedding_asked:
+                answer[EMBEDDING] = probs[EMBEDDING][index].tolist() if EMBEDDING in probs else None
             answers.append({**answer, "model": self.info.arch, "version": self.info.version})
             index += 1
         return answers

@@ -36,8 +36,10 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
     the same network, self-contained (loadable with torch alone, or ONNX Runtime):
     input "pixels", float32 (N, 3, image_size, image_size), preprocessed as above
     (``shoplens.preprocessing``); outputs, one per task and named after it, the
-    softmax probabilities (N, len(labels)) in label order. TorchScript returns them as
-    a dict {task: tensor}; ONNX as outputs named by task.
+    softmax probabilities (N, len(labels)) in label order, and "embedding": the pooled
+    features before the heads, L2-normalised (N, D), for visual search. TorchScript
+    returns them as a dict {name: tensor}; ONNX as outputs of those names. (Bundles
+    exported before the embedding existed lack it; visual search refuses them.)
 
 A bundle is written into a temporary sibling directory and renamed into place, so a
 reader never sees half of one.

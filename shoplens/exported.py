@@ -1,8 +1,9 @@
 """Running a bundle's exported model: TorchScript with torch alone, or ONNX Runtime.
 
 Both take the (N, 3, S, S) float32 batch of ``shoplens.preprocessing`` and return
-{task: (N, labels) probabilities} as NumPy arrays; the file format is described in
-``shoplens.bundle``. torch and onnxruntime are imported only for the runtime asked for.
+{task: (N, labels) probabilities, "embedding": (N, D) L2-normalised features} as NumPy
+arrays; the file format is described in ``shoplens.bundle``. torch and onnxruntime are
+imported only for the runtime asked for.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, exported_model
 
+EMBEDDING = "embedding"  # the exported models' output beside the tasks: pooled features, L2-normalised
 Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 
@@ -54,3 +57,11 @@ def load_predictor(directory: Path, info: BundleInfo, runtime: str, threads: int
     """The bundle's exported model for `runtime` ("torchscript" or "onnx"), ready to predict."""
     path = exported_model(directory, info, runtime)
     return torchscript_predictor(path) if runtime == "torchscript" else onnx_predictor(path, threads)
+
+
+def embeddings(predict: Predict, pixels: np.ndarray) -> np.ndarray:
+    """The (N, D) float32 L2-normalised embeddings of a preprocessed batch (visual search, batch jobs)."""
+    outputs = predict(pixels)
+    if EMBEDDING not in outputs:
+        raise ShopLensError("this bundle's exported model has no embedding output: export it again")
+    return np.ascontiguousarray(outputs[EMBEDDING], dtype=np.float32)

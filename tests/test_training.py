@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
-from shoplens.exported import load_predictor
+from shoplens.exported import EMBEDDING, load_predictor
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch, eval_pixels
 from training.data import LabelSpace, PictureDataset
@@ -210,7 +210,7 @@ def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast
     for runtime in ("torchscript", "onnx"):
         for batch in (pixels[:1], pixels):  # the batch dimension stays dynamic
             got = load_predictor(out / "bundle", info, runtime)(batch)
-            assert set(got) == set(expected) == set(info.tasks)
+            assert set(got) == set(expected) == {*info.tasks, EMBEDDING}  # embeddings compared too
             for task, probs in got.items():
                 assert np.abs(probs - expected[task][: len(batch)]).max() < 1e-4, (runtime, task)
 

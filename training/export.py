@@ -11,21 +11,25 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import EXPORT_FILES, Preprocessing
-from shoplens.exported import onnx_predictor, torchscript_predictor
+from shoplens.exported import EMBEDDING, onnx_predictor, torchscript_predictor
 from training.models import ShopLensNet
 
-TOLERANCE = 1e-4  # largest probability difference allowed between an export and the eager network
+TOLERANCE = 1e-4  # largest difference (probability, embedding component) of an export to the eager network
 
 
 class Probabilities(nn.Module):
-    """The network with softmax on each head: what every runtime serves."""
+    """The network with softmax on each head, and its pooled features L2-normalised (visual search): what
+    every runtime serves."""
 
     def __init__(self, net: ShopLensNet) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {task: logits.softmax(1) for task, logits in self.net(pixels).items()}
+        features = self.net.embed(pixels)
+        answer = {task: head(features).softmax(1) for task, head in self.net.heads.items()}
+        answer[EMBEDDING] = nn.functional.normalize(features, dim=1)
+        return answer
 
 
 def eager_probabilities(net: ShopLensNet, pixels: np.ndarray) -> dict[str, np.ndarray]:
@@ -43,7 +47,7 @@ def export_models(net: ShopLensNet, pre: Preprocessing, folder: Path) -> dict[st
         traced = torch.jit.freeze(torch.jit.trace(model, example, strict=False))
         traced.save(str(paths["torchscript"]))
         torch.onnx.export(model, (example,), str(paths["onnx"]), input_names=["pixels"],
-                          output_names=list(net.heads), dynamic_axes={"pixels": {0: "batch"}}, dynamo=False)
+                          output_names=[*net.heads, EMBEDDING], dynamic_axes={"pixels": {0: "batch"}}, dynamo=False)
     check_exports(net, paths, example.numpy()[:1].repeat(3, axis=0))
     return paths
 
