@@ -8,8 +8,8 @@ the training package is imported for the "eager" runtime alone. Every picture of
 gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
 and never fails the rest.
 
-A request asking ``?embedding=true`` (a TorchServe request parameter) also gets the
-picture's L2-normalised embedding, the exported model's "embedding" output (visual
+A request with the header ``X-ShopLens-Embedding: true`` also gets the picture's
+L2-normalised embedding, the exported model's "embedding" output (visual
 search, ``serving.index``).
 """
 
@@ -30,6 +30,7 @@ from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
 
 TOP_K = 3
+EMBEDDING_HEADER = "x-shoplens-embedding"  # TorchServe 0.12 passes headers, not query parameters, to handlers
 TRUE = {"true", "1", "yes"}
 log = logging.getLogger(__name__)
 
@@ -42,12 +43,14 @@ def request_bytes(row: dict[str, Any]) -> bytes:
     raise ImageRejected("not_an_image", "the request carries no picture bytes")
 
 
-def wants_embedding(row: dict[str, Any]) -> bool:
-    """Whether the request asked for the embedding (query parameter ``embedding``; bytes or text)."""
-    value = row.get(EMBEDDING)
-    if isinstance(value, (bytes, bytearray)):
-        value = value.decode("utf-8", "replace")
-    return str(value).strip().lower() in TRUE
+def wants_embedding(headers: dict[str, Any]) -> bool:
+    """Whether a request's headers ask for the embedding (names in any case, values bytes or text)."""
+    for name, value in headers.items():
+        if isinstance(value, (bytes, bytearray)):
+            value = value.decode("utf-8", "replace")
+        if str(name).lower() == EMBEDDING_HEADER and str(value).strip().lower() in TRUE:
+            return True
+    return False
 
 
 def describe(probs: dict[str, Any], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
@@ -95,7 +98,8 @@ class ShopLensHandler(BaseHandler):
                  self.settings.runtime, self.settings.threads)
 
     def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
-        self.embedding_asked = [wants_embedding(row) for row in data]
+        self.embedding_asked = [wants_embedding(self.context.request_processor[index].get_request_properties())
+                                for index in range(len(data))]
         pictures, errors = [], []
         for row in data:
             try:

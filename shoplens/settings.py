@@ -104,6 +104,9 @@ INFERENCE_CONCURRENCY = _declare("SHOPLENS_INFERENCE_CONCURRENCY", int, 8,
 CACHE_TTL = _declare("SHOPLENS_CACHE_TTL", int, 7 * 24 * 3600, "seconds an answer stays cached", "api")
 URL_TTL = _declare("SHOPLENS_URL_TTL", int, 3600,
                    "seconds a URL -> picture entry stays cached (the picture behind a URL may change)", "api")
+INDEX_DIR = _declare("SHOPLENS_INDEX_DIR", str, "",
+                     "catalogue index folder for /v1/similar (shoplens-index build --index); empty: no visual search",
+                     "api")
 FETCH_ALLOW_HOSTS = _declare("SHOPLENS_FETCH_ALLOW_HOSTS", list, (),
                              "host:port pairs fetched without the public-address check (tests, mirrors)", "api")
 FETCH_TIMEOUT = _declare("SHOPLENS_FETCH_TIMEOUT", float, 5.0,

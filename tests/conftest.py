@@ -93,6 +93,13 @@ def torchserve(tmp_path_factory: pytest.TempPathFactory, tiny_data: Path):
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def served_bundle(torchserve) -> Path:
+    """The bundle folder of the model the session's TorchServe serves (the `torchserve` fixture's layout)."""
+    server, _ = torchserve
+    return server.store.parent / "run" / "bundle"
+
+
 @pytest.fixture(name="api_key", scope="session")
 def api_key_fixture() -> str:
     """The one API key the test APIs accept."""

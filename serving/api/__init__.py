@@ -1,8 +1,8 @@
 """The ShopLens HTTP API (Flask application factory); gunicorn runs ``serving.api:create_app()``.
 
 Like flaskr's ``create_app(test_config)``, the factory takes what it needs as arguments:
-settings (default: from the environment) and its services, the TorchServe client and the
-answer cache (default: made from the settings). Tests pass their own.
+settings (default: from the environment) and its services, the TorchServe client, the
+answer cache and the catalogue index (default: made from the settings). Tests pass their own.
 """
 
 from __future__ import annotations
@@ -19,20 +19,22 @@ from serving.api.inference import TorchServeClient
 from serving.api.inputs import enforce_body_limit
 from serving.api.services import Services
 from serving.api.versions import DefaultVersion
+from serving.index.store import LiveIndex
 
 
 def create_app(settings: Any = None, model: TorchServeClient | None = None,
-               cache: AnswerCache | None = None) -> Flask:
+               cache: AnswerCache | None = None, catalogue: LiveIndex | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
     model = model or TorchServeClient(settings)
     cache = cache or AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl)
-    Services(settings, model, cache, DefaultVersion(model, cache)).install(app)
+    catalogue = catalogue or LiveIndex(settings.index_dir)
+    Services(settings, model, cache, DefaultVersion(model, cache), catalogue).install(app)
     app.before_request(enforce_body_limit)  # first: an oversized body is refused before anything reads it
     security.init_app(app, settings)
-    from serving.api import classify, health, metrics, models, openapi
+    from serving.api import classify, health, metrics, models, openapi, similar
 
-    for module in (metrics, classify, models, health, openapi):
+    for module in (metrics, classify, similar, models, health, openapi):
         app.register_blueprint(module.blueprint)
     register_error_handlers(app)
     return app

@@ -48,7 +48,7 @@ class Miss:
     url: str | None
 
 
-def _guarded(call: Any, *args: Any) -> Any:
+def guarded(call: Any, *args: Any) -> Any:
     """Runs a cache call; Redis being down only costs the cache, and the response says so."""
     if getattr(g, "cache_state", "ok") != "ok":
         return None
@@ -59,7 +59,7 @@ def _guarded(call: Any, *args: Any) -> Any:
         return None
 
 
-def _fetch(url: str) -> bytes:
+def fetch(url: str) -> bytes:
     policy = FetchPolicy(settings().max_upload_bytes, settings().fetch_timeout, settings().fetch_allow_hosts)
     try:
         with _fetches.taken(request.headers.get("X-API-Key", "anonymous"), settings().fetch_per_key):
@@ -73,21 +73,21 @@ def _fetch(url: str) -> bytes:
 
 
 def _cached(digest: str | None, version: str | None) -> dict[str, Any] | None:
-    return _guarded(cache().get, digest, version) if digest and version else None
+    return guarded(cache().get, digest, version) if digest and version else None
 
 
 def _lookup(source: bytes | str, version: str | None) -> dict[str, Any] | Miss:
     """The cached answer for a picture or URL, or the Miss to send to the model."""
     url = source if isinstance(source, str) else None
     if url is not None and version:
-        cached = _cached(_guarded(cache().digest_for_url, url), version)
+        cached = _cached(guarded(cache().digest_for_url, url), version)
         if cached:
             return cached
-    picture = _fetch(url) if url is not None else source
+    picture = fetch(url) if url is not None else source
     digest = hashlib.sha256(picture).hexdigest()
     cached = _cached(digest, version)
     if cached and url is not None:
-        _guarded(cache().remember_url, url, digest)
+        guarded(cache().remember_url, url, digest)
     return cached or Miss(digest, picture, url)
 
 
@@ -134,9 +134,9 @@ def _classified(misses: dict[int, Miss], version: Version) -> dict[int, dict[str
 
 
 def _store(miss: Miss, version: str, answer: dict[str, Any]) -> None:
-    _guarded(cache().put, miss.digest, version, answer)
+    guarded(cache().put, miss.digest, version, answer)
     if miss.url is not None:
-        _guarded(cache().remember_url, miss.url, miss.digest)
+        guarded(cache().remember_url, miss.url, miss.digest)
 
 
 def _answers(items: list[Item]) -> list[dict[str, Any] | APIError]:

@@ -122,12 +122,12 @@ def instances(settings: Settings) -> list[Instance]:
     return [Instance(*entry) for entry in zip(*lists, strict=True)]
 
 
-def _call(url: str, key: str, data: bytes | None, deadline: Deadline) -> Any:
+def _call(url: str, key: str, data: bytes | None, deadline: Deadline, headers: dict[str, str] | None = None) -> Any:
     if deadline.expired:
         raise InferenceUnavailable(f"model server unavailable: no answer within {deadline.seconds:g} s")
     request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
                                      headers={"Authorization": f"Bearer {key}",
-                                              "Content-Type": "application/octet-stream"})
+                                              "Content-Type": "application/octet-stream", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=deadline.remaining()) as response:
             return json.loads(response.read())
@@ -178,22 +178,24 @@ class TorchServeClient:
             start = next(self._turn) % len(self.instances)
         return self.instances[start:] + self.instances[:start]
 
-    def _ask(self, instance: Instance, api: str, path: str, data: bytes | None, deadline: Deadline) -> Any:
+    def _ask(self, instance: Instance, api: str, path: str, data: bytes | None, deadline: Deadline,
+             headers: dict[str, str] | None) -> Any:
         base = instance.inference_url if api == "inference" else instance.management_url
         key = instance.key(api, deadline)
         try:
-            return _call(base + path, key, data, deadline)
+            return _call(base + path, key, data, deadline, headers)
         except InvalidKey:  # expired early (clock skew) or replaced by another worker's renewal
-            return _call(base + path, instance.renew(api, key, deadline), data, deadline)
+            return _call(base + path, instance.renew(api, key, deadline), data, deadline, headers)
 
-    def _first_answer(self, api: str, path: str, data: bytes | None = None, deadline: Deadline | None = None) -> Any:
+    def _first_answer(self, api: str, path: str, data: bytes | None = None, deadline: Deadline | None = None,
+                      headers: dict[str, str] | None = None) -> Any:
         if deadline is None:
             with self._deadline() as deadline:
-                return self._first_answer(api, path, data, deadline)
+                return self._first_answer(api, path, data, deadline, headers)
         last: Exception | None = None
         for instance in self._in_turn():
             try:
-                return self._ask(instance, api, path, data, deadline)
+                return self._ask(instance, api, path, data, deadline, headers)
             except (InferenceUnavailable, InvalidKey) as exc:
                 last = exc
             if deadline.expired:
@@ -216,6 +218,11 @@ class TorchServeClient:
 
     def classify(self, picture: bytes) -> dict[str, Any]:
         return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture)
+
+    def embed(self, picture: bytes) -> dict[str, Any]:
+        """The classify answer with the picture's L2-normalised "embedding" (visual search)."""
+        return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture,
+                                  headers={"X-ShopLens-Embedding": "true"})
 
     def classify_many(self, pictures: list[bytes]) -> list[dict[str, Any]]:
         """Answers in order; sent concurrently so the model server can batch them; one deadline for all."""

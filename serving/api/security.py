@@ -24,8 +24,8 @@ from serving.api.errors import APIError
 from serving.api.inputs import request_pictures
 from shoplens import ShopLensError
 
-PROTECTED_BLUEPRINTS = frozenset({"classify", "models"})
-LIMITED_BLUEPRINT = "classify"
+PROTECTED_BLUEPRINTS = frozenset({"classify", "models", "similar"})
+LIMITED_BLUEPRINTS = frozenset({"classify", "similar"})  # rate limits count the pictures these take
 KEY_HEADER = "X-API-Key"
 
 
@@ -51,7 +51,7 @@ def picture_count() -> int:
 
 
 def not_counted() -> bool:
-    return request.blueprint != LIMITED_BLUEPRINT or request.method == "OPTIONS"
+    return request.blueprint not in LIMITED_BLUEPRINTS or request.method == "OPTIONS"
 
 
 def init_app(app: Flask, settings: Any) -> None:

@@ -1,5 +1,5 @@
-"""What the views work with — settings, the model client, the answer cache and the model's
-default version as last seen — given to
+"""What the views work with — settings, the model client, the answer cache, the model's
+default version as last seen and the catalogue index of visual search — given to
 `create_app` and reached through these accessors (never through ``current_app.config``)."""
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from flask import Flask, current_app
 from serving.api.cache import AnswerCache
 from serving.api.inference import TorchServeClient
 from serving.api.versions import DefaultVersion
+from serving.index.store import LiveIndex
 
 EXTENSION = "shoplens"
 
@@ -22,6 +23,7 @@ class Services:
     model: TorchServeClient
     cache: AnswerCache
     default_version: DefaultVersion
+    catalogue: LiveIndex
 
     def install(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self
@@ -45,3 +47,7 @@ def cache() -> AnswerCache:
 
 def default_version() -> DefaultVersion:
     return _services().default_version
+
+
+def catalogue() -> LiveIndex:
+    return _services().catalogue

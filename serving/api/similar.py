@@ -1,0 +1,103 @@
+"""POST /v1/similar: the catalogue's products that look like this picture ("more like this").
+
+The picture comes as for /v1/classify (multipart field ``image``, a raw image body, or
+JSON ``{"url": ...}`` through the same address guard and size limits); the query string
+carries ``k`` (1 to 50, default 10) and the optional filters ``category``, ``colour``
+and ``shop``. TorchServe answers the picture's labels and embedding in one call; the
+catalogue index (``serving.index``) ranks the products. Answers are cached in Redis
+under (picture SHA-256, model version, index version, filters, k). Without a usable
+index, or with an index built by another model version than the one served, the answer
+is 503 with the reason: an index is only ever queried with its own model's vectors.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import numpy as np
+from flask import Blueprint, g, jsonify, request
+
+from serving.api.classify import fetch, guarded, model_input
+from serving.api.errors import APIError
+from serving.api.inference import InferenceUnavailable
+from serving.api.inputs import request_pictures
+from serving.api.services import cache, catalogue, default_version, model
+from serving.index.store import CatalogueIndex, Filters, Hit
+
+blueprint = Blueprint("similar", __name__, url_prefix="/v1")
+
+MAX_K = 50
+DEFAULT_K = 10
+QUERY_FIELDS = ("labels", "category", "colour", "low_confidence")
+
+
+def _options() -> tuple[int, Filters]:
+    text = request.args.get("k", str(DEFAULT_K))
+    if not text.isdigit() or not 1 <= int(text) <= MAX_K:
+        raise APIError(400, f"k must be a whole number from 1 to {MAX_K}, not {text!r}")
+    filters = {name: request.args.get(name, "").strip() or None for name in ("category", "colour", "shop")}
+    return int(text), Filters(**filters)
+
+
+def _picture() -> bytes:
+    items = request_pictures()
+    if len(items) != 1:
+        raise APIError(400, "send exactly one picture")
+    (item,) = items
+    if isinstance(item, APIError):
+        raise item
+    return fetch(item) if isinstance(item, str) else item
+
+
+def _index_for(model_version: str | None) -> CatalogueIndex:
+    index, problem = catalogue().current()
+    if index is None:
+        raise APIError(503, f"visual search unavailable: {problem}")
+    if model_version is not None and index.model_version != model_version:
+        raise APIError(503, f"visual search unavailable: the catalogue index {index.version} was built with model "
+                            f"version {index.model_version}, the model serves {model_version}; rebuild the index")
+    return index
+
+
+def _embedded(picture: bytes) -> dict[str, Any]:
+    try:
+        answer = model().embed(model_input(picture))
+    except InferenceUnavailable as exc:
+        raise APIError(503, str(exc)) from None
+    if "error" in answer:
+        raise APIError(422, f"not a usable picture: {answer['error']}")
+    if not answer.get("embedding"):
+        raise APIError(503, "visual search unavailable: the served model has no embedding output; export it again")
+    return answer
+
+
+def _result(hit: Hit) -> dict[str, Any]:
+    item = hit.item
+    return {"page_url": item["page_url"], "picture_url": item["picture_url"], "shop": item["shop"],
+            "category": item["category"], "colour": item["colour"], "width": item["width"],
+            "height": item["height"], "similarity": round(hit.similarity, 4)}
+
+
+@blueprint.post("/similar")
+def similar():  # noqa: ANN201 (Flask view)
+    k, filters = _options()
+    picture = _picture()
+    version = default_version().current()
+    if not version.live:
+        g.model_state = "unavailable"
+        raise APIError(503, version.reason)
+    index = _index_for(version.name)
+    digest = hashlib.sha256(picture).hexdigest()
+    scope = f"similar:{version.name}:{index.version}:{k}:" + ",".join(f"{n}={v}" for n, v in filters.active().items())
+    cached = guarded(cache().get, digest, scope)
+    if cached:
+        return jsonify({**cached, "cached": True})
+    answer = _embedded(picture)
+    index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
+    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters)
+    body = {"query": {name: answer[name] for name in QUERY_FIELDS if name in answer},
+            "model_version": answer.get("version"), "index_version": index.version,
+            "results": [_result(hit) for hit in hits]}
+    guarded(cache().put, digest, scope, body)
+    return jsonify({**body, "cached": False})

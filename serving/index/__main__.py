@@ -1,0 +1,5 @@
+import sys
+
+from serving.index.cli import main
+
+sys.exit(main())

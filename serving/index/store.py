@@ -1,0 +1,249 @@
+"""A versioned catalogue index on disk, and searching it.
+
+This docstring is the format's one description. ``INDEX/`` holds:
+
+``CURRENT``
+    the name of the live version (``v000007``), replaced atomically after a version is
+    complete, so a reader never sees half of one. The API checks it and picks a new
+    version up without a restart.
+``v000007/index.json``
+    {"format": 1, "version": "v000007", "model_version": the bundle version that made the
+    vectors, "model_arch", "dim", "count", "kind": "flat" | "hnsw", "created"}. An index
+    is only ever queried with embeddings of the model version that built it.
+``v000007/vectors.npy``
+    float32 (count, dim) L2-normalised embeddings, row i = item i (kept so that updates
+    re-embed nothing already indexed, and filtered searches are exact).
+``v000007/index.faiss``
+    the FAISS inner-product index over those rows (ids = row numbers): exact
+    (``IndexFlatIP``) up to ``EXACT_MAX_ITEMS`` items, HNSW above; inner product of
+    unit vectors is cosine similarity.
+``v000007/items.json``
+    one object per row: sha1, page_url, picture_url, category, colour, shop, width, height.
+
+Ranking: cosine similarity, one result per product (its best picture; a product is its
+page URL), optional filters on category, colour and shop, ties (equal to 1e-4) toward
+the picture with more pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from shoplens import ShopLensError
+
+FORMAT = 1
+CURRENT = "CURRENT"
+EXACT_MAX_ITEMS = 50_000  # exact search answers in milliseconds up to here on 2 cores; HNSW above
+HNSW_NEIGHBOURS = 32
+HNSW_EF_CONSTRUCTION = 80
+HNSW_EF_SEARCH = 128
+TIE = 1e-4  # similarities closer than this are a tie, broken toward the larger picture
+KEEP_VERSIONS = 3  # older versions are removed (a worker may still be reading the previous one)
+RECHECK_SECONDS = 1.0  # how often a running API looks for a new version
+ITEM_FIELDS = ("sha1", "page_url", "picture_url", "category", "colour", "shop", "width", "height")
+
+
+@dataclass(frozen=True)
+class Filters:
+    category: str | None = None
+    colour: str | None = None
+    shop: str | None = None
+
+    def active(self) -> dict[str, str]:
+        return {name: value for name, value in asdict(self).items() if value}
+
+
+@dataclass(frozen=True)
+class Hit:
+    item: dict[str, Any]
+    similarity: float
+
+
+def make_faiss_index(vectors: np.ndarray) -> tuple[Any, str]:
+    """The FAISS index for these unit vectors and its kind, chosen by size."""
+    dim = vectors.shape[1]
+    if len(vectors) <= EXACT_MAX_ITEMS:
+        index, kind = faiss.IndexFlatIP(dim), "flat"
+    else:
+        index, kind = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT), "hnsw"
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    index.add(vectors)
+    return index, kind
+
+
+def current_name(root: Path) -> str | None:
+    try:
+        return (root / CURRENT).read_text(encoding="utf-8").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def write_version(root: Path, vectors: np.ndarray, items: list[dict[str, Any]],
+                  model_version: str, model_arch: str) -> str:
+    """Writes the next version of the index under `root`, makes it current and returns its name."""
+    if len(vectors) != len(items) or not len(items):
+        raise ShopLensError("an index needs at least one item, with one vector each")
+    root.mkdir(parents=True, exist_ok=True)
+    previous = current_name(root)
+    name = f"v{(int(previous[1:]) if previous else 0) + 1:06d}"
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    index, kind = make_faiss_index(vectors)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}-", dir=root))
+    info = {"format": FORMAT, "version": name, "model_version": model_version, "model_arch": model_arch,
+            "dim": int(vectors.shape[1]), "count": len(items), "kind": kind,
+            "created": datetime.now(UTC).isoformat(timespec="seconds")}
+    np.save(staging / "vectors.npy", vectors)
+    faiss.write_index(index, str(staging / "index.faiss"))
+    (staging / "items.json").write_text(json.dumps(items), encoding="utf-8")
+    (staging / "index.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
+    os.replace(staging, root / name)
+    pointer = root / f".{CURRENT}.tmp"
+    pointer.write_text(name + "\n", encoding="utf-8")
+    os.replace(pointer, root / CURRENT)
+    _prune(root, name)
+    return name
+
+
+def _prune(root: Path, live: str) -> None:
+    versions = sorted(path for path in root.glob("v[0-9]*") if path.is_dir() and path.name != live)
+    for old in versions[: max(0, len(versions) - (KEEP_VERSIONS - 1))]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def _read_faiss(path: Path) -> Any:
+    """Read-only and memory-mapped where FAISS can map the index type; read into memory otherwise."""
+    try:
+        return faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+    except RuntimeError:
+        return faiss.read_index(str(path), faiss.IO_FLAG_READ_ONLY)
+
+
+class CatalogueIndex:
+    """One version of the index, loaded read-only."""
+
+    def __init__(self, folder: Path) -> None:
+        try:
+            self.info = json.loads((folder / "index.json").read_text(encoding="utf-8"))
+            self.items = json.loads((folder / "items.json").read_text(encoding="utf-8"))
+            self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
+            self.index = _read_faiss(folder / "index.faiss")
+        except (OSError, ValueError, RuntimeError) as exc:
+            raise ShopLensError(f"cannot read the index in {folder}: {exc}") from None
+        if self.info.get("format") != FORMAT or len(self.items) != self.index.ntotal:
+            raise ShopLensError(f"{folder} is not a complete index of format {FORMAT}")
+        if self.info["kind"] == "hnsw":
+            self.index.hnsw.efSearch = HNSW_EF_SEARCH
+        self.columns = {field: np.asarray([str(item.get(field) or "") for item in self.items])
+                        for field in ("category", "colour", "shop")}
+        self.pixels = np.asarray([int(item.get("width") or 0) * int(item.get("height") or 0) for item in self.items])
+
+    @property
+    def version(self) -> str:
+        return self.info["version"]
+
+    @property
+    def model_version(self) -> str:
+        return self.info["model_version"]
+
+    def allowed(self, filters: Filters) -> np.ndarray | None:
+        """Row numbers passing the filters (None: no filter)."""
+        active = filters.active()
+        if not active:
+            return None
+        mask = np.ones(len(self.items), dtype=bool)
+        for field, value in active.items():
+            mask &= self.columns[field] == value
+        return np.flatnonzero(mask)
+
+    def _candidates(self, query: np.ndarray, depth: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(similarities, rows) of the `depth` nearest rows, best first."""
+        if allowed is not None:  # filtered: exact over the allowed rows
+            scores = np.asarray(self.vectors[allowed]) @ query
+            top = np.argsort(-scores, kind="stable")[:depth]
+            return scores[top], allowed[top]
+        if self.info["kind"] == "hnsw":
+            self.index.hnsw.efSearch = max(HNSW_EF_SEARCH, depth)
+        scores, rows = self.index.search(query[None, :], depth)
+        keep = rows[0] >= 0
+        return scores[0][keep], rows[0][keep]
+
+    def search(self, query: np.ndarray, k: int, filters: Filters = Filters()) -> list[Hit]:
+        """The k best products for a unit query vector: one hit per product, ties toward larger pictures."""
+        query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
+        allowed = self.allowed(filters)
+        total = len(self.items) if allowed is None else len(allowed)
+        depth = min(total, max(4 * k, 32))
+        while True:
+            hits = self._collapse(*self._candidates(query, depth, allowed))
+            if len(hits) >= k or depth >= total:
+                return hits[:k]
+            depth = min(total, depth * 4)
+
+    def _better(self, one: tuple[float, int], other: tuple[float, int]) -> bool:
+        """Whether (similarity, row) `one` outranks `other`: more similar, or as similar and more pixels."""
+        if abs(one[0] - other[0]) > TIE:
+            return one[0] > other[0]
+        return self.pixels[one[1]] > self.pixels[other[1]]
+
+    def _collapse(self, scores: np.ndarray, rows: np.ndarray) -> list[Hit]:
+        best: dict[str, tuple[float, int]] = {}
+        for score, row in zip(scores.tolist(), rows.tolist(), strict=True):
+            item = self.items[row]
+            product = item.get("page_url") or item["sha1"]
+            held = best.get(product)
+            if held is None or self._better((score, row), held):
+                best[product] = (score, row)
+        ranked = sorted(best.values(), key=lambda pair: (-round(pair[0] / TIE), -self.pixels[pair[1]]))
+        return [Hit(self.items[row], float(score)) for score, row in ranked]
+
+
+def load_current(root: Path) -> CatalogueIndex | None:
+    """The live version under `root`, None when there is none."""
+    name = current_name(root)
+    return CatalogueIndex(root / name) if name else None
+
+
+class LiveIndex:
+    """The current version under a folder, for a long-running reader: CURRENT is checked at most once a
+    second and a new version loaded when it changes (no restart); a version that cannot be read leaves
+    the previous one in service and says why."""
+
+    def __init__(self, root: str | Path | None) -> None:
+        self.root = Path(root) if root else None
+        self._loaded: CatalogueIndex | None = None
+        self._checked = -RECHECK_SECONDS
+        self._problem = "no catalogue index configured (SHOPLENS_INDEX_DIR)" if self.root is None else ""
+        self._lock = threading.Lock()
+
+    def current(self) -> tuple[CatalogueIndex | None, str]:
+        """(the live index or None, why there is none)."""
+        if self.root is not None and time.monotonic() - self._checked >= RECHECK_SECONDS:
+            with self._lock:
+                self._refresh()
+        return self._loaded, self._problem
+
+    def _refresh(self) -> None:
+        self._checked = time.monotonic()
+        name = current_name(self.root)
+        if name is None:
+            self._problem = f"no catalogue index built in {self.root} yet (shoplens-index build)"
+            return
+        if self._loaded is not None and self._loaded.version == name:
+            return
+        try:
+            self._loaded, self._problem = CatalogueIndex(self.root / name), ""
+        except ShopLensError as exc:
+            self._problem = str(exc)

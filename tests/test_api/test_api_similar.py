@@ -1,0 +1,189 @@
+"""Visual search: a real FAISS index built by `shoplens-index` from a crawl of the test shop, embedded
+by the session TorchServe's bundle, searched through POST /v1/similar in front of that TorchServe."""
+
+import csv
+import io
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+from test_api_contract import conforms
+
+from crawler.testshop import Catalogue, serve_shop
+from serving.api import create_app
+from serving.index.store import RECHECK_SECONDS, CatalogueIndex, Filters, current_name, write_version
+from shoplens.sample import jpeg_bytes
+
+CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]
+
+
+def index_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "serving.index", *argv], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def crawl(tmp_path_factory, root):
+    """A crawl of the test shop (2 products per label): its folder and manifest rows."""
+    out = tmp_path_factory.mktemp("similar") / "crawl"
+    with serve_shop(Catalogue.build(CATEGORIES, COLOURS, per_label=2)) as (url, _):
+        result = subprocess.run([sys.executable, "-m", "crawler", "crawl", "--start", url, "--categories",
+                                 ",".join(CATEGORIES), "--colours", ",".join(COLOURS), "--out", str(out),
+                                 "--no-throttle"], capture_output=True, text=True, timeout=300, cwd=root)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with (out / "manifest.csv").open(encoding="utf-8") as handle:
+        return out, list(csv.DictReader(handle))
+
+
+@pytest.fixture(scope="module")
+def index_dir(crawl, served_bundle, tmp_path_factory):
+    out, rows = crawl
+    folder = tmp_path_factory.mktemp("index") / "catalogue"
+    result = index_cli("build", "--manifest", str(out / "manifest.csv"), "--bundle", str(served_bundle),
+                       "--index", str(folder))
+    assert result.returncode == 0, result.stderr
+    assert f"{len(rows)} items ({len(rows)} pictures embedded, 0 vectors reused)" in result.stdout
+    return folder
+
+
+def distinct_products(rows: list[dict]) -> list[dict]:
+    """Rows of the shop's regular products: the test shop also sells duplicate and near-duplicate pictures
+    under other pages, which rightly rank as high."""
+    return [row for row in rows if "/p/p" in row["page_url"]]
+
+
+@pytest.fixture()
+def search(settings, index_dir):
+    settings.index_dir = str(index_dir)
+    return create_app(settings).test_client()
+
+
+def altered(picture: bytes) -> bytes:
+    """A re-encoded copy: half the size, JPEG quality 40. (The session's model is a two-epoch toy whose
+    embeddings of same-label drawings are all alike; the benchmark measures crops, flips and rotations
+    with the real model: bench/visual_search.py.)"""
+    image = Image.open(io.BytesIO(picture)).convert("RGB")
+    return jpeg_bytes(image.resize((image.width // 2, image.height // 2)), 40)
+
+
+def test_indexed_picture_and_its_altered_copy_find_their_product_first(search, crawl, headers):
+    out, rows = crawl
+    for row in distinct_products(rows):
+        picture = (out / row["path"]).read_bytes()
+        for sent in (picture, altered(picture)):
+            answer = search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
+            assert answer.status_code == 200, answer.json
+            first = answer.json["results"][0]
+            assert (first["page_url"], first["picture_url"]) == (row["page_url"], row["source_url"])
+            assert first["picture_url"].startswith("http")
+            assert answer.json["query"]["category"] and answer.json["query"]["labels"]
+        assert first["similarity"] > answer.json["results"][1]["similarity"]
+    again = search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
+    assert again.json["cached"] and again.json["results"] == answer.json["results"]
+
+
+def test_one_result_per_product_and_filters_hold(search, crawl, headers):
+    out, rows = crawl
+    picture = (out / rows[0]["path"]).read_bytes()
+    everything = search.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
+    pages = [result["page_url"] for result in everything["results"]]
+    assert len(pages) == len(set(pages)) == len({row["page_url"] for row in rows})
+    similarities = [result["similarity"] for result in everything["results"]]
+    assert similarities == sorted(similarities, reverse=True)
+    shirts = search.post("/v1/similar?k=50&category=shirt&colour=blue", data=picture, content_type="image/jpeg",
+                         headers=headers).json["results"]
+    assert shirts and {(r["category"], r["colour"]) for r in shirts} == {("shirt", "blue")}
+    assert len(shirts) == sum(row["category"] == "shirt" and row["colour"] == "blue" for row in rows)
+    none = search.post("/v1/similar?shop=elsewhere.example", data=picture, content_type="image/jpeg", headers=headers)
+    assert none.status_code == 200 and none.json["results"] == []
+
+
+def test_bad_input_is_4xx_with_a_reason_and_fits_the_contract(search, headers, picture):
+    document = search.get("/openapi.json").json
+    body = picture("dress", "red", seed=80)
+    cases = [("/v1/similar?k=0", dict(data=body, content_type="image/jpeg", headers=headers), 400),
+             ("/v1/similar?k=51", dict(data=body, content_type="image/jpeg", headers=headers), 400),
+             ("/v1/similar", dict(data=b"not a picture", content_type="image/jpeg", headers=headers), 422),
+             ("/v1/similar", dict(data=body, content_type="image/jpeg"), 401),
+             ("/v1/similar", dict(json={"url": "http://10.0.0.1/x.jpg"}, headers=headers), 400),
+             ("/v1/similar", dict(data=body, content_type="image/jpeg", headers=headers), 200)]
+    for path, arguments, status in cases:
+        response = search.post(path, **arguments)
+        assert response.status_code == status, response.json
+        assert status == 200 or response.json["error"]
+        conforms(document, "/v1/similar", "post", response)
+
+
+def test_no_index_and_another_models_index_are_503_with_the_reason(settings, headers, picture, tmp_path, index_dir):
+    settings.index_dir = str(tmp_path / "missing")
+    response = create_app(settings).test_client().post("/v1/similar", data=picture(), content_type="image/jpeg",
+                                                       headers=headers)
+    assert response.status_code == 503 and "no catalogue index built" in response.json["error"]
+    live = CatalogueIndex(index_dir / current_name(index_dir))
+    write_version(tmp_path / "other", np.asarray(live.vectors), live.items, "19990101000000", "simple_cnn")
+    settings.index_dir = str(tmp_path / "other")
+    response = create_app(settings).test_client().post("/v1/similar", data=picture(), content_type="image/jpeg",
+                                                       headers=headers)
+    assert response.status_code == 503 and "built with model version 19990101000000" in response.json["error"]
+
+
+def test_updates_append_without_reembedding_remove_a_shop_and_reach_a_running_api(
+        settings, headers, crawl, served_bundle, tmp_path, index_dir):
+    out, rows = crawl
+    folder = tmp_path / "catalogue"
+    assert index_cli("build", "--manifest", str(out / "manifest.csv"), "--bundle", str(served_bundle),
+                     "--index", str(folder)).returncode == 0
+    settings.index_dir = str(folder)
+    client = create_app(settings).test_client()
+    picture = (out / rows[0]["path"]).read_bytes()
+    first = client.post("/v1/similar", data=picture, content_type="image/jpeg", headers=headers).json
+    # the same pictures sold by a second shop: vectors reused, nothing embedded again
+    mirror = out / "mirror.csv"
+    with mirror.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows({**row, "page_url": row["page_url"].replace("127.0.0.1", "127.0.0.2")} for row in rows)
+    again = index_cli("build", "--manifest", str(mirror), "--bundle", str(served_bundle), "--index", str(folder))
+    assert f"{2 * len(rows)} items (0 pictures embedded, {len(rows)} vectors reused); skipped: none" in again.stdout
+    assert "already indexed" in index_cli("build", "--manifest", str(mirror), "--bundle", str(served_bundle),
+                                          "--index", str(folder)).stdout
+    time.sleep(RECHECK_SECONDS + 0.1)
+    second = client.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
+    assert second["index_version"] != first["index_version"]
+    assert {r["shop"] for r in second["results"]} == {"127.0.0.1", "127.0.0.2"}
+    removed = index_cli("remove-shop", "--index", str(folder), "--shop", "127.0.0.1")
+    assert removed.returncode == 0 and f"{len(rows)} items of 127.0.0.1 removed" in removed.stdout
+    time.sleep(RECHECK_SECONDS + 0.1)
+    third = client.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
+    assert {r["shop"] for r in third["results"]} == {"127.0.0.2"}
+    assert third["results"][0]["page_url"] == rows[0]["page_url"].replace("127.0.0.1", "127.0.0.2")
+
+
+def test_index_from_another_bundle_is_not_extended_and_bad_input_is_one_line(tmp_path, crawl, served_bundle,
+                                                                            index_dir):
+    out, _ = crawl
+    live = CatalogueIndex(index_dir / current_name(index_dir))
+    write_version(tmp_path / "old", np.asarray(live.vectors), live.items, "19990101000000", "simple_cnn")
+    result = index_cli("build", "--manifest", str(out / "manifest.csv"), "--bundle", str(served_bundle),
+                       "--index", str(tmp_path / "old"))
+    assert result.returncode == 2 and "built with model version 19990101000000" in result.stderr
+    missing = index_cli("build", "--manifest", str(tmp_path / "none.csv"), "--bundle", str(served_bundle),
+                        "--index", str(tmp_path / "new"))
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and not (tmp_path / "new").exists()
+
+
+def test_ties_go_to_the_larger_picture_and_products_collapse_to_their_best(tmp_path):
+    vectors = np.eye(4, dtype=np.float32)[[0, 0, 0, 1]]
+    items = [{"sha1": str(n), "page_url": page, "picture_url": f"{n}.jpg", "category": "dress", "colour": "red",
+              "shop": "a", "width": side, "height": side}
+             for n, (page, side) in enumerate([("p1", 100), ("p2", 400), ("p2", 50), ("p3", 100)])]
+    write_version(tmp_path, vectors, items, "1", "x")
+    index = CatalogueIndex(tmp_path / current_name(tmp_path))
+    hits = index.search(np.eye(4, dtype=np.float32)[0], 3)
+    assert [(hit.item["page_url"], hit.item["picture_url"]) for hit in hits] == [("p2", "1.jpg"), ("p1", "0.jpg"),
+                                                                                  ("p3", "3.jpg")]
+    assert index.search(np.eye(4, dtype=np.float32)[0], 3, Filters(shop="b")) == []
+    assert json.loads((tmp_path / current_name(tmp_path) / "index.json").read_text())["kind"] == "flat"
