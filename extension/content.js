@@ -303,6 +303,9 @@
     } else if (message.type === "show") {
       showAnswer(message.url, message.answer);
       reply(true);
+    } else if (message.type === "similar-open") {
+      globalThis.ShopLens.SimilarPanel.open(document, message.url); // similar_panel.js
+      reply(true);
     }
     return false;
   });

@@ -8,12 +8,13 @@ if (typeof importScripts === "function") importScripts("lib/settings.js", "lib/b
 const { settings: Settings, api: Api, backoff: Backoffs } = self.ShopLens;
 const CONTENT_SCRIPT = {
   id: "shoplens-content",
-  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "badges.js", "content.js"],
+  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "badges.js", "similar_panel.js", "content.js"],
   runAt: "document_idle",
 };
 // The page-world announcer of shadow roots (lib/shadow-watch.js), before the page's own scripts.
 const SHADOW_WATCH = { id: "shoplens-shadow-watch", js: ["lib/shadow-watch.js"], runAt: "document_start", world: "MAIN" };
 const MENU_ID = "shoplens-classify";
+const SIMILAR_MENU_ID = "shoplens-similar";
 const BATCH = 16;
 const backoff = new Backoffs.Backoff();
 
@@ -91,9 +92,17 @@ async function classify(urls) {
   return { answers, failed: missing.filter((url) => !answers[url]), retryInMs: 0 };
 }
 
-async function showInTab(tabId, url) {
-  const { answers } = await classify([url]);
-  const message = { type: "show", url, answer: answers[url] || null };
+/** "More like this" for the picture at `url`: the API's answer, or {error}. */
+async function similar(url) {
+  const picture = (await fetchPicture(url)) || { url }; // unreadable here: the API fetches it
+  try {
+    return await Api.similar(await Settings.load(), picture);
+  } catch (error) {
+    return { error: error.message };
+  }
+}
+
+async function sendToTab(tabId, message) {
   try {
     await chrome.tabs.sendMessage(tabId, message);
   } catch (error) {
@@ -103,8 +112,14 @@ async function showInTab(tabId, url) {
   }
 }
 
+async function showInTab(tabId, url) {
+  const { answers } = await classify([url]);
+  await sendToTab(tabId, { type: "show", url, answer: answers[url] || null });
+}
+
 chrome.runtime.onInstalled.addListener(() => {
   chrome.contextMenus.create({ id: MENU_ID, title: "Classify with ShopLens", contexts: ["image"] });
+  chrome.contextMenus.create({ id: SIMILAR_MENU_ID, title: "More like this (ShopLens)", contexts: ["image"] });
   registerContentScripts();
 });
 chrome.runtime.onStartup.addListener(registerContentScripts);
@@ -113,12 +128,19 @@ chrome.permissions.onRemoved.addListener(registerContentScripts);
 
 chrome.contextMenus.onClicked.addListener((info, tab) => {
   if (info.menuItemId === MENU_ID && info.srcUrl && tab) showInTab(tab.id, info.srcUrl);
+  if (info.menuItemId === SIMILAR_MENU_ID && info.srcUrl && tab) {
+    sendToTab(tab.id, { type: "similar-open", url: info.srcUrl });
+  }
 });
 
 chrome.runtime.onMessage.addListener((message, sender, reply) => {
   if (message.type === "classify" && Array.isArray(message.urls)) {
     classify(message.urls.filter((url) => typeof url === "string")).then(reply);
     return true; // the reply comes later
+  }
+  if (message.type === "similar" && typeof message.url === "string") {
+    similar(message.url).then(reply);
+    return true;
   }
   if (message.type === "status") {
     chrome.storage.session.get({ status: { state: "idle", message: "" } }).then(({ status }) => reply(status));

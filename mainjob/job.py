@@ -3,7 +3,8 @@
 1. starts the local test shop (a stand-in for a real store);
 2. crawls it with the spiders, JavaScript pages through Selenium, into a dataset;
 3. trains on it (offline ImageNet backbone, frozen, cached features) and evaluates it;
-4. archives the model and starts redis-server, TorchServe and the gunicorn-run API;
+4. builds the catalogue index (visual search), archives the model, starts redis-server,
+   TorchServe and the gunicorn-run API, and prints the top 3 products like one crawled picture;
 5. opens the shop in headless Chromium with the extension and reads the labels it put there;
 6. leaves the stack running (``shoplens stop`` stops it) or, with ``--once``, stops it.
 
@@ -26,9 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from mainjob.extension import ExtensionBrowser
+from serving.index.build import build_index
 from serving.stack import ROOT, Stack
-from shoplens import ShopLensError
+from shoplens import ShopLensError, settings
 from shoplens.cli import run_cli
+from shoplens.manifest import read_manifest
 from shoplens.processes import LocalProcess, free_port, stop_process_group, wait_for
 
 STAGES = ("test shop", "crawl", "train and evaluate", "serve", "extension on the shop", "finish")
@@ -157,6 +160,19 @@ def _print_labels(labels: list[list[str]], truth: dict[str, str], out: Path) -> 
     return f"{agree} of {len(labels)} badges agree with the shop's category and colour"
 
 
+def _print_similar(api_url: str, key: str, data: Path) -> None:
+    """Visual search through the API: the top 3 catalogue products like the crawl's first picture."""
+    row = read_manifest(data / "manifest.csv")[0]
+    request = urllib.request.Request(f"{api_url}/v1/similar?k=3", data=(data / row["path"]).read_bytes(),
+                                     headers={"X-API-Key": key, "Content-Type": "image/jpeg"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        answer = json.load(response)
+    print(f"  more like {row['page_url']} ({row['category']} {row['colour']}):", flush=True)
+    for result in answer["results"]:
+        print(f"    {result['similarity']:.4f}  {result['page_url']}  {result['category']} {result['colour']}",
+              flush=True)
+
+
 def run_demo(args: argparse.Namespace) -> None:
     out = Path(args.out).resolve()
     record = StackRecord(out)
@@ -183,10 +199,14 @@ def run_demo(args: argparse.Namespace) -> None:
 
         stage, started = 4, _stage(4)
         key = secrets.token_urlsafe(16)
-        stack = Stack(out / "model" / "bundle", out / "stack", [key], instances=args.instances)
+        index = build_index(out / "data" / "manifest.csv", out / "model" / "bundle", out / "index", fresh=True)
+        print(f"  catalogue {index.line()}", flush=True)
+        stack = Stack(out / "model" / "bundle", out / "stack", [key], instances=args.instances,
+                      api_environment=settings.environment({settings.INDEX_DIR: str(out / "index")}))
         running.append(stack)
         stack.start()
         record.write([shop.process.pid, *stack.pids()], api=stack.api.url, shop=shop.url, api_key=key)
+        _print_similar(stack.api.url, key, out / "data")
         _done(started, f"API {stack.api.url}, TorchServe {', '.join(t.inference_url for t in stack.torchserves)}")
 
         stage, started = 5, _stage(5)

@@ -37,6 +37,10 @@ def test_main_job_once_labels_every_product_and_writes_the_report(tmp_path, shop
     assert {card for card, _, _ in labels} == usable
     assert all(text.split(" · ")[0] in CATEGORIES and text.split(" · ")[1] in COLOURS for _, text, _ in labels)
     assert "badges agree with the shop's category and colour" in result.stdout
+    lines = result.stdout.splitlines()
+    asked = next(index for index, line in enumerate(lines) if line.strip().startswith("more like "))
+    similar = [line.split() for line in lines[asked + 1:asked + 4]]  # top 3: similarity, page URL, labels
+    assert len(similar) == 3 and similar[0][:2] == ["1.0000", lines[asked].split()[2]]
     for path in ("model/report/index.html", "model/metrics.json", "model/bundle/bundle.json", "shop-labelled.png"):
         assert (out / path).is_file(), path
     metrics = json.loads((out / "model" / "metrics.json").read_text())

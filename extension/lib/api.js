@@ -19,11 +19,11 @@
     }
   }
 
-  /** POST /v1/classify/batch with `body` (and its headers); returns one result per picture. */
-  async function postBatch(settings, body, headers = {}) {
+  /** POSTs `body` (with its headers) to the API's `path`; the parsed JSON answer, or an ApiFailure. */
+  async function post(settings, path, body, headers = {}) {
     let response;
     try {
-      response = await fetch(`${settings.endpoint.replace(/\/+$/, "")}/v1/classify/batch`, {
+      response = await fetch(`${settings.endpoint.replace(/\/+$/, "")}${path}`, {
         method: "POST", body, headers: { ...headers, "X-API-Key": settings.apiKey },
         signal: AbortSignal.timeout(TIMEOUT_MS), credentials: "omit",
       });
@@ -32,7 +32,22 @@
     }
     const answer = await response.json().catch(() => ({}));
     if (!response.ok) throw new ApiFailure(KINDS[response.status] || "error", answer.error || `HTTP ${response.status}`);
-    return answer.results;
+    return answer;
+  }
+
+  /** POST /v1/classify/batch with `body` (and its headers); returns one result per picture. */
+  async function postBatch(settings, body, headers = {}) {
+    return (await post(settings, "/v1/classify/batch", body, headers)).results;
+  }
+
+  /** POST /v1/similar with one picture: {query, results: [product...]} ("more like this"). The picture's
+   * bytes ({blob}) when this browser could read them, else its URL for the API to fetch. */
+  function similar(settings, picture, k = 12) {
+    const path = `/v1/similar?k=${k}`;
+    if (!picture.blob) return post(settings, path, JSON.stringify({ url: picture.url }), { "Content-Type": "application/json" });
+    const form = new FormData();
+    form.append("image", picture.blob, "picture");
+    return post(settings, path, form);
   }
 
   /** The pictures' bytes ([{blob}]) to the API. */
@@ -48,7 +63,7 @@
     return postBatch(settings, JSON.stringify({ urls }), { "Content-Type": "application/json" });
   }
 
-  const api = { classifyBatch, classifyUrls, ApiFailure, MESSAGES };
+  const api = { classifyBatch, classifyUrls, similar, ApiFailure, MESSAGES };
   root.ShopLens = Object.assign(root.ShopLens || {}, { api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);
