@@ -155,8 +155,7 @@ class ManifestPipeline:
 
     def process_item(self, item: Any) -> Any:
         self.manifest.parent.mkdir(parents=True, exist_ok=True)
-        row = ItemAdapter(item).asdict()
-        append_rows(self.manifest, [{**row, "source_url": row.get("image_url", "")}])  # the manifest's picture URL
+        append_rows(self.manifest, [ItemAdapter(item).asdict()])
         return item
 
 
