@@ -6,7 +6,8 @@ low-confidence margin (``serving.archive``). With the "onnx" or "torchscript" ru
 worker needs only TorchServe, torch or onnxruntime, and the ground package ``shoplens``;
 the training package is imported for the "eager" runtime alone. Every picture of a batch
 gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
-and never fails the rest.
+and never fails the rest. Decoding, preprocessing and the answer are ``shoplens.classifier``'s,
+shared with the Spark batch job.
 
 A request with the header ``X-ShopLens-Embedding: true`` also gets the picture's
 L2-normalised embedding, the exported model's "embedding" output (visual
@@ -25,13 +26,13 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
-from shoplens.exported import EMBEDDING, Predict, load_predictor
-from shoplens.imaging import ImageLimits, ImageRejected, decode_image
-from shoplens.preprocessing import eval_pixels
+from shoplens.classifier import PictureClassifier, Prepared
+from shoplens.exported import Predict, load_predictor
+from shoplens.imaging import ImageRejected
 
-TOP_K = 3
 EMBEDDING_HEADER = "x-shoplens-embedding"  # TorchServe 0.12 passes headers, not query parameters, to handlers
 TRUE = {"true", "1", "yes"}
+
 log = logging.getLogger(__name__)
 
 
@@ -53,19 +54,11 @@ def wants_embedding(headers: dict[str, Any]) -> bool:
     return False
 
 
-def describe(probs: dict[str, Any], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
-    """One picture's answer: top-k categories, the colour when predicted, a low-confidence flag."""
-    category = np.asarray(probs["category"])
-    top = np.argsort(-category, kind="stable")[:TOP_K]
-    labels = [{"label": tasks["category"][int(i)], "probability": round(float(category[i]), 4)} for i in top]
-    second = float(category[top[1]]) if len(top) > 1 else 0.0
-    answer: dict[str, Any] = {"labels": labels, "category": labels[0]["label"],
-                              "low_confidence": float(category[top[0]]) - second < margin}
-    if "colour" in probs:
-        colour = np.asarray(probs["colour"])
-        best = int(colour.argmax())
-        answer["colour"] = {"label": tasks["colour"][best], "probability": round(float(colour[best]), 4)}
-    return answer
+def request_picture(row: dict[str, Any]) -> bytes | ImageRejected:
+    try:
+        return request_bytes(row)
+    except ImageRejected as exc:
+        return exc
 
 
 def eager_predictor(model_dir: Path) -> Predict:
@@ -89,41 +82,21 @@ class ShopLensHandler(BaseHandler):
         self.settings = archive_settings(self.info, getattr(context, "model_yaml_config", {}))
         torch.set_num_threads(self.settings.threads)  # every runtime gets the same threads
         if self.settings.runtime == "eager":
-            self.predict = eager_predictor(model_dir)
+            predict = eager_predictor(model_dir)
         else:
-            self.predict = load_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
-        self.limits = ImageLimits()
+            predict = load_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
+        self.classifier = PictureClassifier(self.info, predict, self.settings.low_confidence_margin)
         self.initialized = True
         log.info("ShopLens %s %s on the %s runtime, %d threads", self.info.arch, self.info.version,
                  self.settings.runtime, self.settings.threads)
 
-    def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
+    def preprocess(self, data: list[dict[str, Any]]) -> Prepared:
         self.embedding_asked = [wants_embedding(self.context.request_processor[index].get_request_properties())
                                 for index in range(len(data))]
-        pictures, errors = [], []
-        for row in data:
-            try:
-                pictures.append(eval_pixels(decode_image(request_bytes(row), self.limits), self.info.preprocessing))
-                errors.append(None)
-            except ImageRejected as exc:
-                errors.append(exc.reason)
-        return (np.stack(pictures) if pictures else None), errors
+        return self.classifier.prepare([request_picture(row) for row in data])
 
-    def inference(self, batch: tuple[np.ndarray | None, list[str | None]], *args: Any, **kwargs: Any) -> Any:
-        pictures, errors = batch
-        return ({} if pictures is None else self.predict(pictures)), errors
+    def inference(self, prepared: Prepared, *args: Any, **kwargs: Any) -> tuple[Prepared, dict[str, np.ndarray]]:
+        return prepared, self.classifier.predict(prepared)
 
-    def postprocess(self, inference_output: Any) -> list[dict[str, Any]]:
-        probs, errors = inference_output
-        answers, index = [], 0
-        for error, embedding_asked in zip(errors, self.embedding_asked, strict=True):
-            if error is not None:
-                answers.append({"error": error})
-                continue
-            answer = describe({task: p[index] for task, p in probs.items()}, self.info.tasks,
-                              self.settings.low_confidence_margin)
-            if embedding_asked:
-                answer[EMBEDDING] = probs[EMBEDDING][index].tolist() if EMBEDDING in probs else None
-            answers.append({**answer, "model": self.info.arch, "version": self.info.version})
-            index += 1
-        return answers
+    def postprocess(self, inference_output: tuple[Prepared, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
+        return self.classifier.answers(*inference_output, with_embedding=self.embedding_asked)

@@ -18,6 +18,7 @@ from shoplens.bundle import BundleInfo, exported_model
 
 EMBEDDING = "embedding"  # the exported models' output beside the tasks: pooled features, L2-normalised
 Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
+EMBEDDING = "embedding"  # the output beside the tasks' probabilities: what visual search and batch jobs store
 
 
 def torchscript_predictor(path: Path) -> Predict:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from serving.handler import describe
+from shoplens.classifier import describe
 from shoplens.sample import jpeg_bytes
 
 
