@@ -21,9 +21,10 @@ from packaging.utils import canonicalize_name
 # each image and the pyproject extra it installs
 IMAGES = {"api.Dockerfile": "api", "crawler.Dockerfile": "crawl", "torchserve.Dockerfile": "serve",
           "trainer.Dockerfile": "train"}
-# each extra and the code it runs (the API and its gunicorn settings; the rest of serving/ is TorchServe's side)
+# each extra and the code it runs (the API and its gunicorn settings, the Spark batch job; the rest of serving/
+# is TorchServe's side)
 COMPONENTS = {"crawl": ["crawler"], "train": ["training"], "api": ["serving/api", "serving/gunicorn.conf.py"],
-              "serve": ["serving"]}
+              "batch": ["serving/batch"], "serve": ["serving"]}
 FIRST_PARTY = {"shoplens", "crawler", "training", "serving", "mainjob"}
 
 
