@@ -8,7 +8,9 @@ manifest), accuracy per label with its 95 % Wilson interval and sample size.
 from __future__ import annotations
 
 import html
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -33,36 +35,36 @@ def label_accuracy(answered: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["label", "n", "correct", "accuracy", "low", "high"])
 
 
-def _bar_png(counts: pd.Series, title: str, path: Path) -> None:
+def _png(path: Path, title: str, draw: Callable[[Any], None]) -> None:
+    """One plot, drawn by `draw` on its axes, saved as `path`."""
     figure, axes = plt.subplots(figsize=(7, 3.5))
-    counts.plot.bar(ax=axes, color="#4c72b0")
+    draw(axes)
     axes.set_title(title)
-    axes.set_ylabel("pictures")
     figure.tight_layout()
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def _counts_png(counts: pd.Series, title: str, path: Path) -> None:
+    _png(path, title, lambda axes: (counts.plot.bar(ax=axes, color="#4c72b0"), axes.set_ylabel("pictures")))
 
 
 def _histogram_png(answered: pd.DataFrame, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(7, 3.5))
-    axes.hist(answered["probability"], bins=20, range=(0, 1), color="#55a868")
-    axes.set_title(f"top-1 probability (n={len(answered)})")
-    axes.set_xlabel("probability")
-    axes.set_ylabel("pictures")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    def draw(axes: Any) -> None:
+        axes.hist(answered["probability"], bins=20, range=(0, 1), color="#55a868")
+        axes.set_xlabel("top-1 probability")
+        axes.set_ylabel("pictures")
+
+    _png(path, f"confidence (n={len(answered)})", draw)
 
 
 def _accuracy_png(accuracy: pd.DataFrame, path: Path) -> None:
-    figure, axes = plt.subplots(figsize=(7, 3.5))
-    errors = [accuracy["accuracy"] - accuracy["low"], accuracy["high"] - accuracy["accuracy"]]
-    axes.bar(accuracy["label"], accuracy["accuracy"], yerr=errors, capsize=4, color="#c44e52")
-    axes.set_ylim(0, 1)
-    axes.set_title(f"accuracy per true label, 95 % Wilson intervals (n={int(accuracy['n'].sum())})")
-    figure.tight_layout()
-    figure.savefig(path, dpi=100)
-    plt.close(figure)
+    def draw(axes: Any) -> None:
+        errors = [accuracy["accuracy"] - accuracy["low"], accuracy["high"] - accuracy["accuracy"]]
+        axes.bar(accuracy["label"], accuracy["accuracy"], yerr=errors, capsize=4, color="#c44e52")
+        axes.set_ylim(0, 1)
+
+    _png(path, f"accuracy per true label, 95 % Wilson intervals (n={int(accuracy['n'].sum())})", draw)
 
 
 def _table(frame: pd.DataFrame) -> str:
@@ -80,7 +82,7 @@ def write_report(output: str, folder: Path, top: int = 20) -> Path:
     for column, title in (("category", "pictures per label"), ("colour", "pictures per colour")):
         counts = answered[column].value_counts()
         if len(counts):
-            _bar_png(counts, title, folder / f"{column}.png")
+            _counts_png(counts, title, folder / f"{column}.png")
             sections.append(f'<h2>{title.capitalize()}</h2><img src="{column}.png">')
     _histogram_png(answered, folder / "confidence.png")
     sections.append('<h2>Confidence</h2><img src="confidence.png">')
