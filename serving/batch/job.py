@@ -179,6 +179,8 @@ def spark_session(master: str | None, threads: int, batch_rows: int) -> Any:
         builder = builder.master(master)
     return (builder.config("spark.task.cpus", str(threads))  # a task's torch threads own its cores
             .config("spark.sql.execution.arrow.maxRecordsPerBatch", str(batch_rows))
+            # a picture costs little to open: Spark's 4 MB default packs only ~32 pictures per task
+            .config("spark.sql.files.openCostInBytes", str(64 << 10))
             .config("spark.ui.showConsoleProgress", "false").getOrCreate())
 
 
