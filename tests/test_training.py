@@ -211,6 +211,7 @@ def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast
         for batch in (pixels[:1], pixels):  # the batch dimension stays dynamic
             got = load_predictor(out / "bundle", info, runtime)(batch)
             assert set(got) == set(expected) == {*info.tasks, EMBEDDING}  # embeddings compared too
+            assert np.allclose(np.linalg.norm(got[EMBEDDING], axis=1), 1, atol=1e-5)
             for task, probs in got.items():
                 assert np.abs(probs - expected[task][: len(batch)]).max() < 1e-4, (runtime, task)
 
