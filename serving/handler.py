@@ -91,7 +91,9 @@ class ShopLensHandler(BaseHandler):
                  self.settings.runtime, self.settings.threads)
 
     def preprocess(self, data: list[dict[str, Any]]) -> Prepared:
-        self.embedding_asked = [wants_embedding(self.context.request_processor[index].get_request_properties())
+        # run in-process (benchmarks, the batch job's tests) there is no TorchServe request context
+        processors = getattr(self.context, "request_processor", None) or []
+        self.embedding_asked = [index < len(processors) and wants_embedding(processors[index].get_request_properties())
                                 for index in range(len(data))]
         return self.classifier.prepare([request_picture(row) for row in data])
 
