@@ -3,6 +3,7 @@ feedback and uncertain answers queued, the review order, decisions read back by 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -142,3 +143,14 @@ def jpeg_bytes_resaved(picture: bytes) -> bytes:
     from PIL import Image
 
     return jpeg_bytes(Image.open(io.BytesIO(picture)).convert("RGB"), 80)
+
+
+def test_opening_fresh_databases_together_migrates_each_once(database_url, tmp_path):
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"  # a second database migrated in the same process meanwhile
+    with ThreadPoolExecutor(6) as pool:  # as gunicorn's workers and the recorder threads do at start
+        stores = list(pool.map(lambda url: corrections.open_store(url, tmp_path / "p"), [database_url, other] * 3))
+    try:
+        assert [corrections.schema_revision(store.engine) for store in stores] == [HEAD] * 6
+    finally:
+        for store in stores:
+            store.close()

@@ -12,6 +12,7 @@ never waited for. A cached answer was offered when it was new, so hits cost noth
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
@@ -25,6 +26,7 @@ from shoplens.imaging import ImageLimits, ImageRejected
 
 OFFERS = Counter("shoplens_review_offers_total", "Uncertain answers offered to the review queue, by outcome",
                  ["outcome"])
+log = logging.getLogger(__name__)
 BACKLOG = 256  # uncertain answers waiting for the recorder thread, per worker process
 
 
@@ -89,9 +91,12 @@ class Corrections:
         while True:
             picture, url, answer = self._backlog.get()
             try:
-                OFFERS.labels(self._record(picture, url, answer)).inc()
-            finally:
-                self._backlog.task_done()
+                outcome = self._record(picture, url, answer)
+            except Exception:  # the recorder outlives any one answer
+                log.exception("recording an uncertain answer failed")
+                outcome = "failed"
+            OFFERS.labels(outcome).inc()
+            self._backlog.task_done()
 
     def _record(self, picture: bytes, url: str | None, answer: Answer) -> str:
         try:

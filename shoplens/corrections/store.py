@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -57,6 +58,7 @@ from shoplens.imaging import ImageLimits, hamming
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5340_4C45_4E53  # PostgreSQL advisory lock key ("SHOPLENS"-ish), taken while migrating
+_MIGRATING = threading.Lock()
 LOOKAHEAD = 50  # how far down the ranking a more diverse next item is looked for
 
 
@@ -165,8 +167,9 @@ def _sqlite_file_locked(engine: Engine) -> Iterator[None]:
 
 
 def migrate(engine: Engine, revision: str = "head") -> None:
-    """Brings the database's schema to `revision` (the newest migration), one process at a time."""
-    with _sqlite_file_locked(engine), engine.begin() as connection:
+    """Brings the database's schema to `revision` (the newest migration), one process at a time (and one
+    thread: Alembic's ``context`` and ``op`` are module-wide proxies)."""
+    with _MIGRATING, _sqlite_file_locked(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config = Config()
@@ -192,12 +195,15 @@ class CorrectionsStore:
         if self.pictures is None:
             raise ValueError("this store was opened for reading: it has no picture store")
         stored = self.pictures.put(picture, limits)
-        with self.session.begin() as session:
-            if session.get(Picture, stored.sha1) is None:
-                session.add(Picture(sha1=stored.sha1, location=stored.location, byte_size=stored.byte_size,
-                                    width=stored.width, height=stored.height,
-                                    perceptual_hash=stored.perceptual_hash, source_url=source_url,
-                                    first_seen=now()))
+        try:
+            with self.session.begin() as session:
+                if session.get(Picture, stored.sha1) is None:
+                    session.add(Picture(sha1=stored.sha1, location=stored.location, byte_size=stored.byte_size,
+                                        width=stored.width, height=stored.height,
+                                        perceptual_hash=stored.perceptual_hash, source_url=source_url,
+                                        first_seen=now()))
+        except IntegrityError:  # another worker kept the same picture just now
+            pass
         return stored.sha1
 
     def has_picture(self, sha1: str) -> bool:

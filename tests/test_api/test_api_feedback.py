@@ -168,3 +168,14 @@ def test_a_correction_of_a_cached_answer_carries_its_uncertainty(client, headers
     top, second = (label["probability"] for label in answer["labels"][:2])
     assert item["predicted"]["probability"] == top
     assert item["uncertainty"] == pytest.approx(1 - (top - second))
+
+
+def test_feedback_is_rate_limited_per_key(settings, database_url, picture_host, headers):
+    settings.database_url, settings.fetch_allow_hosts, settings.rate_limit = database_url, [picture_host], 2
+    app = create_app(settings)
+    client = app.test_client()
+    statuses = [client.post("/v1/feedback", json=correction(picture_host), headers=headers).status_code
+                for _ in range(3)]
+    assert statuses == [201, 201, 429]
+    assert counts(app) == {"pictures": 1, "feedback": 2, "review_items": 2}
+    app.extensions["shoplens"].corrections.store().close()
