@@ -18,12 +18,12 @@
     .badge.low::before { content: "? "; }
     .badge ol { display: none; margin: 2px 0 0; padding-left: 16px; font-weight: 400; }
     .badge.expanded ol { display: block; }
-    .badge.expanded, .badge:focus-within { white-space: normal; }
-    .badge:focus-within ol { display: block; }
+    .badge.expanded, .badge:focus-within, .badge.held { white-space: normal; }
+    .badge:focus-within ol, .badge.held ol { display: block; }
     .badge.corrected { background: rgba(91, 33, 182, 0.92); }
     .badge.corrected::before { content: "✎ "; }
     .actions { display: none; gap: 4px; margin-top: 4px; }
-    .badge.expanded .actions, .badge:focus-within .actions { display: flex; }
+    .badge.expanded .actions, .badge:focus-within .actions, .badge.held .actions { display: flex; }
     .actions button { pointer-events: auto; cursor: pointer; font: 600 11px/1.4 system-ui, sans-serif; color: #115e59;
                       background: #fff; border: 0; border-radius: 3px; padding: 1px 6px; }
     .badge:focus-visible, .actions button:focus-visible { outline: 2px solid #fbbf24; outline-offset: 1px; }
@@ -48,7 +48,8 @@
   }
 
   class BadgeLayer {
-    /** `actions`: {similar, correct}, each called (picture element, the button) from the hover card. */
+    /** `actions`: {similar, correct}, each called (picture element, the button) from the hover card,
+     * returning a promise settled when what it opened is closed. */
     constructor(doc, actions = {}) {
       this.doc = doc;
       this.host = doc.createElement("shoplens-badges");
@@ -65,7 +66,11 @@
       this.shadow.addEventListener("click", (event) => {
         const button = event.target.closest("button[data-action]");
         const element = button && this.pictureOf(button.closest(".badge"));
-        if (element && actions[button.dataset.action]) actions[button.dataset.action](element, button);
+        if (!element || !actions[button.dataset.action]) return;
+        // its card stays open while the dialog it opened is: focus comes back to the button
+        const badge = this.badges.get(element);
+        badge.classList.add("held");
+        Promise.resolve(actions[button.dataset.action](element, button)).finally(() => badge.classList.remove("held"));
       });
       root.ShopLens.dialog.keepInside(this.shadow);
       const placeOwner = (event) => {

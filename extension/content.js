@@ -292,17 +292,17 @@
     page = null;
   }
 
-  /** "More like this" from a badge's hover card: the panel for the picture it labels. */
+  /** "More like this" from a badge's hover card: the panel for the picture it labels (settled once closed). */
   function moreLikeThis(element, button) {
-    SimilarPanel.open(document, page.sources.get(element), { returnFocus: button });
+    return SimilarPanel.open(document, page.sources.get(element), { returnFocus: button }).then((panel) => panel.closed);
   }
 
   /** "Wrong label?" from a badge's hover card: the correction dialog; the badge shows the
-   * shopper's labels at once, and the service worker sends them once the shopper agreed. */
+   * shopper's labels at once, and the service worker sends them once the shopper agreed (settled once closed). */
   function openCorrection(element, button) {
     const url = page.sources.get(element);
     const current = page;
-    CorrectionPanel.open(document, {
+    return CorrectionPanel.open(document, {
       answer: page.answers.get(url),
       consent: settings.sendCorrections,
       ask: (message) => chrome.runtime.sendMessage({ ...message, pictureUrl: url, pageUrl: location.href }),
@@ -313,7 +313,7 @@
         showing(url).forEach(render);
         updateCards();
       },
-    }, button);
+    }, button).then((panel) => panel.closed);
   }
 
   function showAnswer(url, answer) {

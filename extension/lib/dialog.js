@@ -53,6 +53,7 @@
       this.closeButton.addEventListener("click", () => this.close());
       this.panel.addEventListener("keydown", (event) => this.onKey(event));
       keepInside(this.shadow);
+      this.closed = new Promise((resolve) => { this.settle = resolve; }); // resolved once it closes
     }
 
     /** Puts the dialog on the page and moves focus into it (`returnFocus`: where it goes back). */
@@ -90,6 +91,7 @@
       this.host.remove();
       if (Dialog.current === this) Dialog.current = null;
       if (this.returnFocus && this.returnFocus.isConnected && this.returnFocus.focus) this.returnFocus.focus();
+      this.settle();
     }
   }
 
