@@ -106,7 +106,7 @@ async function similar(url) {
   }
 }
 
-/** The model's vocabulary ({version, category, colour}) from GET /v1/models, kept a minute per
+/** The model's vocabulary ({version, category, colour}) from GET /v1/vocabulary, kept a minute per
  * endpoint (a new default version brings its own); or {error}. */
 async function vocabulary() {
   const settings = await Settings.load();
@@ -114,8 +114,8 @@ async function vocabulary() {
   const stored = (await chrome.storage.session.get(key))[key];
   if (stored && Date.now() - stored.at < VOCABULARY_MS) return stored;
   try {
-    const found = Corrections.vocabularyOf(await Api.models(settings));
-    if (!found) return { error: "the API does not tell the model's labels (GET /v1/models has no labels)" };
+    const found = Corrections.vocabularyOf(await Api.vocabulary(settings));
+    if (!found) return { error: "the API names no labels of the model (GET /v1/vocabulary)" };
     await chrome.storage.session.set({ [key]: { ...found, at: Date.now() } });
     return found;
   } catch (error) {

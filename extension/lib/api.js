@@ -64,9 +64,9 @@
     return postBatch(settings, JSON.stringify({ urls }), { "Content-Type": "application/json" });
   }
 
-  /** GET /v1/models: the model, its versions and its vocabulary. */
-  function models(settings) {
-    return call(settings, "/v1/models");
+  /** GET /v1/vocabulary: the served model's labels, which corrections name. */
+  function vocabulary(settings) {
+    return call(settings, "/v1/vocabulary");
   }
 
   /** POST /v1/feedback with a shopper's correction (lib/corrections.js builds the body). */
@@ -74,7 +74,7 @@
     return call(settings, "/v1/feedback", JSON.stringify(body), { "Content-Type": "application/json" });
   }
 
-  const api = { classifyBatch, classifyUrls, similar, models, feedback, ApiFailure, MESSAGES };
+  const api = { classifyBatch, classifyUrls, similar, vocabulary, feedback, ApiFailure, MESSAGES };
   root.ShopLens = Object.assign(root.ShopLens || {}, { api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);

@@ -1,6 +1,6 @@
 // Shoppers' corrections of a badge ("Wrong label?"): what the badge shows once corrected, what
 // is sent to the API (POST /v1/feedback) and the words that tell the shopper so, the model's
-// vocabulary read from GET /v1/models. Used by the content script and the service worker.
+// vocabulary read from GET /v1/vocabulary. Used by the content script and the service worker.
 (function (root) {
   "use strict";
 
@@ -18,13 +18,12 @@
       colour: correction.colour ? { label: correction.colour, probability: 1 } : undefined };
   }
 
-  /** The model's vocabulary from GET /v1/models: {version, category: [...], colour: [...]} (the
-   * default version's), or null where the API does not tell it. */
-  function vocabularyOf(models) {
-    const labels = models && models.labels;
-    if (!labels || !Array.isArray(labels.category) || !labels.category.length) return null;
-    return { version: String(models.default_version), category: labels.category.map(String),
-      colour: Array.isArray(labels.colour) ? labels.colour.map(String) : [] };
+  /** The model's vocabulary from GET /v1/vocabulary (the default version's labels):
+   * {version, category: [...], colour: [...]}, or null where the answer names no categories. */
+  function vocabularyOf(answer) {
+    if (!answer || !Array.isArray(answer.categories) || !answer.categories.length) return null;
+    return { version: String(answer.version), category: answer.categories.map(String),
+      colour: Array.isArray(answer.colours) ? answer.colours.map(String) : [] };
   }
 
   /** Whether `correction` names labels of `vocabulary` ({garment: false} always does). */
@@ -35,15 +34,15 @@
       && (!correction.colour ? !vocabulary.colour.length : vocabulary.colour.includes(correction.colour));
   }
 
-  /** The body of POST /v1/feedback for a correction of the answer shown on the picture at
-   * `pictureUrl`, on the page at `pageUrl`, made at `time` (a Date). */
+  /** The body of POST /v1/feedback (the API's FeedbackRequest) for a correction of the answer shown
+   * on the picture at `pictureUrl`, on the page at `pageUrl`, made at `time` (a Date). */
   function feedbackBody({ pictureUrl, pageUrl, answer, correction, time }) {
-    const predicted = { category: answer.category, probability: answer.labels[0].probability,
+    const predicted = { category: answer.category, model_version: String(answer.version || ""),
       ...(answer.colour ? { colour: answer.colour.label } : {}) };
     const labels = correction.garment === false ? { garment: false }
       : { garment: true, category: correction.category, ...(correction.colour ? { colour: correction.colour } : {}) };
-    return { picture_url: pictureUrl, page_url: pageUrl, model_version: String(answer.version || ""),
-      predicted, corrected: labels, time: time.toISOString() };
+    return { picture: { url: pictureUrl }, page_url: pageUrl, predicted, corrected: labels,
+      reported_at: time.toISOString() };
   }
 
   const api = { WHAT_IS_SENT, corrected, vocabularyOf, valid, feedbackBody };

@@ -17,10 +17,10 @@ test("a corrected answer shows the shopper's labels, marked as theirs, never as 
   assert.equal(Labels.isGarment(none), false);
 });
 
-test("the vocabulary comes from /v1/models' labels; an API without them gives none", () => {
-  assert.deepEqual(Corrections.vocabularyOf({ default_version: 3, labels: { category: ["dress", "skirt"],
-    colour: ["red", "blue"] } }), VOCABULARY);
-  assert.deepEqual(Corrections.vocabularyOf({ default_version: "1", labels: { category: ["dress"] } }),
+test("the vocabulary comes from /v1/vocabulary; an answer naming no categories gives none", () => {
+  assert.deepEqual(Corrections.vocabularyOf({ model: "shoplens", version: 3, categories: ["dress", "skirt"],
+    colours: ["red", "blue"] }), VOCABULARY);
+  assert.deepEqual(Corrections.vocabularyOf({ version: "1", categories: ["dress"], colours: [] }),
     { version: "1", category: ["dress"], colour: [] });
   assert.equal(Corrections.vocabularyOf({ model: "m", default_version: "1", versions: [] }), null);
 });
@@ -38,9 +38,9 @@ test("the feedback body carries picture and page URL, prediction, model version,
   const time = new Date("2026-11-23T22:00:00Z");
   const body = Corrections.feedbackBody({ pictureUrl: "https://cdn.example/1.jpg", pageUrl: "https://shop.example/c",
     answer: ANSWER, correction: { garment: true, category: "skirt", colour: "blue" }, time });
-  assert.deepEqual(body, { picture_url: "https://cdn.example/1.jpg", page_url: "https://shop.example/c",
-    model_version: "3", predicted: { category: "dress", colour: "red", probability: 0.6 },
-    corrected: { garment: true, category: "skirt", colour: "blue" }, time: "2026-11-23T22:00:00.000Z" });
+  assert.deepEqual(body, { picture: { url: "https://cdn.example/1.jpg" }, page_url: "https://shop.example/c",
+    predicted: { category: "dress", colour: "red", model_version: "3" },
+    corrected: { garment: true, category: "skirt", colour: "blue" }, reported_at: "2026-11-23T22:00:00.000Z" });
   const none = Corrections.feedbackBody({ pictureUrl: "a", pageUrl: "b", answer: ANSWER, correction: { garment: false },
     time });
   assert.deepEqual(none.corrected, { garment: false });
