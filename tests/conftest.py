@@ -17,6 +17,7 @@ from serving.torchserve import TorchServe
 from shoplens.sample import write_sample
 from tests.support import ROOT
 from tests.support.extension import PopupBrowser
+from tests.support.openapi import conforms
 from tests.support.pictures import drawn
 from tests.support.postgres import PostgresCluster, binaries
 from tests.support.training import fast_args, read_metrics, run_module
@@ -69,7 +70,7 @@ def _helper_fixture(name: str, helper: Callable) -> Callable:
 # shows each one's docstring); train(argv) is the training CLI in-process, returning its
 # exit status.
 for _name, _helper in {"drawn": drawn, "fast_args": fast_args, "train": train, "read_metrics": read_metrics,
-                       "run_module": run_module, "api_settings": api_settings}.items():
+                       "run_module": run_module, "api_settings": api_settings, "conforms": conforms}.items():
     globals()[f"{_name}_fixture"] = _helper_fixture(_name, _helper)
 
 

@@ -50,6 +50,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from shoplens import settings
 from shoplens.corrections.models import Feedback, Picture, ReviewItem
 from shoplens.corrections.pictures import PictureStore
 from shoplens.imaging import ImageLimits, hamming
@@ -230,7 +231,8 @@ class CorrectionsStore:
         except IntegrityError:  # queued already for this model version (perhaps by another worker just now)
             return None
 
-    def review_queue(self, offset: int = 0, limit: int = 20, max_distance: int = 4) -> ReviewPage:
+    def review_queue(self, offset: int = 0, limit: int = 20,
+                     max_distance: int = settings.MAX_DISTANCE.default) -> ReviewPage:
         with self.session() as session:
             rows = session.execute(
                 select(ReviewItem, Picture.perceptual_hash, Picture.source_url, Feedback.page_url)
