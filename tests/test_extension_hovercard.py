@@ -1,19 +1,27 @@
 """The badge's hover card in real headless Chromium with the extension loaded, against the test
-shop, the gunicorn-run API (real TorchServe and redis-server) and a real FAISS catalogue index
-built by `shoplens-index` from a crawl of that same shop: "More like this" reached by mouse hover
-and by keyboard lists the indexed products."""
+shop, the gunicorn-run API (real TorchServe and redis-server), a real FAISS catalogue index
+built by `shoplens-index` from a crawl of that same shop and a corrections database (SQLite):
+"More like this" reached by mouse hover and by keyboard lists the indexed products; "Wrong
+label?" asks for consent once, changes the badge at once and the correction reaches the
+database; with sending switched off in the options, nothing more arrives there."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.support.select import Select
+from sqlalchemy import select
 
 from crawler.testshop import Catalogue, serve_shop
 from serving.stack import ApiServer
+from shoplens.corrections.models import Feedback
+from shoplens.corrections.store import open_store
 from shoplens.processes import wait_for
 
 BADGE_WAIT = 90  # seconds: the machine is shared, TorchServe answers the first pictures slowly
@@ -58,10 +66,20 @@ def shop(tiny_labels, served_bundle, tmp_path_factory, root):
 
 
 @pytest.fixture(scope="module")
-def api(torchserve, redis_server, api_settings, shop):
+def corrections(tmp_path_factory) -> tuple[str, str]:
+    """The corrections database's URL (a SQLite file) and picture store folder."""
+    folder = tmp_path_factory.mktemp("corrections")
+    return f"sqlite:///{folder / 'corrections.sqlite3'}", str(folder / "pictures")
+
+
+@pytest.fixture(scope="module")
+def api(torchserve, redis_server, api_settings, shop, corrections):
     server, _ = torchserve
-    _, index = shop
-    with ApiServer({**api_settings(server, redis_server), "SHOPLENS_INDEX_DIR": str(index)}).start() as running:
+    url, index = shop
+    database, pictures = corrections
+    extra = {"SHOPLENS_INDEX_DIR": str(index), "SHOPLENS_DATABASE_URL": database, "SHOPLENS_PICTURE_STORE": pictures,
+             "SHOPLENS_FETCH_ALLOW_HOSTS": urlsplit(url).netloc}  # the API fetches corrected pictures from the shop
+    with ApiServer({**api_settings(server, redis_server), **extra}).start() as running:
         yield running
 
 
@@ -136,3 +154,85 @@ def test_more_like_this_by_keyboard_and_escape_gives_focus_back(storefront):
     keys.send_keys(Keys.ESCAPE).perform()
     wait_for(lambda: driver.execute_script(PANEL) is None, 5, "Escape to close the panel")
     assert driver.execute_script(FOCUSED) == "More like this"
+
+
+CORRECTION = """
+const host = document.querySelector('shoplens-correction');
+return host ? host.shadowRoot.querySelector('[role=status]').textContent : null;
+"""
+
+
+def corrected_in_database(corrections: tuple[str, str]) -> list[tuple[Feedback, bool]]:
+    """The shoppers' corrections in the database, read through the corrections store, each with
+    whether it waits in the review queue as one that disagrees with the model."""
+    store = open_store(*corrections)
+    try:
+        with store.session() as session:
+            rows = session.scalars(select(Feedback).order_by(Feedback.id)).all()
+        queued = {q.item.feedback_id for q in store.review_queue(limit=100).items if q.item.disagrees}
+        return [(row, row.id in queued) for row in rows]
+    finally:
+        store.close()
+
+
+def correct(driver, product: str, category: str, colour: str, button_id: str):
+    """Opens the product's hover card by mouse, "Wrong label?", picks the labels and presses `button_id`;
+    returns the dialog's shadow root (as it was)."""
+    img, badge = badge_of(driver, product)
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", img)
+    ActionChains(driver).move_to_element(img).perform()
+    wait_for(lambda: "expanded" in badge.get_attribute("class"), 10, "the hover card")
+    ActionChains(driver).move_to_element(badge.find_element("css selector", "button[data-action=correct]")).click() \
+        .perform()
+    dialog = driver.find_element("css selector", "shoplens-correction").shadow_root
+    wait_for(lambda: dialog.find_elements("css selector", "#category"), 20, "the model's labels")
+    Select(dialog.find_element("css selector", "#category")).select_by_value(category)
+    Select(dialog.find_element("css selector", "#colour")).select_by_value(colour)
+    consent = [element.text for element in dialog.find_elements("css selector", "#consent")]
+    dialog.find_element("css selector", f"#{button_id}").click()
+    return badge, consent
+
+
+def test_a_correction_asks_consent_once_shows_at_once_and_reaches_the_database(storefront, browser, corrections,
+                                                                                tiny_labels, torchserve):
+    driver, shop_url = storefront
+    _, bundle = torchserve
+    categories, colours = tiny_labels
+    img, _ = badge_of(driver, PRODUCT)
+    predicted = img.get_attribute("data-shoplens-category"), img.get_attribute("data-shoplens-colour")
+    category = next(name for name in categories if name != predicted[0])
+    colour = next(name for name in colours if name != predicted[1])
+    badge, consent = correct(driver, PRODUCT, category, colour, "agree")
+    # the first correction said what is sent before anything was
+    assert len(consent) == 1
+    for sent in ("picture's URL", "page's URL", "model version", "labels you chose", "the time"):
+        assert sent in consent[0]
+    wait_for(lambda: badge.get_attribute("aria-label") == f"ShopLens: {category} · {colour} · your label", 5,
+             "the badge to show the correction")
+    assert "corrected" in badge.get_attribute("class")
+    wait_for(lambda: driver.execute_script(CORRECTION) is None, 30, "the correction to be sent")
+
+    ((stored, queued),) = wait_for(lambda: corrected_in_database(corrections), 10, "the correction in the database")
+    assert (stored.category, stored.colour, stored.garment) == (category, colour, True)
+    assert (stored.predicted_category, stored.predicted_colour or "") == predicted and queued
+    assert stored.picture_url == img.get_attribute("data-shoplens-source")
+    assert stored.page_url == f"{shop_url}/shop"
+    assert stored.model_version == str(bundle["version"])  # the version that gave the answer shown
+    assert abs((datetime.now(UTC) - stored.reported_at.replace(tzinfo=UTC)).total_seconds()) < 120
+
+    # switched off in the options: the next correction changes its badge only, nothing is sent
+    driver.get(browser.page("options.html"))
+    switch = wait_for(lambda: driver.find_element("id", "send-corrections"), 10, "the options")
+    assert switch.is_selected()  # agreeing once turned it on
+    switch.click()
+    driver.find_element("css selector", "button[type=submit]").click()
+    wait_for(lambda: driver.find_element("id", "saved").text == "saved", 10, "the options to be saved")
+    driver.get(f"{shop_url}/shop")
+    other = "p00004"
+    wait_for(lambda: other in browser.labelled_ids(), BADGE_WAIT, f"the badge of {other}")
+    badge, consent = correct(driver, other, category, colour, "local")
+    assert consent == []
+    wait_for(lambda: badge.get_attribute("aria-label") == f"ShopLens: {category} · {colour} · your label", 5,
+             "the badge to show the correction")
+    assert driver.execute_script(CORRECTION) is None
+    assert len(corrected_in_database(corrections)) == 1
