@@ -15,7 +15,7 @@
 
   function select(doc, id, names, chosen) {
     const node = element(doc, "select", { id });
-    for (const name of names) node.add(new doc.defaultView.Option(name, name, false, name === chosen));
+    for (const name of names) node.append(element(doc, "option", { value: name, textContent: name, selected: name === chosen }));
     return node;
   }
 

@@ -45,6 +45,11 @@ return [...host.shadowRoot.querySelectorAll('li')].map((item) => ({
   loaded: item.querySelector('img').complete && item.querySelector('img').naturalWidth > 0,
   text: item.textContent}));
 """
+# The correction dialog's status line, or None when no dialog is open.
+CORRECTION = """
+const host = document.querySelector('shoplens-correction');
+return host ? host.shadowRoot.querySelector('[role=status]').textContent : null;
+"""
 
 
 def run(*argv: str, cwd=None) -> None:
@@ -155,11 +160,15 @@ def test_more_like_this_by_keyboard_and_escape_gives_focus_back(storefront):
     wait_for(lambda: driver.execute_script(PANEL) is None, 5, "Escape to close the panel")
     assert driver.execute_script(FOCUSED) == "More like this"
 
+    # the card's next button opens the correction form, its first field focused; Escape sends nothing
+    keys.send_keys(Keys.TAB).perform()
+    assert driver.execute_script(FOCUSED) == "Wrong label?"
+    keys.send_keys(Keys.ENTER).perform()
+    wait_for(lambda: driver.execute_script(FOCUSED) == "SELECT", 20, "the correction form")
+    keys.send_keys(Keys.ESCAPE).perform()
+    wait_for(lambda: driver.execute_script(CORRECTION) is None, 5, "Escape to close the form")
+    assert driver.execute_script(FOCUSED) == "Wrong label?"
 
-CORRECTION = """
-const host = document.querySelector('shoplens-correction');
-return host ? host.shadowRoot.querySelector('[role=status]').textContent : null;
-"""
 
 
 def corrected_in_database(corrections: tuple[str, str]) -> list[tuple[Feedback, bool]]:
