@@ -12,19 +12,22 @@ and queues it for review.
 
 from __future__ import annotations
 
+import hashlib
 import re
+from dataclasses import replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
-from serving.api.classify import fetch
-from serving.api.corrections import CorrectionsUnavailable
+from serving.api.classify import fetch, guarded
+from serving.api.corrections import CorrectionsUnavailable, model_answer
 from serving.api.errors import APIError
 from serving.api.inputs import MAX_URL_LENGTH, json_object, well_formed_url
 from serving.api.models import vocabulary
-from serving.api.services import corrections
+from serving.api.services import cache, corrections
 from shoplens.corrections.store import Answer, Correction, CorrectionsStore
 from shoplens.imaging import ImageRejected
 
@@ -94,23 +97,33 @@ def _reported_at(value: Any) -> datetime | None:
     return moment
 
 
-def _picture(fields: dict[str, Any], store: CorrectionsStore) -> tuple[str, str | None]:
-    """(SHA-1, URL) of the picture: looked up by hash, or fetched, checked and kept."""
+def _picture(fields: dict[str, Any], store: CorrectionsStore) -> tuple[str, str | None, bytes]:
+    """(SHA-1, URL, bytes) of the picture: looked up by hash, or fetched, checked and kept."""
     if len(fields) != 1:
         raise APIError(400, "'picture' carries exactly one of 'url' or 'sha1'")
     if "sha1" in fields:
         sha1 = fields["sha1"]
         if not isinstance(sha1, str) or not SHA1.fullmatch(sha1):
             raise APIError(400, "'picture.sha1' must be 40 lower-case hex digits")
-        if not store.has_picture(sha1):
+        location = store.picture_location(sha1)
+        if location is None:
             raise APIError(422, f"no picture is kept with SHA-1 {sha1}; send its 'url' instead")
-        return sha1, None
+        return sha1, None, Path(location).read_bytes()
     url = well_formed_url(fields["url"])
     picture = fetch(url)
     try:
-        return store.keep_picture(picture, url, corrections().limits), url
+        return store.keep_picture(picture, url, corrections().limits), url, picture
     except ImageRejected as exc:
         raise APIError(413 if exc.reason == "too_large_file" else 422, f"not a usable picture: {exc}") from None
+
+
+def _as_answered(seen: Answer, picture: bytes) -> Answer:
+    """The answer the shopper saw, with its probabilities when the answer cache still holds it (one
+    Redis read): a correction of an uncertain answer ranks as uncertain too."""
+    cached = guarded(cache().get, hashlib.sha256(picture).hexdigest(), seen.model_version)
+    if not cached or cached.get("category") != seen.category:
+        return seen
+    return replace(model_answer(cached, seen.model_version), colour=seen.colour)
 
 
 @blueprint.post("/feedback")
@@ -130,9 +143,10 @@ def feedback():  # noqa: ANN201 (Flask view)
     reported_at = _reported_at(body.get("reported_at"))
     store = open_store()
     try:
-        sha1, url = _picture(picture, store)
-        feedback_id = store.record_feedback(sha1, seen, correction, picture_url=url, page_url=page_url,
-                                            reported_at=reported_at, sender=request.headers.get("X-API-Key", ""))
+        sha1, url, picture_bytes = _picture(picture, store)
+        feedback_id = store.record_feedback(sha1, _as_answered(seen, picture_bytes), correction, picture_url=url,
+                                            page_url=page_url, reported_at=reported_at,
+                                            sender=request.headers.get("X-API-Key", ""))
     except SQLAlchemyError as exc:
         raise APIError(503, f"corrections database unavailable: {type(exc).__name__}") from None
     return jsonify(feedback_id=feedback_id, picture_sha1=sha1, disagrees=correction.disagrees_with(seen)), 201

@@ -155,3 +155,16 @@ def test_uncertain_answers_enter_the_queue_once_and_corrections_come_first(app, 
     assert client.get("/v1/review?limit=0", headers=admin_headers).status_code == 400
     accepted = client.post(f"/v1/review/{second['id']}", json={"decision": "accept"}, headers=admin_headers).json
     assert accepted["status"] == "accepted" and accepted["category"] == second["predicted"]["category"]
+
+
+def test_a_correction_of_a_cached_answer_carries_its_uncertainty(client, headers, admin_headers, picture_host):
+    url = f"http://{picture_host}/pic.jpg"
+    answer = client.post("/v1/classify", json={"url": url}, headers=headers).json
+    wrong = next(label["label"] for label in answer["labels"] if label["label"] != answer["category"])
+    client.post("/v1/feedback", headers=headers, json={
+        "picture": {"url": url}, "predicted": {"category": answer["category"], "model_version": answer["version"]},
+        "corrected": {"category": wrong}})
+    (item,) = client.get("/v1/review", headers=admin_headers).json["items"]
+    top, second = (label["probability"] for label in answer["labels"][:2])
+    assert item["predicted"]["probability"] == top
+    assert item["uncertainty"] == pytest.approx(1 - (top - second))
