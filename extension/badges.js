@@ -93,28 +93,12 @@
       this.shadow.insertBefore(badge, next ? next[1] : null);
     }
 
-    /** Shows (or updates) the badge of `element` for `answer`. */
-    show(element, answer, settings) {
-      let badge = this.badges.get(element);
-      if (!badge) {
-        badge = this.doc.createElement("div");
-        badge.className = "badge";
-        badge.tabIndex = 0;
-        badge.setAttribute("role", "group");
-        this.counter += 1;
-        element.dataset.shoplensId = badge.dataset.for = String(this.counter);
-        this.insert(element, badge);
-        this.badges.set(element, badge);
-      }
-      badge.textContent = Labels.badgeText(answer);
-      badge.setAttribute("aria-label", `ShopLens: ${Labels.badgeText(answer)}`);
-      badge.classList.toggle("corrected", Boolean(answer.corrected));
-      const list = this.doc.createElement("ol");
-      for (const line of Labels.topThree(answer)) {
-        const item = this.doc.createElement("li");
-        item.textContent = line;
-        list.appendChild(item);
-      }
+    /** A new badge: its text, the top three and the hover card's buttons. */
+    create(element) {
+      const badge = this.doc.createElement("div");
+      badge.className = "badge";
+      badge.tabIndex = 0;
+      badge.setAttribute("role", "group");
       const actions = this.doc.createElement("div");
       actions.className = "actions";
       for (const [action, text] of Object.entries(ACTIONS)) {
@@ -123,7 +107,26 @@
         button.dataset.action = action;
         actions.appendChild(button);
       }
-      badge.append(list, actions);
+      badge.append(this.doc.createTextNode(""), this.doc.createElement("ol"), actions);
+      this.counter += 1;
+      element.dataset.shoplensId = badge.dataset.for = String(this.counter);
+      this.insert(element, badge);
+      this.badges.set(element, badge);
+      return badge;
+    }
+
+    /** Shows (or updates) the badge of `element` for `answer`; an updated badge keeps its buttons
+     * (one may have the focus, or get it back when the dialog it opened closes). */
+    show(element, answer, settings) {
+      const badge = this.badges.get(element) || this.create(element);
+      badge.firstChild.nodeValue = Labels.badgeText(answer);
+      badge.setAttribute("aria-label", `ShopLens: ${Labels.badgeText(answer)}`);
+      badge.classList.toggle("corrected", Boolean(answer.corrected));
+      badge.querySelector("ol").replaceChildren(...Labels.topThree(answer).map((line) => {
+        const item = this.doc.createElement("li");
+        item.textContent = line;
+        return item;
+      }));
       const low = Labels.isLowConfidence(answer, settings.threshold);
       badge.classList.toggle("low", low);
       badge.dataset.position = settings.badgePosition;

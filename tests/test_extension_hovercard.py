@@ -220,6 +220,7 @@ def test_a_correction_asks_consent_once_shows_at_once_and_reaches_the_database(s
              "the badge to show the correction")
     assert "corrected" in badge.get_attribute("class")
     wait_for(lambda: driver.execute_script(CORRECTION) is None, 30, "the correction to be sent")
+    assert driver.execute_script(FOCUSED) == "Wrong label?"  # the badge, changed, kept its buttons
 
     ((stored, queued),) = wait_for(lambda: corrected_in_database(corrections), 10, "the correction in the database")
     assert (stored.category, stored.colour, stored.garment) == (category, colour, True)

@@ -34,6 +34,10 @@ test("each badge is a focusable card, in page order, whose buttons call their ac
   assert.equal(badges[0].classList.contains("corrected"), true);
   const buttons = [...badges[1].querySelectorAll("button")];
   assert.deepEqual(buttons.map((button) => button.textContent), ["More like this", "Wrong label?"]);
+  layer.show(two, { ...ANSWER, category: "skirt" }, SETTINGS); // updated: the same buttons, the new text
+  assert.equal(badges[1].firstChild.nodeValue, "skirt · red · 87%");
+  assert.deepEqual([...badges[1].querySelectorAll("button")], buttons);
+  assert.equal(badges[1].querySelectorAll("li").length, 2);
   buttons[0].click();
   badges[0].querySelectorAll("button")[1].click();
   assert.deepEqual(called.map(([action, id]) => [action, id]), [["similar", "two"], ["correct", "one"]]);
