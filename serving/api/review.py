@@ -76,7 +76,7 @@ def decide(item_id: int):  # noqa: ANN201
         raise APIError(400, f"unknown fields: {', '.join(sorted(unknown))}")
     correction = checked_labels(labels, "fix", vocabulary()) if decision == "fix" else None
     try:
-        item = open_store().decide(item_id, correction)
+        item = open_store().decide(item_id, correction, reviewer=request.headers.get("X-API-Key", ""))
     except UnknownItem as exc:
         raise APIError(404, str(exc)) from None
     except AlreadyDecided as exc:

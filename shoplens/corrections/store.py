@@ -22,8 +22,8 @@ Writing (the API's side), on ``store = open_store(database_url, picture_root)``:
   (None when it is queued already).
 - ``store.review_queue(offset, limit) -> ReviewPage``: open items ranked by what is most
   worth a person's look (`rank_for_review`), one per picture.
-- ``store.decide(item_id, Correction | None) -> ReviewItem``: accept an item (None: the
-  correction's labels, or for an uncertain answer the model's) or fix it with other labels;
+- ``store.decide(item_id, Correction | None, reviewer=) -> ReviewItem``: accept an item (None:
+  the correction's labels, or for an uncertain answer the model's) or fix it with other labels;
   the picture's other open items are closed with it (``superseded``). Raises `UnknownItem`
   or `AlreadyDecided`.
 
@@ -124,6 +124,11 @@ def uncertainty(labels: list[dict[str, Any]]) -> float:
     return round(1.0 - (top[0] - top[1]), 6)
 
 
+def key_hash(key: str) -> str:
+    """Who sent or decided something, without keeping their API key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -159,15 +164,15 @@ def _sqlite_file_locked(engine: Engine) -> Iterator[None]:
         yield
 
 
-def migrate(engine: Engine) -> None:
-    """Brings the database's schema to the newest migration, one process at a time."""
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Brings the database's schema to `revision` (the newest migration), one process at a time."""
     with _sqlite_file_locked(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -213,7 +218,7 @@ class CorrectionsStore:
                                 predicted_colour=answer.colour, category=correction.category,
                                 colour=correction.colour, garment=correction.garment,
                                 reported_at=reported_at or now(), received_at=now(),
-                                sender=hashlib.sha256(sender.encode()).hexdigest()[:32])
+                                sender=key_hash(sender))
             session.add(feedback)
             session.flush()
             session.add(_item(sha1, answer, "correction", feedback_id=feedback.id,
@@ -250,7 +255,7 @@ class CorrectionsStore:
         ranked = rank_for_review(queued, max_distance)
         return ReviewPage(ranked[offset:offset + limit], len(ranked))
 
-    def decide(self, item_id: int, correction: Correction | None = None) -> ReviewItem:
+    def decide(self, item_id: int, correction: Correction | None = None, reviewer: str = "") -> ReviewItem:
         with self.session.begin() as session:
             item = session.get(ReviewItem, item_id, with_for_update=True)
             if item is None:
@@ -266,7 +271,7 @@ class CorrectionsStore:
                 item.status = "fixed"
             item.decided_category = correction.category if correction.garment else None
             item.decided_colour = correction.colour if correction.garment else None
-            item.decided_garment, item.decided_at = correction.garment, now()
+            item.decided_garment, item.decided_at, item.decided_by = correction.garment, now(), key_hash(reviewer)
             for other in session.scalars(select(ReviewItem).where(ReviewItem.picture_sha1 == item.picture_sha1,
                                                                   ReviewItem.status == "open",
                                                                   ReviewItem.id != item.id)):
