@@ -15,22 +15,10 @@ from torch.utils.data import Dataset
 from shoplens import ShopLensError
 from shoplens.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, decode_image, perceptual_hash
 from shoplens.manifest import read_manifest
+from shoplens.splitfile import Sample
 from shoplens.vocab import slug
 
 IGNORE = -100  # target for a task the picture has no label for (e.g. no colour folder)
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: Path
-    category: str
-    colour: str | None = None
-    phash: int = 0
-    split: str = ""
-
-    @property
-    def label(self) -> tuple[str, str]:
-        return self.category, self.colour or ""
 
 
 @dataclass

@@ -27,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, write_bundle
 from shoplens.manifest import digest
+from shoplens.stats import t_interval
 from training import compare, noise, report
 from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
@@ -36,7 +37,6 @@ from training.metrics import accuracy_text, evaluate_task
 from training.models import ShopLensNet, build_model, load_network
 from training.presets import eval_preset, train_preset
 from training.splits import Split, load_split, make_split, save_split
-from training.stats import t_interval
 from training.utils import Distributed, atomic_write_text, init_distributed, seed_everything, shutdown_distributed
 
 
