@@ -18,6 +18,7 @@ from shoplens.sample import write_sample
 from tests.support import ROOT
 from tests.support.extension import PopupBrowser
 from tests.support.pictures import drawn
+from tests.support.postgres import PostgresCluster, binaries
 from tests.support.training import fast_args, read_metrics, run_module
 from training.cli import main as train
 
@@ -98,6 +99,28 @@ def served_bundle(torchserve) -> Path:
     """The bundle folder of the model the session's TorchServe serves (the `torchserve` fixture's layout)."""
     server, _ = torchserve
     return server.store.parent / "run" / "bundle"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL cluster on loopback for the session (Debian's postgresql package); its
+    `new_database()` gives each test an empty database's URL. Skips where PostgreSQL is not installed."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = PostgresCluster(bin_dir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """An empty corrections database: a SQLite file, then a database in the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'corrections.sqlite3'}"
+    return request.getfixturevalue("postgres").new_database()
 
 
 @pytest.fixture(name="api_key", scope="session")
