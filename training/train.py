@@ -33,6 +33,7 @@ from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
 from training.export import export_models
 from training.features import CachedViews, cache_key, stem_features
+from training.feedback import with_feedback
 from training.metrics import accuracy_text, evaluate_task
 from training.models import ShopLensNet, build_model, load_network
 from training.presets import eval_preset, train_preset
@@ -222,6 +223,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out = Path(args.out)
         full_split, new = obtain_split(args, out)
         split = full_split.only(args.categories.split(",")) if args.categories else full_split
+        if args.feedback:
+            split, tally = with_feedback(split, args.feedback)
+            print(tally, flush=True)
         if not split.part("train"):
             raise ShopLensError(f"the split has no training pictures: {split.counts()}")
         labels = LabelSpace.from_samples(split.samples)
