@@ -50,7 +50,7 @@ from serving.archive import archive
 from shoplens import ShopLensError
 from shoplens.bundle import MANIFEST_NAME, read_bundle
 from shoplens.imaging import ImageRejected, decode_image, perceptual_hash
-from shoplens.splitfile import CorrectedPictures, Sample, read_split_file
+from shoplens.splitfile import CorrectedPictures, Sample, accepted_corrections, read_split_file
 from shoplens.stats import Interval, Paired, mcnemar, t_interval
 
 REFUSED = 3  # the exit status of a refused promotion (2: bad input or a failure, nothing changed)
@@ -86,8 +86,6 @@ class Verdict:
 
 def corrected_pictures(database_url: str, max_distance: int) -> CorrectedPictures:
     """The pictures of the accepted corrections in `database_url` (an unreadable one is matched by SHA-1 only)."""
-    from shoplens.corrections.store import accepted_corrections
-
     corrections = accepted_corrections(database_url)
     phashes = []
     for correction in corrections:

@@ -63,6 +63,23 @@ def read_split_file(path: Path) -> tuple[dict[str, Any], list[Sample]]:
         raise ShopLensError(f"split file {path} is unreadable or corrupt: {exc}") from None
 
 
+def accepted_corrections(database_url: str) -> list:
+    """The corrections database's accepted corrections (``shoplens.corrections.store``), a database that
+    cannot be read being a ShopLensError; a SQLite file must exist (a mistyped path would read as none)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from shoplens.corrections.store import accepted_corrections as read_accepted
+
+    try:
+        url = make_url(database_url)
+        if url.get_backend_name() == "sqlite" and not (url.database and Path(url.database).is_file()):
+            raise ShopLensError(f"corrections database {database_url}: no such SQLite file")
+        return read_accepted(database_url)
+    except SQLAlchemyError as exc:
+        raise ShopLensError(f"corrections database {database_url} cannot be read: {exc}") from None
+
+
 def file_sha1(path: Path) -> str:
     return hashlib.sha1(path.read_bytes()).hexdigest()
 

@@ -159,6 +159,8 @@ def test_retraining_with_corrections_changes_the_answer_and_is_promoted(base, en
     assert answer(with_feedback, wrong[0]) == "pants"
     counts = json.loads((tmp_path / "with" / "metrics.json").read_text())["split"]["counts"]
     base_counts = json.loads((base / "metrics.json").read_text())["split"]["counts"]
+    feedback = json.loads((tmp_path / "with" / "metrics.json").read_text())["split"]["feedback"]
+    assert (feedback["accepted"], feedback["added"], feedback["left_split"]) == (13, 13, {"test": 1})
     assert counts == {"train": base_counts["train"] + 13, "validation": base_counts["validation"],
                       "test": base_counts["test"] - 1}  # the corrected test picture moved to train with the 12
 
@@ -192,6 +194,10 @@ def test_bad_input_registers_nothing(base, environment, features, capsys, tmp_pa
     narrow = retrained(base, tmp_path / "narrow", 1, features, "--categories", "dress,shirt")
     status, _, err = promote(narrow, server, split, capsys)
     assert status == 2 and "pants" in err
+    status, _, err = promote(base / "bundle", server, split, capsys, "--feedback", f"sqlite:///{tmp_path}/typo.db")
+    assert status == 2 and "no such SQLite file" in err and not (tmp_path / "typo.db").exists()
+    assert train(lite_args(tmp_path / "run", 1, features, "--split", str(split), "--feedback", "nonsense://x")) == 2
+    assert "cannot be read" in capsys.readouterr().err and not (tmp_path / "run").exists()
     monkeypatch.setenv("SHOPLENS_TORCHSERVE_MANAGEMENT_URLS", "http://127.0.0.1:9")  # nothing listens there
     status, _, err = promote(base / "bundle", server, split, capsys)
     assert status == 2 and "unreachable" in err

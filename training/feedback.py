@@ -16,7 +16,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from shoplens.imaging import DEFAULT_LIMITS
-from shoplens.splitfile import CorrectedPictures, Sample, file_sha1
+from shoplens.splitfile import CorrectedPictures, Sample, accepted_corrections, file_sha1
 from shoplens.vocab import slug
 from training.data import checked_sample
 from training.splits import Split
@@ -60,8 +60,6 @@ def correction_samples(corrections: list, split: Split, tally: FeedbackTally) ->
 
 def with_feedback(split: Split, database_url: str) -> tuple[Split, FeedbackTally]:
     """The split with the accepted corrections in `database_url` added to its training part."""
-    from shoplens.corrections.store import accepted_corrections
-
     corrections = accepted_corrections(database_url)
     tally = FeedbackTally(accepted=len(corrections))
     added = correction_samples(corrections, split, tally)

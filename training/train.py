@@ -239,6 +239,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results = [train_once(args, args.seed + r, split, labels, out, device, dist_info, first if r == 0 else None)
                    for r in range(args.repeats)]
         metrics = summarise(results, labels, split, args, time.perf_counter() - started)
+        if args.feedback:
+            metrics["split"]["feedback"] = dataclasses.asdict(tally)
         if dist_info.is_main:
             write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {args.arch}")
             headline = {name: {task: {"accuracy": ev["accuracy"], "n": ev["n"]} for task, ev in tasks.items()}
