@@ -29,6 +29,10 @@ class FeedbackTally:
     left_split: Counter[str] = dataclasses.field(default_factory=Counter)  # split pictures replaced, by part
     skipped: Counter[str] = dataclasses.field(default_factory=Counter)  # corrections not used, by reason
 
+    def as_dict(self) -> dict[str, object]:
+        return {"accepted": self.accepted, "added": self.added, "left_split": dict(self.left_split),
+                "skipped": dict(self.skipped)}
+
     def __str__(self) -> str:
         return (f"feedback: {self.accepted} accepted corrections, {self.added} added to train; split pictures "
                 f"left out as corrected {dict(self.left_split) or 'none'}; skipped {dict(self.skipped) or 'none'}")

@@ -240,7 +240,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                    for r in range(args.repeats)]
         metrics = summarise(results, labels, split, args, time.perf_counter() - started)
         if args.feedback:
-            metrics["split"]["feedback"] = dataclasses.asdict(tally)
+            metrics["split"]["feedback"] = tally.as_dict()
         if dist_info.is_main:
             write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {args.arch}")
             headline = {name: {task: {"accuracy": ev["accuracy"], "n": ev["n"]} for task, ev in tasks.items()}
