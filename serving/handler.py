@@ -102,3 +102,9 @@ class ShopLensHandler(BaseHandler):
 
     def postprocess(self, inference_output: tuple[Prepared, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
         return self.classifier.answers(*inference_output, with_embedding=self.embedding_asked)
+
+    def describe_handle(self) -> dict[str, Any]:
+        """The model's vocabulary, for TorchServe's ``GET /models/NAME/VERSION?customized=true``: the API
+        checks shoppers' corrections against it and the extension offers it."""
+        return {"categories": self.info.tasks["category"], "colours": self.info.tasks.get("colour", []),
+                "version": self.info.version}

@@ -3,15 +3,18 @@ feedback and uncertain answers queued, the review order, decisions read back by 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import inspect, text
 
 from shoplens.corrections import store as corrections
 from shoplens.corrections.store import AlreadyDecided, Answer, Correction, UnknownItem
 from shoplens.imaging import ImageRejected
 from shoplens.sample import jpeg_bytes
+
+HEAD = "0002"  # the newest migration in shoplens/corrections/migrations/versions
 
 
 @pytest.fixture()
@@ -32,7 +35,7 @@ def test_migrations_create_the_schema_once_and_again_is_a_no_op(database_url, tm
     corrections.open_store(database_url, tmp_path / "p").close()
     store = corrections.open_store(database_url, tmp_path / "p")  # a second open finds it migrated
     try:
-        assert corrections.schema_revision(store.engine) == "0001"
+        assert corrections.schema_revision(store.engine) == HEAD
         tables = set(inspect(store.engine).get_table_names())
         assert {"pictures", "feedback", "review_items", "alembic_version"} <= tables
         assert store.row_counts() == {"pictures": 0, "feedback": 0, "review_items": 0}
@@ -40,15 +43,24 @@ def test_migrations_create_the_schema_once_and_again_is_a_no_op(database_url, tm
         store.close()
 
 
-def test_an_older_schema_is_brought_to_the_newest(database_url, tmp_path):
-    engine = create_engine(database_url)
-    with engine.begin() as connection:  # a database from before the corrections store: no alembic_version
-        connection.execute(text("CREATE TABLE unrelated (id INTEGER PRIMARY KEY)"))
+def test_an_older_schema_is_brought_to_the_newest_keeping_its_rows(database_url, tmp_path, jpeg):
+    engine = corrections.make_engine(database_url)
+    corrections.migrate(engine, "0001")  # the first schema, before review decisions recorded who made them
+    old = corrections.CorrectionsStore(engine, corrections.PictureStore(tmp_path / "p"))
+    sha1 = old.keep_picture(jpeg())
+    with engine.begin() as connection:  # a row as the first schema's code wrote it
+        connection.execute(text(
+            "INSERT INTO review_items (picture_sha1, reason, model_version, predicted_category, uncertainty, "
+            "disagrees, status, created_at) VALUES (:sha1, 'uncertain', '1', 'dress', 0.9, false, 'open', "
+            "CURRENT_TIMESTAMP)"), {"sha1": sha1})
+    assert "decided_by" not in {column["name"] for column in inspect(engine).get_columns("review_items")}
     engine.dispose()
     store = corrections.open_store(database_url, tmp_path / "p")
     try:
-        assert corrections.schema_revision(store.engine) == "0001"
-        assert "unrelated" in inspect(store.engine).get_table_names()
+        assert corrections.schema_revision(store.engine) == HEAD
+        (queued,) = store.review_queue().items
+        assert store.decide(queued.item.id, reviewer="admin").decided_by == corrections.key_hash("admin")
+        assert [c.sha1 for c in corrections.accepted_corrections(database_url)] == [sha1]
     finally:
         store.close()
 
@@ -131,3 +143,14 @@ def jpeg_bytes_resaved(picture: bytes) -> bytes:
     from PIL import Image
 
     return jpeg_bytes(Image.open(io.BytesIO(picture)).convert("RGB"), 80)
+
+
+def test_opening_fresh_databases_together_migrates_each_once(database_url, tmp_path):
+    other = f"sqlite:///{tmp_path / 'other.sqlite3'}"  # a second database migrated in the same process meanwhile
+    with ThreadPoolExecutor(6) as pool:  # as gunicorn's workers and the recorder threads do at start
+        stores = list(pool.map(lambda url: corrections.open_store(url, tmp_path / "p"), [database_url, other] * 3))
+    try:
+        assert [corrections.schema_revision(store.engine) for store in stores] == [HEAD] * 6
+    finally:
+        for store in stores:
+            store.close()

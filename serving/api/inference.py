@@ -161,6 +161,7 @@ class TorchServeClient:
         self.settings = settings
         self.instances = instances(settings)
         self._version: tuple[float, str] | None = None
+        self._vocabularies: dict[str, dict[str, list[str]]] = {}
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
         self._budget = threading.local()
@@ -227,6 +228,18 @@ class TorchServeClient:
             described = self._first_answer("management", f"/models/{self.settings.model_name}")
             self._version = (now, str(described[0]["modelVersion"]))
         return self._version[1]
+
+    def vocabulary(self, version: str) -> dict[str, list[str]]:
+        """The categories and colours `version` of the model knows (its handler's describe answer), asked
+        once per version: a version's labels never change."""
+        if version not in self._vocabularies:
+            path = f"/models/{self.settings.model_name}/{version}?customized=true"
+            described = self._first_answer("management", path)[0].get("customizedMetadata")
+            labels = json.loads(described) if isinstance(described, str) else described
+            if not isinstance(labels, dict) or not isinstance(labels.get("categories"), list):
+                raise InferenceUnavailable(f"model version {version} does not describe its labels; archive it again")
+            self._vocabularies[version] = {"categories": labels["categories"], "colours": labels.get("colours", [])}
+        return self._vocabularies[version]
 
     def versions(self) -> list[dict[str, Any]]:
         """Every registered version of the model, as TorchServe describes them."""

@@ -80,4 +80,5 @@ class ReviewItem(Base):
     decided_colour: Mapped[str | None] = mapped_column(String(LABEL))
     decided_garment: Mapped[bool | None] = mapped_column(Boolean)
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by: Mapped[str | None] = mapped_column(String(LABEL))  # a hash of the reviewer's admin key
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -22,8 +22,8 @@ Writing (the API's side), on ``store = open_store(database_url, picture_root)``:
   (None when it is queued already).
 - ``store.review_queue(offset, limit) -> ReviewPage``: open items ranked by what is most
   worth a person's look (`rank_for_review`), one per picture.
-- ``store.decide(item_id, Correction | None) -> ReviewItem``: accept an item (None: the
-  correction's labels, or for an uncertain answer the model's) or fix it with other labels;
+- ``store.decide(item_id, Correction | None, reviewer=) -> ReviewItem``: accept an item (None:
+  the correction's labels, or for an uncertain answer the model's) or fix it with other labels;
   the picture's other open items are closed with it (``superseded``). Raises `UnknownItem`
   or `AlreadyDecided`.
 
@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,12 +51,14 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
+from shoplens import settings
 from shoplens.corrections.models import Feedback, Picture, ReviewItem
 from shoplens.corrections.pictures import PictureStore
 from shoplens.imaging import ImageLimits, hamming
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5340_4C45_4E53  # PostgreSQL advisory lock key ("SHOPLENS"-ish), taken while migrating
+_MIGRATING = threading.Lock()
 LOOKAHEAD = 50  # how far down the ranking a more diverse next item is looked for
 
 
@@ -123,6 +126,11 @@ def uncertainty(labels: list[dict[str, Any]]) -> float:
     return round(1.0 - (top[0] - top[1]), 6)
 
 
+def key_hash(key: str) -> str:
+    """Who sent or decided something, without keeping their API key."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -158,15 +166,16 @@ def _sqlite_file_locked(engine: Engine) -> Iterator[None]:
         yield
 
 
-def migrate(engine: Engine) -> None:
-    """Brings the database's schema to the newest migration, one process at a time."""
-    with _sqlite_file_locked(engine), engine.begin() as connection:
+def migrate(engine: Engine, revision: str = "head") -> None:
+    """Brings the database's schema to `revision` (the newest migration), one process at a time (and one
+    thread: Alembic's ``context`` and ``op`` are module-wide proxies)."""
+    with _MIGRATING, _sqlite_file_locked(engine), engine.begin() as connection:
         if connection.dialect.name == "postgresql":
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS))
         config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+        command.upgrade(config, revision)
 
 
 def schema_revision(engine: Engine) -> str | None:
@@ -186,12 +195,15 @@ class CorrectionsStore:
         if self.pictures is None:
             raise ValueError("this store was opened for reading: it has no picture store")
         stored = self.pictures.put(picture, limits)
-        with self.session.begin() as session:
-            if session.get(Picture, stored.sha1) is None:
-                session.add(Picture(sha1=stored.sha1, location=stored.location, byte_size=stored.byte_size,
-                                    width=stored.width, height=stored.height,
-                                    perceptual_hash=stored.perceptual_hash, source_url=source_url,
-                                    first_seen=now()))
+        try:
+            with self.session.begin() as session:
+                if session.get(Picture, stored.sha1) is None:
+                    session.add(Picture(sha1=stored.sha1, location=stored.location, byte_size=stored.byte_size,
+                                        width=stored.width, height=stored.height,
+                                        perceptual_hash=stored.perceptual_hash, source_url=source_url,
+                                        first_seen=now()))
+        except IntegrityError:  # another worker kept the same picture just now
+            pass
         return stored.sha1
 
     def has_picture(self, sha1: str) -> bool:
@@ -212,7 +224,7 @@ class CorrectionsStore:
                                 predicted_colour=answer.colour, category=correction.category,
                                 colour=correction.colour, garment=correction.garment,
                                 reported_at=reported_at or now(), received_at=now(),
-                                sender=hashlib.sha256(sender.encode()).hexdigest()[:32])
+                                sender=key_hash(sender))
             session.add(feedback)
             session.flush()
             session.add(_item(sha1, answer, "correction", feedback_id=feedback.id,
@@ -230,7 +242,8 @@ class CorrectionsStore:
         except IntegrityError:  # queued already for this model version (perhaps by another worker just now)
             return None
 
-    def review_queue(self, offset: int = 0, limit: int = 20, max_distance: int = 4) -> ReviewPage:
+    def review_queue(self, offset: int = 0, limit: int = 20,
+                     max_distance: int = settings.MAX_DISTANCE.default) -> ReviewPage:
         with self.session() as session:
             rows = session.execute(
                 select(ReviewItem, Picture.perceptual_hash, Picture.source_url, Feedback.page_url)
@@ -248,7 +261,7 @@ class CorrectionsStore:
         ranked = rank_for_review(queued, max_distance)
         return ReviewPage(ranked[offset:offset + limit], len(ranked))
 
-    def decide(self, item_id: int, correction: Correction | None = None) -> ReviewItem:
+    def decide(self, item_id: int, correction: Correction | None = None, reviewer: str = "") -> ReviewItem:
         with self.session.begin() as session:
             item = session.get(ReviewItem, item_id, with_for_update=True)
             if item is None:
@@ -264,7 +277,7 @@ class CorrectionsStore:
                 item.status = "fixed"
             item.decided_category = correction.category if correction.garment else None
             item.decided_colour = correction.colour if correction.garment else None
-            item.decided_garment, item.decided_at = correction.garment, now()
+            item.decided_garment, item.decided_at, item.decided_by = correction.garment, now(), key_hash(reviewer)
             for other in session.scalars(select(ReviewItem).where(ReviewItem.picture_sha1 == item.picture_sha1,
                                                                   ReviewItem.status == "open",
                                                                   ReviewItem.id != item.id)):
