@@ -123,7 +123,7 @@ def _classified(misses: dict[int, Miss], version: Version) -> dict[int, dict[str
     inputs = {index: _attempt(model_input, miss.picture) for index, miss in misses.items()}
     sendable = {index: item for index, item in inputs.items() if isinstance(item, bytes)}
     try:
-        answers = dict(zip(sendable, model().classify_many(list(sendable.values())), strict=True))
+        answers = dict(zip(sendable, model().classify_many(list(sendable.values()), version.name), strict=True))
     except InferenceUnavailable as exc:
         answers = dict.fromkeys(sendable, APIError(503, str(exc)))
     results: dict[int, dict[str, Any] | APIError] = {**inputs, **answers}

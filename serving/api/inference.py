@@ -140,6 +140,22 @@ def _call(url: str, key: str, data: bytes | None, deadline: Deadline, headers: d
         raise InferenceUnavailable(f"model server unavailable: {exc}") from None
 
 
+def send(instance: Instance, api: str, method: str, path: str, data: bytes | None = None,
+         content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
+    """One request to an instance's inference or management API with its current key: (status, body).
+    For callers that read TorchServe's own answers (registration, set-default, readiness); a failed
+    connection raises OSError, a key that cannot be renewed InferenceUnavailable."""
+    base = instance.inference_url if api == "inference" else instance.management_url
+    key = instance.key(api, Deadline(timeout))
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
 class TorchServeClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -229,17 +245,21 @@ class TorchServeClient:
         """Every registered version of the model, as TorchServe describes them."""
         return self._first_answer("management", f"/models/{self.settings.model_name}/all")
 
-    def classify(self, picture: bytes) -> dict[str, Any]:
-        return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture)
+    def _predictions(self, version: str | None) -> str:
+        """The prediction path of `version`, or of the default version when None. Naming the version
+        the answer will be cached under keeps a default switched meanwhile (``shoplens-serve promote``)
+        from filing one version's answer under another's key."""
+        return f"/predictions/{self.settings.model_name}" + (f"/{version}" if version else "")
 
-    def embed(self, picture: bytes) -> dict[str, Any]:
+    def embed(self, picture: bytes, version: str | None = None) -> dict[str, Any]:
         """The classify answer with the picture's L2-normalised "embedding" (visual search)."""
-        return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture,
+        return self._first_answer("inference", self._predictions(version), picture,
                                   headers={"X-ShopLens-Embedding": "true"})
 
-    def classify_many(self, pictures: list[bytes]) -> list[dict[str, Any]]:
-        """Answers in order; sent concurrently so the model server can batch them; one deadline for all."""
-        path = f"/predictions/{self.settings.model_name}"
+    def classify_many(self, pictures: list[bytes], version: str | None = None) -> list[dict[str, Any]]:
+        """Answers of `version` (None: the default) in order; sent concurrently so the model server can batch
+        them; one deadline for all."""
+        path = self._predictions(version)
         with self._deadline() as deadline:
             return list(self._pool.map(lambda picture: self._first_answer("inference", path, picture, deadline),
                                        pictures))
