@@ -25,6 +25,7 @@ from shoplens.bundle import MANIFEST_NAME, ServingSettings, read_bundle
 
 HANDLER = Path(__file__).with_name("handler.py")
 CONFIG_NAME = "model-config.yaml"
+DEFAULT_RECORD = "promoted-default.json"  # in the model store: the promoted version a restart serves again
 
 
 def model_card(info_json: dict) -> str:
@@ -65,3 +66,25 @@ def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any)
     if result.returncode != 0:
         raise ShopLensError(f"torch-model-archiver failed: {result.stderr.strip() or result.stdout.strip()}")
     return store / f"{name}.mar"
+
+
+def record_default(store: Path, model: str, version: str, mar: str) -> None:
+    """Note in the model store which archive `shoplens-serve promote` made the default, so a
+    TorchServe started again from this store serves it instead of the version it began with."""
+    record = store / DEFAULT_RECORD
+    staging = record.with_suffix(".tmp")
+    staging.write_text(json.dumps({"model": model, "version": version, "mar": mar}))
+    os.replace(staging, record)
+
+
+def recorded_default(store: Path) -> dict[str, str] | None:
+    """The promoted default noted in `store`, or None (none noted, or its archive is gone)."""
+    try:
+        record = json.loads((store / DEFAULT_RECORD).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if (store / record.get("mar", "")).is_file() else None
+
+
+def forget_default(store: Path) -> None:
+    (store / DEFAULT_RECORD).unlink(missing_ok=True)

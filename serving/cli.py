@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from shoplens import settings
 from shoplens.bundle import RUNTIMES
 from shoplens.cli import run_cli
 
@@ -22,12 +23,15 @@ def _up(args: argparse.Namespace) -> None:
     from serving.stack import Stack
 
     key = args.api_key or secrets.token_urlsafe(16)
+    admin_keys = [args.admin_key] if args.admin_key else list(settings.ADMIN_KEYS.read()) or [secrets.token_urlsafe(16)]
     stack = Stack(Path(args.bundle), Path(args.workdir), [key], tuple(args.cors_origin), args.instances,
-                  api_port=args.port, model_settings=model_settings(args))
+                  api_port=args.port, model_settings=model_settings(args),
+                  api_environment=settings.environment({settings.ADMIN_KEYS: admin_keys}))
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # `kill` stops it as cleanly as Ctrl-C
     with stack.start():
         print(f"API {stack.api.url} (X-API-Key: {key}); TorchServe "
               f"{', '.join(ts.inference_url for ts in stack.torchserves)}; redis {stack.redis.url}; "
+              f"review queue {stack.api.url}/review (admin key: {admin_keys[0]}); "
               f"logs in {stack.workdir / 'logs'}. A part that dies is started again. Ctrl-C stops everything.",
               flush=True)
         stack.supervise(lambda line: print(f"{time.strftime('%H:%M:%S')} {line}", flush=True))
@@ -75,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--workdir", default="runs/serve", help="model store, TorchServe folders, logs")
     up.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (default: %(default)s)")
     up.add_argument("--api-key", help="the API key clients send (default: a new random one, printed)")
+    up.add_argument("--admin-key", help="the key that opens the review queue "
+                                        "(default: SHOPLENS_ADMIN_KEYS, else a new random one, printed)")
     up.add_argument("--cors-origin", action="append", default=[], help="extension origin allowed by CORS")
     up.add_argument("--instances", type=int, default=1, help="TorchServe instances (default: %(default)s)")
     add_model_settings(up)

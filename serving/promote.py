@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.api.inference import InferenceUnavailable, Instance, TorchServeClient, instances, send
-from serving.archive import archive
+from serving.archive import DEFAULT_RECORD, archive, record_default
 from shoplens import ShopLensError
 from shoplens.bundle import MANIFEST_NAME, read_bundle
 from shoplens.imaging import ImageRejected, decode_image, perceptual_hash
@@ -79,7 +79,8 @@ class Verdict:
     def outcome(self) -> str:
         if self.promoted:
             return (f"promoted: {self.new} is the default version of {self.name} (c >= b); {self.old} stays "
-                    f"registered: `PUT /models/{self.name}/{self.old}/set-default` rolls back")
+                    f"registered: `PUT /models/{self.name}/{self.old}/set-default` rolls back (and deleting "
+                    f"{DEFAULT_RECORD} from the model store keeps the rollback over a TorchServe restart)")
         return (f"refused: {self.new} is worse on the same pictures (b={self.paired.b} > c={self.paired.c}); "
                 f"{self.old} stays the default, {self.new} was unregistered")
 
@@ -221,6 +222,7 @@ def promote(bundle: Path, store: Path, split_file: Path, feedback: str | None, c
                           left_out, promoted=paired.c >= paired.b)
         if verdict.promoted:
             servers.set_default(info.version)
+            record_default(store, servers.name, info.version, mar)
     except BaseException:
         servers.withdraw(info.version, servers.instances, default=old)
         (store / mar).unlink()

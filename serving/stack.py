@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serving.archive import archive
+from serving.archive import archive, forget_default, recorded_default
 from serving.torchserve import TorchServe
 from shoplens import ShopLensError, settings
 from shoplens.processes import LocalProcess, executable, free_port
@@ -81,6 +81,18 @@ def api_environment(torchserves: list[TorchServe], redis_url: str, api_keys: lis
                                  settings.CORS_ORIGINS: cors_origins})
 
 
+def register_served(server: TorchServe, mar: str) -> str:
+    """Register `mar` from the server's model store and, where `shoplens-serve promote` noted a
+    promoted default there, that archive too as the default; returns what it registered."""
+    server.register(mar)  # batching and workers as the archive says
+    promoted = recorded_default(server.store)
+    if not promoted or promoted["mar"] == mar:
+        return mar
+    server.register(promoted["mar"])
+    server.set_default(promoted["model"], promoted["version"])
+    return f"{mar} and the promoted default {promoted['mar']}"
+
+
 class Stack:
     """redis-server, `instances` TorchServes serving the bundle, and the API in front, all on loopback.
 
@@ -106,6 +118,7 @@ class Stack:
         logs.mkdir(parents=True, exist_ok=True)
         try:
             self.mar = archive(self.bundle, self.workdir / "model-store", **self.model_settings)
+            forget_default(self.mar.parent)  # a fresh stack serves the bundle it was given
             self.redis = self._started(RedisServer(self.workdir / "redis", log=logs / "redis.log"))
             self.torchserves = [self._started(TorchServe(self.mar.parent, self.workdir / f"torchserve-{index}",
                                                          token_expiration_min=self.token_expiration_min))
@@ -122,8 +135,8 @@ class Stack:
         self.parts.append(part)
         return part.start()
 
-    def _register(self, server: TorchServe) -> None:
-        server.register(self.mar.name)  # batching and workers as the archive says
+    def _register(self, server: TorchServe) -> str:
+        return register_served(server, self.mar.name)
 
     def revive_dead(self, say: Callable[[str], None]) -> None:
         """Starts again every part whose process has ended (a TorchServe with its model registered
@@ -137,13 +150,12 @@ class Stack:
             try:
                 part.stop()  # whatever is left of its process group
                 part.start()
-                if isinstance(part, TorchServe):
-                    self._register(part)
+                served = self._register(part) if isinstance(part, TorchServe) else ""
             except (ShopLensError, OSError) as exc:
                 say(f"{label} {ended}; starting it again failed, trying again: {exc}")
                 part.stop()
                 continue
-            again = f", model {self.mar.name} registered again" if isinstance(part, TorchServe) else ""
+            again = f", model {served} registered again" if served else ""
             say(f"{label} {ended}: started again{again} in {time.monotonic() - started:.1f} s")
 
     def supervise(self, say: Callable[[str], None] = print, stop: threading.Event | None = None,

@@ -115,3 +115,9 @@ class TorchServe(LocalProcess):
         if status != 200:
             raise ShopLensError(f"registering {mar} failed ({status}): {body.decode(errors='replace')}")
         return json.loads(body)
+
+    def set_default(self, model: str, version: str) -> None:
+        status, body = self.request("management", "PUT", f"/models/{model}/{version}/set-default")
+        if status != 200:
+            raise ShopLensError(f"making {model} {version} the default failed ({status}): "
+                                f"{body.decode(errors='replace')}")

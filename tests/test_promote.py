@@ -16,7 +16,7 @@ import redis
 from serving.api import create_app
 from serving.archive import archive
 from serving.cli import main as serve
-from serving.stack import api_environment
+from serving.stack import api_environment, register_served
 from serving.torchserve import TorchServe
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
@@ -184,6 +184,12 @@ def test_retraining_with_corrections_changes_the_answer_and_is_promoted(base, en
     assert (after["version"], after["cached"]) == (new, False)  # the old version's cached answer is not served
     again = client.post("/v1/classify", data=picture, content_type="image/jpeg", headers=headers).json
     assert (again["version"], again["cached"]) == (new, True)
+    restarted = TorchServe(server.store, tmp_path / "restarted").start()  # as the stack revives a dead one
+    try:
+        assert "promoted default" in register_served(restarted, "shoplens.mar")
+        assert versions(restarted) == (new, {old, new})
+    finally:
+        restarted.stop()
 
 
 def test_bad_input_registers_nothing(base, environment, features, capsys, tmp_path, monkeypatch):

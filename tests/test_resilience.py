@@ -270,6 +270,7 @@ def test_serve_up_restarts_dead_parts_and_says_so(torchserve, tmp_path, drawn, r
     api = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: any(line.startswith("API ") for line in lines), 240, f"the stack to start: {lines}", up)
+        assert any(f"{api}/review (admin key: " in line for line in lines), lines
         seed = iter(range(1000, 2000))
         assert post(f"{api}/v1/classify", jpeg_bytes(drawn(seed=next(seed))), "image/jpeg")[0] == 200
         for part, answered in (("torchserve", lambda: post(f"{api}/v1/classify", jpeg_bytes(drawn(seed=next(seed))),
