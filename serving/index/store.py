@@ -20,14 +20,16 @@ This docstring is the format's one description. ``INDEX/`` holds:
 ``v000007/items.json``
     one object per row: sha1, page_url, picture_url, category, colour, shop, width, height.
 
-Ranking: by score = cosine similarity + ``CATEGORY_PRIOR`` x the probability the model
-gives the query picture for the item's category (its top-3 labels; 0 for other
-categories or without labels), one result per product (its best picture; a product is
-its page URL), optional filters on category, colour and shop, ties (equal to 1e-4)
-toward the picture with more pixels. The prior is a re-ranking of the nearest
-``RERANK_DEPTH`` rows by cosine: it cannot exceed ``CATEGORY_PRIOR``, and on
-clothing-small it lifts precision@5 of same-category products where the ImageNet
-embedding alone confuses categories (bench/visual_search.py prints both).
+Ranking: by score = cosine similarity, or, when the search is given the query picture's
+category prior, + ``CATEGORY_PRIOR`` x the probability the model gives the query picture
+for the item's category (its top-3 labels; 0 for other categories); one result per
+product (its best picture; a product is its page URL), optional filters on category,
+colour and shop, ties (equal to 1e-4) toward the picture with more pixels. The prior
+re-ranks the nearest ``RERANK_DEPTH`` rows by cosine (it adds at most ``CATEGORY_PRIOR``).
+On clothing-small it lifts precision@5 of same-category products where the ImageNet
+embedding alone confuses categories, and costs altered copies some recall@1 where the
+model mislabels the copy (bench/visual_search.py prints both), so the API applies it on
+request only (``rank=category``).
 """
 
 from __future__ import annotations

@@ -101,10 +101,16 @@ def test_one_result_per_product_and_filters_hold(search, crawl, headers):
     everything = search.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
     pages = [result["page_url"] for result in everything["results"]]
     assert len(pages) == len(set(pages)) == len({row["page_url"] for row in rows})
-    scores = [result["score"] for result in everything["results"]]
+    similarities = [result["similarity"] for result in everything["results"]]
+    assert similarities == sorted(similarities, reverse=True)
+    assert all(result["score"] == result["similarity"] for result in everything["results"])
+    ranked = search.post("/v1/similar?k=50&rank=category", data=picture, content_type="image/jpeg",
+                         headers=headers).json
+    assert not ranked["cached"]  # a ranking of its own, cached apart
+    scores = [result["score"] for result in ranked["results"]]
     assert scores == sorted(scores, reverse=True)
-    prior = category_prior(everything["query"]["labels"])
-    for result in everything["results"]:
+    prior = category_prior(ranked["query"]["labels"])
+    for result in ranked["results"]:
         expected = result["similarity"] + CATEGORY_PRIOR * prior.get(result["category"], 0.0)
         assert result["score"] == pytest.approx(expected, abs=2e-4)
     shirts = search.post("/v1/similar?k=50&category=shirt&colour=blue", data=picture, content_type="image/jpeg",
@@ -120,6 +126,7 @@ def test_bad_input_is_4xx_with_a_reason_and_fits_the_contract(search, headers, p
     body = picture("dress", "red", seed=80)
     cases = [("/v1/similar?k=0", dict(data=body, content_type="image/jpeg", headers=headers), 400),
              ("/v1/similar?k=51", dict(data=body, content_type="image/jpeg", headers=headers), 400),
+             ("/v1/similar?rank=price", dict(data=body, content_type="image/jpeg", headers=headers), 400),
              ("/v1/similar", dict(data=b"not a picture", content_type="image/jpeg", headers=headers), 422),
              ("/v1/similar", dict(data=body, content_type="image/jpeg"), 401),
              ("/v1/similar", dict(json={"url": "http://10.0.0.1/x.jpg"}, headers=headers), 400),
