@@ -15,7 +15,7 @@ cache), by one client, after a few train pictures as warm-up. It prints p50/p99 
 The target (issue 16) is search p50 under 20 ms on these 2 cores. The stack is stopped at
 the end, also on failure. Skips when the dataset is absent.
 
-    nice -n 15 .venv/bin/python bench/similar_api.py [--data DIR] [--bundle DIR] [--queries 341]
+    nice -n 15 .venv/bin/python bench/similar_api.py [--data DIR] [--bundle DIR] [--queries 341] [--rank R]
 """
 
 from __future__ import annotations
@@ -42,10 +42,10 @@ WARM_UP = 8
 TIMING = re.compile(r"(\w+);dur=([\d.]+)")
 
 
-def query(connection: http.client.HTTPConnection, picture: bytes) -> tuple[float, dict[str, float]]:
+def query(connection: http.client.HTTPConnection, picture: bytes, rank: str) -> tuple[float, dict[str, float]]:
     """One uncached POST /v1/similar: (seconds end to end, the Server-Timing parts in seconds)."""
     begun = time.perf_counter()
-    connection.request("POST", "/v1/similar?k=10", body=picture, headers={"Content-Type": "image/jpeg",
+    connection.request("POST", f"/v1/similar?k=10&rank={rank}", body=picture, headers={"Content-Type": "image/jpeg",
                                                                         "X-API-Key": KEY})
     response = connection.getresponse()
     body = response.read()
@@ -64,6 +64,8 @@ def main() -> int:
     parser.add_argument("--bundle", type=Path, help="a bundle with the embedding output (default: visual_search's)")
     parser.add_argument("--out", type=Path, default=Path("runs/bench-similar"))
     parser.add_argument("--queries", type=int, default=341, help="validation pictures sent (default: all 341)")
+    parser.add_argument("--rank", choices=("similarity", "category"), default="similarity",
+                        help="the API's ranking asked for (default: %(default)s)")
     args = parser.parse_args()
     if not (args.data / "train").is_dir() or not (args.data / "validation").is_dir():
         print(f"skipped: clothing-small not found at {args.data} (expects train/ and validation/)")
@@ -85,14 +87,14 @@ def main() -> int:
             sys.exit("the benchmark targets loopback only")
         connection = http.client.HTTPConnection(address.hostname, address.port, timeout=120)
         for path, _ in train[:WARM_UP]:  # both workers load the index and open their TorchServe connections
-            query(connection, path.read_bytes())
+            query(connection, path.read_bytes(), args.rank)
         load_before = os.getloadavg()
-        measured = [query(connection, path.read_bytes()) for path, _ in validation[:args.queries]]
+        measured = [query(connection, path.read_bytes(), args.rank) for path, _ in validation[:args.queries]]
         load_after = os.getloadavg()
     print(f"model bundle {bundle} ({info.version}); index {index.info['kind']} of {index.info['count']} items "
           f"({len(train) + len(validation)} real, the rest synthetic; built in {built:.1f}s)")
-    print(f"POST /v1/similar?k=10, one client, uncached (each validation picture once, as its JPEG file); load "
-          f"average {_load(load_before)} before, {_load(load_after)} after")
+    print(f"POST /v1/similar?k=10&rank={args.rank}, one client, uncached (each validation picture once, as its "
+          f"JPEG file); load average {_load(load_before)} before, {_load(load_after)} after")
     print(f"  end to end (client):          {percentiles([total for total, _ in measured])}")
     print(f"  model (TorchServe, in API):   {percentiles([parts['model'] for _, parts in measured])}")
     print(f"  search (index, in API):       {percentiles([parts['search'] for _, parts in measured])}")
