@@ -4,8 +4,13 @@ The picture comes as for /v1/classify (multipart field ``image``, a raw image bo
 JSON ``{"url": ...}`` through the same address guard and size limits); the query string
 carries ``k`` (1 to 50, default 10) and the optional filters ``category``, ``colour``
 and ``shop``. TorchServe answers the picture's labels and embedding in one call; the
-catalogue index (``serving.index``) ranks the products. Answers are cached in Redis
-under (picture SHA-256, model version, index version, filters, k). Without a usable
+catalogue index (``serving.index``) ranks the products: by similarity (``rank=similarity``,
+the default), or with ``rank=category`` by similarity plus the picture's own category
+probabilities (``serving.index.store``'s ranking: more products of the picture's category,
+but a weak model's wrong label can push an altered copy's own product down). An uncached
+answer says how long each part took in a ``Server-Timing`` header (``model``: TorchServe's
+labels and embedding, ``search``: the index). Answers are cached in Redis
+under (picture SHA-256, model version, index version, filters, k, rank). Without a usable
 index, or with an index built by another model version than the one served, the answer
 is 503 with the reason: an index is only ever queried with its own model's vectors.
 """
@@ -13,6 +18,7 @@ is 503 with the reason: an index is only ever queried with its own model's vecto
 from __future__ import annotations
 
 import hashlib
+import time
 from typing import Any
 
 import numpy as np
@@ -23,21 +29,25 @@ from serving.api.errors import APIError
 from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import request_pictures
 from serving.api.services import cache, catalogue, default_version, model
-from serving.index.store import CatalogueIndex, Filters, Hit
+from serving.index.store import CatalogueIndex, Filters, Hit, category_prior
 
 blueprint = Blueprint("similar", __name__, url_prefix="/v1")
 
 MAX_K = 50
 DEFAULT_K = 10
 QUERY_FIELDS = ("labels", "category", "colour", "low_confidence")
+RANKINGS = ("similarity", "category")
 
 
-def _options() -> tuple[int, Filters]:
+def _options() -> tuple[int, Filters, str]:
     text = request.args.get("k", str(DEFAULT_K))
     if not text.isdigit() or not 1 <= int(text) <= MAX_K:
         raise APIError(400, f"k must be a whole number from 1 to {MAX_K}, not {text!r}")
+    rank = request.args.get("rank", RANKINGS[0])
+    if rank not in RANKINGS:
+        raise APIError(400, f"rank must be one of {', '.join(RANKINGS)}, not {rank!r}")
     filters = {name: request.args.get(name, "").strip() or None for name in ("category", "colour", "shop")}
-    return int(text), Filters(**filters)
+    return int(text), Filters(**filters), rank
 
 
 def _picture() -> bytes:
@@ -76,12 +86,12 @@ def _result(hit: Hit) -> dict[str, Any]:
     item = hit.item
     return {"page_url": item["page_url"], "picture_url": item["picture_url"], "shop": item["shop"],
             "category": item["category"], "colour": item["colour"], "width": item["width"],
-            "height": item["height"], "similarity": round(hit.similarity, 4)}
+            "height": item["height"], "similarity": round(hit.similarity, 4), "score": round(hit.score, 4)}
 
 
 @blueprint.post("/similar")
 def similar():  # noqa: ANN201 (Flask view)
-    k, filters = _options()
+    k, filters, rank = _options()
     picture = _picture()
     version = default_version().current()
     if not version.live:
@@ -89,15 +99,23 @@ def similar():  # noqa: ANN201 (Flask view)
         raise APIError(503, version.reason)
     index = _index_for(version.name)
     digest = hashlib.sha256(picture).hexdigest()
-    scope = f"similar:{version.name}:{index.version}:{k}:" + ",".join(f"{n}={v}" for n, v in filters.active().items())
+    scope = f"similar:{version.name}:{index.version}:{k}:{rank}:" + ",".join(
+        f"{n}={v}" for n, v in filters.active().items())
     cached = guarded(cache().get, digest, scope)
     if cached:
         return jsonify({**cached, "cached": True})
+    began = time.perf_counter()
     answer = _embedded(picture, version.name)
+    embedded = time.perf_counter()
     index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
-    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters)
+    prior = category_prior(answer.get("labels")) if rank == "category" else None
+    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior)
+    searched = time.perf_counter()
     body = {"query": {name: answer[name] for name in QUERY_FIELDS if name in answer},
             "model_version": answer.get("version"), "index_version": index.version,
             "results": [_result(hit) for hit in hits]}
     guarded(cache().put, digest, scope, body)
-    return jsonify({**body, "cached": False})
+    response = jsonify({**body, "cached": False})
+    response.headers["Server-Timing"] = (f"model;dur={1000 * (embedded - began):.2f}, "
+                                         f"search;dur={1000 * (searched - embedded):.2f}")
+    return response

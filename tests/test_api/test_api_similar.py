@@ -14,7 +14,15 @@ from PIL import Image
 
 from crawler.testshop import Catalogue, serve_shop
 from serving.api import create_app
-from serving.index.store import RECHECK_SECONDS, CatalogueIndex, Filters, current_name, write_version
+from serving.index.store import (
+    CATEGORY_PRIOR,
+    RECHECK_SECONDS,
+    CatalogueIndex,
+    Filters,
+    category_prior,
+    current_name,
+    write_version,
+)
 from shoplens.sample import jpeg_bytes
 
 CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]
@@ -80,8 +88,11 @@ def test_indexed_picture_and_its_altered_copy_find_their_product_first(search, c
             assert first["picture_url"].startswith("http")
             assert answer.json["query"]["category"] and answer.json["query"]["labels"]
         assert first["similarity"] > answer.json["results"][1]["similarity"]
+    parts = dict(part.split(";dur=") for part in answer.headers["Server-Timing"].split(", "))
+    assert set(parts) == {"model", "search"} and all(float(ms) > 0 for ms in parts.values())
     again = search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
     assert again.json["cached"] and again.json["results"] == answer.json["results"]
+    assert "Server-Timing" not in again.headers  # nothing was computed
 
 
 def test_one_result_per_product_and_filters_hold(search, crawl, headers):
@@ -92,6 +103,16 @@ def test_one_result_per_product_and_filters_hold(search, crawl, headers):
     assert len(pages) == len(set(pages)) == len({row["page_url"] for row in rows})
     similarities = [result["similarity"] for result in everything["results"]]
     assert similarities == sorted(similarities, reverse=True)
+    assert all(result["score"] == result["similarity"] for result in everything["results"])
+    ranked = search.post("/v1/similar?k=50&rank=category", data=picture, content_type="image/jpeg",
+                         headers=headers).json
+    assert not ranked["cached"]  # a ranking of its own, cached apart
+    scores = [result["score"] for result in ranked["results"]]
+    assert scores == sorted(scores, reverse=True)
+    prior = category_prior(ranked["query"]["labels"])
+    for result in ranked["results"]:
+        expected = result["similarity"] + CATEGORY_PRIOR * prior.get(result["category"], 0.0)
+        assert result["score"] == pytest.approx(expected, abs=2e-4)
     shirts = search.post("/v1/similar?k=50&category=shirt&colour=blue", data=picture, content_type="image/jpeg",
                          headers=headers).json["results"]
     assert shirts and {(r["category"], r["colour"]) for r in shirts} == {("shirt", "blue")}
@@ -105,6 +126,7 @@ def test_bad_input_is_4xx_with_a_reason_and_fits_the_contract(search, headers, p
     body = picture("dress", "red", seed=80)
     cases = [("/v1/similar?k=0", dict(data=body, content_type="image/jpeg", headers=headers), 400),
              ("/v1/similar?k=51", dict(data=body, content_type="image/jpeg", headers=headers), 400),
+             ("/v1/similar?rank=price", dict(data=body, content_type="image/jpeg", headers=headers), 400),
              ("/v1/similar", dict(data=b"not a picture", content_type="image/jpeg", headers=headers), 422),
              ("/v1/similar", dict(data=body, content_type="image/jpeg"), 401),
              ("/v1/similar", dict(json={"url": "http://10.0.0.1/x.jpg"}, headers=headers), 400),
@@ -186,3 +208,22 @@ def test_ties_go_to_the_larger_picture_and_products_collapse_to_their_best(tmp_p
                                                                                   ("p3", "3.jpg")]
     assert index.search(np.eye(4, dtype=np.float32)[0], 3, Filters(shop="b")) == []
     assert json.loads((tmp_path / current_name(tmp_path) / "index.json").read_text())["kind"] == "flat"
+
+
+def test_the_query_category_prior_reranks_within_its_weight(tmp_path):
+    """A product of the category the model sees in the query outranks a slightly more similar one of
+    another category; one more similar by more than the prior's weight stays first."""
+    query = np.asarray([1.0, 0.0], dtype=np.float32)
+    similarities = [0.9, 0.9 - CATEGORY_PRIOR / 2, 0.9 - 2 * CATEGORY_PRIOR]
+    vectors = np.asarray([[s, np.sqrt(1 - s * s)] for s in similarities], dtype=np.float32)
+    items = [{"sha1": str(n), "page_url": f"p{n}", "picture_url": f"{n}.jpg", "category": category, "colour": "",
+              "shop": "a", "width": 10, "height": 10} for n, category in enumerate(["shirt", "dress", "dress"])]
+    write_version(tmp_path, vectors, items, "1", "x")
+    index = CatalogueIndex(tmp_path / current_name(tmp_path))
+    assert [hit.item["page_url"] for hit in index.search(query, 3)] == ["p0", "p1", "p2"]
+    prior = category_prior([{"label": "dress", "probability": 1.0}, {"label": "shirt", "probability": 0.0}])
+    hits = index.search(query, 3, prior=prior)
+    assert [hit.item["page_url"] for hit in hits] == ["p1", "p0", "p2"]
+    assert hits[0].similarity == pytest.approx(similarities[1], abs=1e-6)
+    assert hits[0].score == pytest.approx(similarities[1] + CATEGORY_PRIOR, abs=1e-6)
+    assert [hit.item["page_url"] for hit in index.search(query, 3, Filters(category="shirt"), prior)] == ["p0"]
