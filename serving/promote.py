@@ -3,7 +3,8 @@
 The steps, each checked before the next:
 
 1. Inputs: the bundle, the held-out pictures (the ``test`` part of the split file the bundle was
-   trained with), the running TorchServes (the API's ``SHOPLENS_TORCHSERVE_*`` settings), and
+   trained with), the running TorchServes (the API's ``SHOPLENS_TORCHSERVE_URLS``,
+   ``_MANAGEMENT_URLS`` and ``_KEY_FILES``), and
    the served default version, whose archive must be in the model store and whose vocabulary
    (categories, colours) the new bundle must have: the extension, the cache and stored
    corrections speak the served vocabulary. Any problem ends here, with nothing written or
@@ -234,7 +235,7 @@ def promote(bundle: Path, store: Path, split_file: Path, feedback: str | None, c
 
 
 def new_client(model_name: str | None) -> TorchServeClient:
-    """A client of the TorchServes the API's SHOPLENS_TORCHSERVE_* settings name."""
+    """A client of the TorchServes the API's SHOPLENS_TORCHSERVE_URLS, _MANAGEMENT_URLS and _KEY_FILES name."""
     from serving.api.config import Settings
 
     settings = Settings(**({"model_name": model_name} if model_name else {}))
