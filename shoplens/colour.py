@@ -17,11 +17,10 @@ from PIL import Image
 from skimage.color import rgb2lab
 from sklearn.cluster import KMeans
 
-
 WORK_SIDE = 96  # pixels on the longer side: colour needs no detail
 BORDER = 0.08  # fraction of each side read as the background's sample
 BACKGROUND_DISTANCE = 14.0  # CIELAB (CIE76) units from a border colour that still count as background
-CHROMA_GREY = 11.0  # below this chroma a colour is black, grey or white
+CHROMA_GREY = 12.0  # below this chroma a colour is black, grey or white
 LIGHTNESS_BLACK, LIGHTNESS_WHITE = 30.0, 78.0
 
 
@@ -66,8 +65,9 @@ def _centre_weights(h: int, w: int) -> np.ndarray:
 
 # CIELAB hue angles (degrees) where each chromatic name begins, read off shop photographs:
 # navy and denim keep a blue hue at chroma where other colours already look grey.
-_HUES = ((-150.0, "blue"), (-52.0, "purple"), (-20.0, "red"), (45.0, "orange"), (75.0, "yellow"), (110.0, "green"))
+_HUES = ((-150.0, "blue"), (-52.0, "purple"), (-30.0, "red"), (45.0, "orange"), (75.0, "yellow"), (110.0, "green"))
 BLUE_CHROMA = 6.5
+DARK, DARK_BLUE = 25.0, 15.0  # lightness below which more chroma is needed
 
 
 def _hue_name(hue: float, lightness: float) -> str:
@@ -89,7 +89,10 @@ def colour_name(lab: np.ndarray) -> str:
     lightness, chroma = float(lab[0]), float(np.hypot(lab[1], lab[2]))
     hue = float(np.degrees(np.arctan2(lab[2], lab[1])))
     name = _hue_name(hue, lightness)
-    if chroma >= (BLUE_CHROMA if name == "blue" else CHROMA_GREY):
+    # near black, a little noise is a lot of chroma: ask more of dark colours (not of navy)
+    base, dark = (BLUE_CHROMA, DARK_BLUE) if name == "blue" else (CHROMA_GREY, DARK)
+    needed = base + max(0.0, dark - lightness) * 0.5
+    if chroma >= needed:
         return name
     if lightness < LIGHTNESS_BLACK:
         return "black"

@@ -1,7 +1,7 @@
 """Frozen EfficientNet-Lite backbones with trained linear heads, averaged: the starter model.
 
-Every member sees the same centre crop (taken at the largest member's size and resized
-for the smaller ones, so one decode and one transform serve all) and its mirror image;
+Every member sees the same centre crop (taken at the largest EfficientNet-Lite's size and
+resized for the smaller ones, so one decode and one transform serve all) and its mirror image;
 the answer is the average of the members' category probabilities over both views
 (flip test-time augmentation), returned as log-probabilities so that a temperature can
 calibrate it. Each member's own ImageNet classifier rides along for free: its
@@ -13,11 +13,14 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F  # noqa: N812
+import torch.nn.functional as F
 from torch import nn
 
-from shoplens.bundle import Preprocessing
-from training.models import LITE_SIZES, tf_efficientnet_lite, tf_lite_preprocessing
+from shoplens import ShopLensError
+from shoplens.bundle import BundleInfo
+from training.models import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
+
+ARCH = "efficientnet_lite_ensemble"
 
 # ImageNet-1k classes that are garments, shoes or hats (the taxonomy of a clothes shop).
 GARMENT_IMAGENET_CLASSES = (
@@ -107,13 +110,16 @@ def mean_log_probs(logits: torch.Tensor, dim: int) -> torch.Tensor:
 class Ensemble(nn.Module):
     """Members averaged over pictures and their mirror images; outputs category log-probs and garment score."""
 
-    def __init__(self, archs: list[str], classes: int, weights: str = "imagenet") -> None:
+    def __init__(self, members: list[Member]) -> None:
         super().__init__()
-        self.members = nn.ModuleList(Member(arch, classes, weights) for arch in archs)
+        self.members = nn.ModuleList(members)
 
-    @property
-    def preprocessing(self) -> Preprocessing:
-        return tf_lite_preprocessing(max(member.size for member in self.members))
+    @classmethod
+    def build(cls, archs: list[str], classes: int, weights: str = "imagenet") -> Ensemble:
+        return cls([Member(arch, classes, weights) for arch in archs])
+
+    # One crop for every member and every choice of members: the largest member's.
+    preprocessing = tf_lite_preprocessing(max(LITE_SIZES.values()))
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         views = torch.cat([x, x.flip(-1)])  # flip test-time augmentation
@@ -132,5 +138,20 @@ class Ensemble(nn.Module):
     def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
         own = self.trained_state()
         if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
-            raise ValueError(f"head weights do not fit: {sorted(state)[:3]} vs {sorted(own)[:3]}")
+            raise ShopLensError(f"head weights do not fit: {sorted(state)[:3]} vs {sorted(own)[:3]}")
         self.load_state_dict(state, strict=False)
+
+
+def backbone_record(archs: list[str]) -> dict[str, list]:
+    return {"members": archs, "packages": [efficientnet_lite_package(arch) for arch in archs]}
+
+
+def load_ensemble(info: BundleInfo, state: dict[str, torch.Tensor]) -> Ensemble:
+    """A starter bundle's network: backbones from their packages (same versions), heads from the bundle."""
+    archs = info.backbone["members"]
+    if backbone_record(archs)["packages"] != info.backbone["packages"]:
+        raise ShopLensError(f"the bundle was trained on {info.backbone['packages']}; installed: "
+                            f"{backbone_record(archs)['packages']} (install those versions)")
+    ensemble = Ensemble.build(archs, len(info.tasks["category"]))
+    ensemble.load_trained_state(state)
+    return ensemble.eval()

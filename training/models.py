@@ -205,7 +205,8 @@ def _efficientnet_lite(arch: str, weights: str) -> tuple[list[nn.Module], int, i
 
 
 _BUILDERS: dict[str, Callable[[str], tuple[list[nn.Module], int, int, Preprocessing]]] = {
-    **{arch: partial(_efficientnet_lite, arch) for arch in LITE_SIZES}, "vgg16": _vgg16, "resnet50": _resnet50, "simple_cnn": _simple_cnn,
+    **{arch: partial(_efficientnet_lite, arch) for arch in LITE_SIZES},
+    "vgg16": _vgg16, "resnet50": _resnet50, "simple_cnn": _simple_cnn,
 }
 
 
@@ -233,7 +234,11 @@ def load_network(arch: str, tasks: dict[str, list[str]], trainable: str, dropout
     return net.eval()
 
 
-def load_bundle_model(directory: Path) -> tuple[ShopLensNet, BundleInfo]:
+def load_bundle_model(directory: Path) -> tuple[nn.Module, BundleInfo]:
     """The network of an exported bundle, in eval mode, with its description."""
     info, weights = read_bundle(directory)
+    if info.backbone:
+        from training.ensemble import load_ensemble
+
+        return load_ensemble(info, torch.load(weights, map_location="cpu", weights_only=True)), info
     return load_network(info.arch, info.tasks, info.trainable, info.dropout, weights), info
