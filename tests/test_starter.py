@@ -1,5 +1,6 @@
 """The starter model committed in models/starter, calibration, the garment gate and colour from pixels."""
 
+import os
 import random
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from shoplens.colour import dominant_colour
 from shoplens.sample import draw_garment
 from shoplens.vocab import COLOURS
 
-CLOTHING_SMALL = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
+CLOTHING_SMALL = Path(os.environ.get("SHOPLENS_CLOTHING_SMALL",
+                                     Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"))
 
 
 @pytest.fixture(scope="module")
