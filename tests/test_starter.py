@@ -1,6 +1,5 @@
 """The starter model committed in models/starter, calibration, the garment gate and colour from pixels."""
 
-import os
 import random
 from pathlib import Path
 
@@ -12,10 +11,10 @@ from shoplens.answer import calibrated_probabilities, describe
 from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.colour import dominant_colour
 from shoplens.sample import draw_garment
+from shoplens.settings import CLOTHING_SMALL as CLOTHING_SMALL_SETTING
 from shoplens.vocab import COLOURS
 
-CLOTHING_SMALL = Path(os.environ.get("SHOPLENS_CLOTHING_SMALL",
-                                     Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"))
+CLOTHING_SMALL = Path(__file__).resolve().parents[1] / CLOTHING_SMALL_SETTING.read()  # absolute stays absolute
 
 
 @pytest.fixture(scope="module")
