@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-import torch
+import numpy as np
 from PIL import Image
 
 from shoplens.bundle import BundleInfo
@@ -21,34 +21,42 @@ from shoplens.colour import dominant_colour
 TOP_K = 3
 
 
-def calibrated_probabilities(logits: torch.Tensor, info: BundleInfo) -> torch.Tensor:
-    return (logits / float(info.calibration.get("temperature", 1.0))).softmax(-1)
+def softmax(logits: Any) -> np.ndarray:
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(-1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
 
 
-def _labelled(probs: torch.Tensor, labels: list[str], indices: torch.Tensor) -> list[dict[str, Any]]:
+def calibrated_probabilities(logits: Any, info: BundleInfo) -> np.ndarray:
+    """softmax(logits / T); log-probabilities give the same (they differ from logits by a constant)."""
+    return softmax(np.asarray(logits, dtype=np.float64) / float(info.calibration.get("temperature", 1.0)))
+
+
+def _labelled(probs: np.ndarray, labels: list[str], indices: Any) -> list[dict[str, Any]]:
     return [{"label": labels[int(i)], "probability": round(float(probs[i]), 4)} for i in indices]
 
 
-def describe(outputs: dict[str, torch.Tensor], info: BundleInfo, image: Image.Image | None,
-             margin: float) -> dict[str, Any]:
-    """The answer for one picture: `outputs` are the model's raw outputs for it (no batch axis)."""
+def describe(outputs: dict[str, Any], info: BundleInfo, image: Image.Image | None, margin: float) -> dict[str, Any]:
+    """The answer for one picture: `outputs` are the model's logits or log-probabilities for it (no batch
+    axis), and its scores ("garment")."""
     labels = info.tasks["category"]
     probs = calibrated_probabilities(outputs["category"], info)
-    top = torch.topk(probs, min(TOP_K, len(probs)))
-    ranked = _labelled(probs, labels, top.indices)
-    second = float(top.values[1]) if len(top.values) > 1 else 0.0
+    ranked_all = np.argsort(-probs, kind="stable")
+    top = ranked_all[:TOP_K]
+    ranked = _labelled(probs, labels, top)
+    second = float(probs[top[1]]) if len(top) > 1 else 0.0
     threshold = info.category_threshold if info.category_threshold is not None else 1.0
-    chosen = [i for i in torch.argsort(probs, descending=True) if i == top.indices[0] or probs[i] >= threshold]
+    chosen = [i for i in ranked_all if i == top[0] or probs[i] >= threshold]
     answer: dict[str, Any] = {"labels": ranked, "category": ranked[0]["label"],
-                              "categories": _labelled(probs, labels, torch.stack(chosen)),
-                              "low_confidence": float(top.values[0]) - second < margin}
+                              "categories": _labelled(probs, labels, chosen),
+                              "low_confidence": float(probs[top[0]]) - second < margin}
     if "garment" in outputs and info.garment_threshold is not None:
         score = float(outputs["garment"])
         answer["garment"] = score >= info.garment_threshold
         answer["garment_score"] = round(score - info.garment_threshold, 4)
     from_pixels = dominant_colour(image).as_dict() if image is not None else None
     if "colour" in outputs:
-        colour = outputs["colour"].softmax(-1)
+        colour = softmax(outputs["colour"])
         best = int(colour.argmax())
         answer["colour"] = {"label": info.tasks["colour"][best], "probability": round(float(colour[best]), 4),
                             "source": "model"}

@@ -5,7 +5,7 @@ This docstring is the format's one description.
 A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported models:
 
 ``bundle.json``
-    format_version  int, currently 2
+    format_version  int, currently 3
     arch            model architecture name (``training.models.ARCHITECTURES``)
     trainable       which layers were trained: "head", "last" or "all"; with arch it
                     fixes the module layout the weights belong to
@@ -41,14 +41,18 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
 
 ``weights.pt``
     a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``),
-    or of the trained heads only when ``backbone`` names the frozen parts' packages.
+    or of the trained heads only when ``backbone`` names the frozen parts' packages
+    (the exports still hold the whole network).
 
 ``model.torchscript.pt``, ``model.onnx``
     the same network, self-contained (loadable with torch alone, or ONNX Runtime):
     input "pixels", float32 (N, 3, image_size, image_size), preprocessed as above
     (``shoplens.preprocessing``); outputs, one per task and named after it, the
-    softmax probabilities (N, len(labels)) in label order. TorchScript returns them as
-    a dict {task: tensor}; ONNX as outputs named by task.
+    log-probabilities (log-softmax, N x len(labels)) in label order, so that
+    ``shoplens.answer`` can apply the calibration temperature; a model with a garment
+    gate also outputs "garment", the (N,) garment score. TorchScript returns them as a
+    dict {task: tensor}; ONNX as outputs named by task. (Format 2 exported softmax
+    probabilities.)
 
 A bundle is written into a temporary sibling directory and renamed into place, so a
 reader never sees half of one.
@@ -67,7 +71,7 @@ from typing import Any
 
 from shoplens import ShopLensError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 EXPORT_FILES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
 RUNTIMES = ("onnx", "torchscript", "eager")  # eager rebuilds the network: needs the training package
 MANIFEST_NAME = "bundle.json"

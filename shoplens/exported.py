@@ -1,7 +1,7 @@
 """Running a bundle's exported model: TorchScript with torch alone, or ONNX Runtime.
 
 Both take the (N, 3, S, S) float32 batch of ``shoplens.preprocessing`` and return
-{task: (N, labels) probabilities} as NumPy arrays; the file format is described in
+{task: (N, labels) log-probabilities (and scores)} as NumPy arrays; the file format is described in
 ``shoplens.bundle``. torch and onnxruntime are imported only for the runtime asked for.
 """
 
@@ -28,7 +28,7 @@ def torchscript_predictor(path: Path) -> Predict:
 
     def predict(pixels: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            return {task: probs.numpy() for task, probs in module(torch.from_numpy(pixels)).items()}
+            return {task: out.numpy() for task, out in module(torch.from_numpy(pixels)).items()}
 
     return predict
 

@@ -211,8 +211,8 @@ def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast
         for batch in (pixels[:1], pixels):  # the batch dimension stays dynamic
             got = load_predictor(out / "bundle", info, runtime)(batch)
             assert set(got) == set(expected) == set(info.tasks)
-            for task, probs in got.items():
-                assert np.abs(probs - expected[task][: len(batch)]).max() < 1e-4, (runtime, task)
+            for task, log_probs in got.items():  # the exports give log-probabilities
+                assert np.abs(np.exp(log_probs) - expected[task][: len(batch)]).max() < 1e-4, (runtime, task)
 
 
 def test_tampered_export_is_refused(tiny_data, tmp_path, fast_args, train):

@@ -12,49 +12,59 @@ from torch import nn
 from shoplens import ShopLensError
 from shoplens.bundle import EXPORT_FILES, Preprocessing
 from shoplens.exported import onnx_predictor, torchscript_predictor
-from training.models import ShopLensNet
 
-TOLERANCE = 1e-4  # largest probability difference allowed between an export and the eager network
+TOLERANCE = 1e-4  # largest probability (or score) difference allowed between an export and the eager network
 
 
-class Probabilities(nn.Module):
-    """The network with softmax on each head: what every runtime serves."""
+class LogProbabilities(nn.Module):
+    """The network with log-softmax on each label head (scores such as "garment" pass as they are):
+    what every runtime serves. Log-probabilities keep the temperature's effect: softmax(log p / T)
+    equals softmax(logits / T), which ``shoplens.answer`` computes."""
 
-    def __init__(self, net: ShopLensNet) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {task: logits.softmax(1) for task, logits in self.net(pixels).items()}
+        return {task: out.log_softmax(-1) if out.ndim == 2 else out for task, out in self.net(pixels).items()}
 
 
-def eager_probabilities(net: ShopLensNet, pixels: np.ndarray) -> dict[str, np.ndarray]:
+def eager_outputs(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """What the exports return, from the eager network: log-probabilities per label head, scores."""
     with torch.inference_mode():
-        return {task: probs.numpy() for task, probs in Probabilities(net).eval()(torch.from_numpy(pixels)).items()}
+        return {task: out.numpy() for task, out in LogProbabilities(net).eval()(torch.from_numpy(pixels)).items()}
 
 
-def export_models(net: ShopLensNet, pre: Preprocessing, folder: Path) -> dict[str, Path]:
-    """Write the TorchScript and ONNX models of `net` into `folder`, checked against it; {runtime: path}."""
-    model = Probabilities(net).eval()
+def eager_probabilities(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The eager network's probabilities per label head (temperature 1) and its scores."""
+    return {task: np.exp(out) if out.ndim == 2 else out for task, out in eager_outputs(net, pixels).items()}
+
+
+def export_models(net: nn.Module, pre: Preprocessing, folder: Path,
+                  runtimes: tuple[str, ...] = tuple(EXPORT_FILES)) -> dict[str, Path]:
+    """Write `net`'s models for `runtimes` into `folder`, checked against it; {runtime: path}."""
+    model = LogProbabilities(net).eval()
     example = torch.randn(2, 3, pre.image_size, pre.image_size, generator=torch.Generator().manual_seed(0))
-    paths = {runtime: folder / name for runtime, name in EXPORT_FILES.items()}
+    paths = {runtime: folder / EXPORT_FILES[runtime] for runtime in runtimes}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter notes about constant shapes: the batch stays dynamic
-        traced = torch.jit.freeze(torch.jit.trace(model, example, strict=False))
-        traced.save(str(paths["torchscript"]))
-        torch.onnx.export(model, (example,), str(paths["onnx"]), input_names=["pixels"],
-                          output_names=list(net.heads), dynamic_axes={"pixels": {0: "batch"}}, dynamo=False)
+        if "torchscript" in paths:
+            torch.jit.freeze(torch.jit.trace(model, example, strict=False)).save(str(paths["torchscript"]))
+        if "onnx" in paths:
+            torch.onnx.export(model, (example,), str(paths["onnx"]), input_names=["pixels"],
+                              output_names=list(model(example)), dynamic_axes={"pixels": {0: "batch"}},
+                              dynamo=False)
     check_exports(net, paths, example.numpy()[:1].repeat(3, axis=0))
     return paths
 
 
-def check_exports(net: ShopLensNet, paths: dict[str, Path], pixels: np.ndarray) -> float:
-    """The largest probability difference of the exports to `net` on `pixels`; raises above TOLERANCE."""
+def check_exports(net: nn.Module, paths: dict[str, Path], pixels: np.ndarray) -> float:
+    """The largest probability (or score) difference of the exports to `net` on `pixels`; raises above TOLERANCE."""
     expected = eager_probabilities(net, pixels)
+    loaders = {"torchscript": torchscript_predictor, "onnx": onnx_predictor}
     worst = 0.0
-    for runtime, predict in (("torchscript", torchscript_predictor(paths["torchscript"])),
-                             ("onnx", onnx_predictor(paths["onnx"]))):
-        got = predict(pixels)
+    for runtime, path in paths.items():
+        got = {task: np.exp(out) if out.ndim == 2 else out for task, out in loaders[runtime](path)(pixels).items()}
         difference = max(float(np.abs(got[task] - expected[task]).max()) for task in expected)
         if difference >= TOLERANCE:
             raise ShopLensError(f"the {runtime} export differs from the network by {difference:.2e}")

@@ -27,7 +27,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
-from shoplens.bundle import BundleInfo, write_bundle
+from shoplens.bundle import BundleInfo, ServingSettings, write_bundle
 from shoplens.colour import dominant_colour
 from shoplens.imaging import decode_image
 from shoplens.manifest import digest
@@ -347,11 +347,14 @@ def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) 
         version=now.strftime("%Y%m%d%H%M%S"), created=now.isoformat(timespec="seconds"),
         calibration={"temperature": ten["temperature"], "ece_before": ten["ece_before"],
                      "ece_after": ten["ece_after"], "n": report["ten"]["n"], "split": "validation"},
-        category_threshold=ten["category_threshold"], garment_threshold=report["garment"]["threshold"])
+        category_threshold=ten["category_threshold"], garment_threshold=report["garment"]["threshold"],
+        serving=ServingSettings(runtime="eager"))
     with tempfile.TemporaryDirectory() as scratch:
         weights = Path(scratch) / "weights.pt"
         torch.save(served.trained_state(), weights)
-        write_bundle(out, info, weights)
+        # No export: the ONNX exporter has no antialiased resize (members see one crop resized to their size),
+        # so TorchServe rebuilds the backbones from their packages (runtime "eager").
+        write_bundle(out, info, weights, {})
     (out / "MODEL_CARD.md").write_text(model_card(info, report), encoding="utf-8")
     return out
 
