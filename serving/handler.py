@@ -63,11 +63,11 @@ def request_picture(row: dict[str, Any]) -> bytes | ImageRejected:
 
 def eager_predictor(model_dir: Path) -> Predict:
     """The network rebuilt from weights.pt: needs the training package (and timm for efficientnet)."""
-    from training.export import eager_probabilities
+    from training.export import eager_outputs
     from training.models import load_bundle_model
 
     net, _ = load_bundle_model(model_dir)
-    return lambda pixels: eager_probabilities(net, pixels)
+    return lambda pixels: eager_outputs(net, pixels)
 
 
 def archive_settings(info: BundleInfo, model_yaml_config: dict[str, Any]) -> ServingSettings:
