@@ -13,6 +13,7 @@ cached (`--feature-cache`), so a second run takes seconds. Skips where the data 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -35,6 +36,7 @@ def main() -> int:
     started = time.perf_counter()
     _, _, report = run_starter(args.data, args.feature_cache, args.members.split(","))
     print("\n".join(report_lines(report)))
+    print("load average (1, 5, 15 min) after the timings: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     colour = colour_figures(args.data, COLOUR_LABELS)
     for name, figure in colour.items():
         print(f"colour from pixels ({name} pictures of bench/colour_labels.csv, validation): accuracy "
