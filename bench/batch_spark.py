@@ -5,7 +5,8 @@ For each picture count (default 1,000 / 4,000 / 16,000 drawn garments, 96x128 JP
 session (one session per master, warmed up by a small job first, so JVM and session start are
 not counted; each job's Python workers still start and load the bundle, as in production), and
 a plain single-process loop over the same files with the same model, runtime, threads (1),
-batch size and answer code (``shoplens.classifier``), hashing each file as the job does. Then it
+batch size and answer code (``shoplens.classifier`` through the job's ``answer_rows``), hashing each
+file and writing the same Parquet table as the job does, so the difference is the engine's. Then it
 prints the table and the three targets: local[2] >= 1.6x local[1]; local[1]'s time within 1.3x
 of the plain loop's; time linear in the count (pictures/s of the largest count within 20 % of
 the smallest's). Without --bundle it trains a small simple_cnn on drawn pictures (64 px, seconds).
@@ -22,7 +23,10 @@ import shutil
 import time
 from pathlib import Path
 
-from serving.batch.job import classify, spark_session
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from serving.batch.job import OUTPUT_SCHEMA, answer_rows, classify, spark_session
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
 from shoplens.exported import load_predictor
@@ -64,21 +68,29 @@ def picture_folders(out: Path, counts: list[int]) -> dict[int, Path]:
     return folders
 
 
-def plain_loop(bundle: Path, runtime: str, folder: Path) -> float:
-    """Seconds for one process to hash, decode and answer every picture of `folder`, batch by batch."""
+def plain_loop(bundle: Path, runtime: str, folder: Path, out: Path) -> float:
+    """Seconds for one process to do the job's work by hand, batch by batch: read and hash every picture
+    of `folder`, answer it with the job's own row code and write the same Parquet table."""
     started = time.perf_counter()
     info, _ = read_bundle(bundle)
     classifier = PictureClassifier(info, load_predictor(bundle, info, runtime, 1), info.serving.low_confidence_margin)
     files = sorted(folder.glob("*.jpg"))
     answered = 0
-    for first in range(0, len(files), BATCH_SIZE):
-        blobs = [path.read_bytes() for path in files[first:first + BATCH_SIZE]]
-        hashes = [hashlib.sha1(blob).hexdigest() for blob in blobs]
-        prepared = classifier.prepare(blobs)
-        answered += sum("error" not in a for a in classifier.answers(prepared, classifier.predict(prepared)))
-        assert len(hashes) == len(blobs)
+    with pq.ParquetWriter(out, OUTPUT_SCHEMA) as writer:
+        for first in range(0, len(files), BATCH_SIZE):
+            chunk = [picture_row(path) for path in files[first:first + BATCH_SIZE]]
+            rows = answer_rows(classifier, chunk)
+            writer.write_batch(pa.RecordBatch.from_pylist(rows, schema=OUTPUT_SCHEMA))
+            answered += sum(row.get("error") is None for row in rows)
     assert answered == len(files)
     return time.perf_counter() - started
+
+
+def picture_row(path: Path) -> dict:
+    """One input row as the job's reader makes it."""
+    content = path.read_bytes()
+    return {"source": f"file:{path}", "content": content, "read_error": None, "sha1": hashlib.sha1(content).hexdigest(),
+            "true_category": None, "true_colour": None}
 
 
 def spark_seconds(master: str, bundle: Path, runtime: str, folders: dict[int, Path], out: Path) -> dict[int, float]:
@@ -113,7 +125,8 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    plain = {count: plain_loop(bundle, args.runtime, folder) for count, folder in folders.items()}
+    plain = {count: plain_loop(bundle, args.runtime, folder, args.out / f"plain-{count}.parquet")
+             for count, folder in folders.items()}
     spark = {master: spark_seconds(master, bundle, args.runtime, folders, args.out / "spark") for master in MASTERS}
     print(f"bundle {bundle} ({read_bundle(bundle)[0].arch}), runtime {args.runtime}, batch {BATCH_SIZE}, "
           f"load average {os.getloadavg()[0]:.1f}")

@@ -27,8 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(ROOT))  # the loopback shop and CDN live in tests/sites.py
+from shoplens.stats import wilson_interval  # noqa: E402
 from tests.sites import PICTURE, serve_sites  # noqa: E402
-from training.stats import wilson_interval  # noqa: E402
 
 CORPUS = HERE / "crawl_corpus"
 CATEGORIES = "dress,shirt,pullover,pants,skirt,t-shirt"

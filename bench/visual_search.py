@@ -38,8 +38,8 @@ from shoplens.exported import embeddings, load_predictor
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
 from shoplens.sample import jpeg_bytes
+from shoplens.stats import t_interval, wilson_interval
 from training.cli import main as training_main
-from training.stats import t_interval, wilson_interval
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
 CACHE = Path("~/.cache/shoplens/visual-search").expanduser()

@@ -10,6 +10,8 @@ COPY shoplens ./shoplens
 COPY serving ./serving
 # the API's extra only (pyproject.toml): no torch, no TorchServe
 RUN pip install -c constraints.txt ".[api]"
+# the corrections database (SQLite unless SHOPLENS_DATABASE_URL names a PostgreSQL) and picture store: a volume
+RUN mkdir /corrections && chown shoplens /corrections
 
 USER shoplens
 # Inside its container the API listens on every interface; compose publishes it on the

@@ -2,7 +2,9 @@
 // The layer takes no space and no clicks (pointer-events: none), so the page's layout and
 // links stay as they were; removing the layer removes every trace. A badge shows only
 // while its picture is in view: not clipped away by a scrolling or carousel parent, not
-// covered by something outside its product card.
+// covered by something outside its product card. Hovered or focused, a badge opens into its
+// hover card: the top three, and the buttons "More like this" and "Wrong label?" (the only
+// parts of the layer that take clicks). Badges are in the keyboard's Tab order, in page order.
 (function (root) {
   "use strict";
 
@@ -16,8 +18,17 @@
     .badge.low::before { content: "? "; }
     .badge ol { display: none; margin: 2px 0 0; padding-left: 16px; font-weight: 400; }
     .badge.expanded ol { display: block; }
-    .badge.expanded { white-space: normal; }
+    .badge.expanded, .badge:focus-within, .badge.held { white-space: normal; }
+    .badge:focus-within ol, .badge.held ol { display: block; }
+    .badge.corrected { background: rgba(91, 33, 182, 0.92); }
+    .badge.corrected::before { content: "✎ "; }
+    .actions { display: none; gap: 4px; margin-top: 4px; }
+    .badge.expanded .actions, .badge:focus-within .actions, .badge.held .actions { display: flex; }
+    .actions button { pointer-events: auto; cursor: pointer; font: 600 11px/1.4 system-ui, sans-serif; color: #115e59;
+                      background: #fff; border: 0; border-radius: 3px; padding: 1px 6px; }
+    .badge:focus-visible, .actions button:focus-visible { outline: 2px solid #fbbf24; outline-offset: 1px; }
   `;
+  const ACTIONS = { similar: "More like this", correct: "Wrong label?" };
 
   const MIN_VISIBLE = 0.5; // a badge shows while at least this share of its picture is in view
 
@@ -37,7 +48,9 @@
   }
 
   class BadgeLayer {
-    constructor(doc) {
+    /** `actions`: {similar, correct}, each called (picture element, the button) from the hover card,
+     * returning a promise settled when what it opened is closed. */
+    constructor(doc, actions = {}) {
       this.doc = doc;
       this.host = doc.createElement("shoplens-badges");
       this.host.style.cssText = "position:absolute;top:0;left:0;width:0;height:0;overflow:visible;"
@@ -50,27 +63,70 @@
       this.badges = new Map(); // picture element -> badge element
       this.expanded = null;
       this.counter = 0;
+      this.shadow.addEventListener("click", (event) => {
+        const button = event.target.closest("button[data-action]");
+        const element = button && this.pictureOf(button.closest(".badge"));
+        if (!element || !actions[button.dataset.action]) return;
+        // its card stays open while the dialog it opened is: focus comes back to the button
+        const badge = this.badges.get(element);
+        badge.classList.add("held");
+        Promise.resolve(actions[button.dataset.action](element, button)).finally(() => badge.classList.remove("held"));
+      });
+      root.ShopLens.dialog.keepInside(this.shadow);
+      const placeOwner = (event) => {
+        const element = this.pictureOf(event.target.closest && event.target.closest(".badge"));
+        if (element) this.place(element); // focused, its card opens: placed again (a bottom badge grows upwards)
+      };
+      this.shadow.addEventListener("focusin", placeOwner);
+      this.shadow.addEventListener("focusout", placeOwner);
     }
 
-    /** Shows (or updates) the badge of `element` for `answer`. */
-    show(element, answer, settings) {
-      let badge = this.badges.get(element);
-      if (!badge) {
-        badge = this.doc.createElement("div");
-        badge.className = "badge";
-        this.counter += 1;
-        element.dataset.shoplensId = badge.dataset.for = String(this.counter);
-        this.shadow.appendChild(badge);
-        this.badges.set(element, badge);
+    pictureOf(badge) {
+      for (const [element, candidate] of this.badges) if (candidate === badge) return element;
+      return null;
+    }
+
+    /** Puts a new badge among the others in its picture's page order (the keyboard's Tab order). */
+    insert(element, badge) {
+      const follows = (other) => element.compareDocumentPosition(other) & element.DOCUMENT_POSITION_FOLLOWING;
+      const next = [...this.badges].find(([other]) => follows(other));
+      this.shadow.insertBefore(badge, next ? next[1] : null);
+    }
+
+    /** A new badge: its text, the top three and the hover card's buttons. */
+    create(element) {
+      const badge = this.doc.createElement("div");
+      badge.className = "badge";
+      badge.tabIndex = 0;
+      badge.setAttribute("role", "group");
+      const actions = this.doc.createElement("div");
+      actions.className = "actions";
+      for (const [action, text] of Object.entries(ACTIONS)) {
+        const button = this.doc.createElement("button");
+        Object.assign(button, { type: "button", textContent: text });
+        button.dataset.action = action;
+        actions.appendChild(button);
       }
-      badge.textContent = Labels.badgeText(answer);
-      const list = this.doc.createElement("ol");
-      for (const line of Labels.topThree(answer)) {
+      badge.append(this.doc.createTextNode(""), this.doc.createElement("ol"), actions);
+      this.counter += 1;
+      element.dataset.shoplensId = badge.dataset.for = String(this.counter);
+      this.insert(element, badge);
+      this.badges.set(element, badge);
+      return badge;
+    }
+
+    /** Shows (or updates) the badge of `element` for `answer`; an updated badge keeps its buttons
+     * (one may have the focus, or get it back when the dialog it opened closes). */
+    show(element, answer, settings) {
+      const badge = this.badges.get(element) || this.create(element);
+      badge.firstChild.nodeValue = Labels.badgeText(answer);
+      badge.setAttribute("aria-label", `ShopLens: ${Labels.badgeText(answer)}`);
+      badge.classList.toggle("corrected", Boolean(answer.corrected));
+      badge.querySelector("ol").replaceChildren(...Labels.topThree(answer).map((line) => {
         const item = this.doc.createElement("li");
         item.textContent = line;
-        list.appendChild(item);
-      }
-      badge.appendChild(list);
+        return item;
+      }));
       const low = Labels.isLowConfidence(answer, settings.threshold);
       badge.classList.toggle("low", low);
       badge.dataset.position = settings.badgePosition;
@@ -86,6 +142,7 @@
       const y = (shown.top + shown.bottom) / 2;
       if (x < 0 || y < 0 || x >= view.innerWidth || y >= view.innerHeight) return false; // off screen: cannot tell
       const hit = this.doc.elementFromPoint(x, y);
+      if (hit === this.host) return false; // a hover card's button: ShopLens's own
       return Boolean(hit) && !Pictures.contains(badge.card || element, hit) && !Pictures.contains(hit, element);
     }
 
@@ -121,14 +178,17 @@
     }
 
     /** Expands the badge of the picture under the pointer (x, y in the viewport), whatever
-     * lies on top of it (a card's link overlay), and folds the one expanded before. */
+     * lies on top of it (a card's link overlay), or of the hover card under it (its buttons may
+     * reach past a small picture), and folds the one expanded before. */
     pointAt(x, y) {
+      const inside = (rect) => x >= rect.left && x < rect.right && y >= rect.top && y < rect.bottom;
       let under = null;
       for (const [element, badge] of this.badges) {
         if (badge.style.display === "none") continue;
-        const rect = element.getBoundingClientRect();
-        if (x >= rect.left && x < rect.right && y >= rect.top && y < rect.bottom) under = element;
+        if (inside(element.getBoundingClientRect())) under = element;
       }
+      const open = this.expanded && this.badges.get(this.expanded);
+      if (open && open.style.display !== "none" && inside(open.getBoundingClientRect())) under = this.expanded;
       if (under === this.expanded) return;
       for (const element of [this.expanded, under]) {
         const badge = element && this.badges.get(element);

@@ -8,7 +8,8 @@
   if (globalThis.__shoplensContent) return; // injected twice (site scripts and a context-menu click)
   globalThis.__shoplensContent = true;
 
-  const { pictures: Pictures, labels: Labels, settings: Settings, backoff: Backoffs, BadgeLayer } = globalThis.ShopLens;
+  const { pictures: Pictures, labels: Labels, settings: Settings, backoff: Backoffs, corrections: Corrections, BadgeLayer,
+    SimilarPanel, CorrectionPanel } = globalThis.ShopLens;
   const FLUSH_MS = 150;
   const WATCHED_ATTRIBUTES = ["src", "srcset", "class", "style", "hidden"]; // what moves, hides or swaps a picture
   const FILTER_STYLE = "[data-shoplens-filter=dim]{opacity:.2 !important;transition:opacity .2s}"
@@ -19,11 +20,12 @@
 
   function newPage() {
     return {
-      layer: new BadgeLayer(document),
+      layer: new BadgeLayer(document, { similar: moreLikeThis, correct: openCorrection }),
       tracked: new Set(), // elements that may show a product picture
       near: new Set(), // tracked elements in or near the viewport
       sources: new Map(), // element -> the source URL sent for what it shows
       answers: new Map(), // source URL -> answer
+      corrections: new Map(), // source URL -> the shopper's correction ({garment, category, colour})
       asked: new Set(), // source URLs sent, or about to be
       queued: new Set(),
       unreadable: new Map(), // source URL -> its backoff: neither the browser nor the API could read it
@@ -142,15 +144,23 @@
     }, delay);
   }
 
+  /** The answer a badge shows for `url`: the model's, or the shopper's correction of it. */
+  function shown(url) {
+    const answer = page.answers.get(url);
+    const correction = page.corrections.get(url);
+    return answer && correction ? Corrections.corrected(answer, correction) : answer;
+  }
+
   function labelled() {
     return [...page.sources].filter(([element, url]) => element.isConnected && page.answers.has(url)
-      && Labels.isGarment(page.answers.get(url))).map(([element]) => element);
+      && Labels.isGarment(shown(url))).map(([element]) => element);
   }
 
   function render(element) {
-    const answer = page.answers.get(page.sources.get(element));
-    if (!Labels.isGarment(answer)) {
-      page.layer.remove(element); // not a garment: no badge at all
+    const url = page.sources.get(element);
+    const answer = shown(url);
+    if (!Labels.isGarment(answer) && !page.corrections.has(url)) {
+      page.layer.remove(element); // not a garment: no badge at all (unless the shopper said so: their badge stays)
       return;
     }
     page.layer.show(element, answer, settings);
@@ -179,7 +189,7 @@
     const pictures = labelled();
     for (const element of pictures) {
       const card = Pictures.productCard(element, pictures);
-      const passes = !filter || Labels.matches(page.answers.get(page.sources.get(element)), filter);
+      const passes = !filter || Labels.matches(shown(page.sources.get(element)), filter);
       if (passes) delete card.dataset.shoplensFilter;
       else card.dataset.shoplensFilter = filter.mode === "hide" ? "hide" : "dim";
     }
@@ -193,7 +203,7 @@
 
   function summary() {
     if (!page) return { enabled: false };
-    const answers = labelled().map((element) => page.answers.get(page.sources.get(element)));
+    const answers = labelled().map((element) => shown(page.sources.get(element)));
     const unreadable = [...page.unreadable.keys()].filter((url) => showing(url).length).length;
     return { enabled: true, ...Labels.summarise(answers), pending: page.queued.size, unreadable, filter: page.filter };
   }
@@ -282,6 +292,30 @@
     page = null;
   }
 
+  /** "More like this" from a badge's hover card: the panel for the picture it labels (settled once closed). */
+  function moreLikeThis(element, button) {
+    return SimilarPanel.open(document, page.sources.get(element), { returnFocus: button }).then((panel) => panel.closed);
+  }
+
+  /** "Wrong label?" from a badge's hover card: the correction dialog; the badge shows the
+   * shopper's labels at once, and the service worker sends them once the shopper agreed (settled once closed). */
+  function openCorrection(element, button) {
+    const url = page.sources.get(element);
+    const current = page;
+    return CorrectionPanel.open(document, {
+      answer: page.answers.get(url),
+      consent: settings.sendCorrections,
+      ask: (message) => chrome.runtime.sendMessage({ ...message, pictureUrl: url, pageUrl: location.href }),
+      agree: (yes) => Settings.save({ sendCorrections: yes }),
+      onCorrect: (correction) => {
+        if (page !== current) return; // turned off meanwhile
+        page.corrections.set(url, correction);
+        showing(url).forEach(render);
+        updateCards();
+      },
+    }, button).then((panel) => panel.closed);
+  }
+
   function showAnswer(url, answer) {
     if (!answer) return;
     start(); // a right-click asks for this picture even where ShopLens is off
@@ -304,7 +338,7 @@
       showAnswer(message.url, message.answer);
       reply(true);
     } else if (message.type === "similar-open") {
-      globalThis.ShopLens.SimilarPanel.open(document, message.url); // similar_panel.js
+      SimilarPanel.open(document, message.url);
       reply(true);
     }
     return false;

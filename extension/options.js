@@ -1,8 +1,8 @@
-// Options: API endpoint and key, threshold, badge position, sites switched off.
+// Options: API endpoint and key, threshold, badge position, sending label corrections, sites switched off.
 (async function () {
   "use strict";
 
-  const Settings = globalThis.ShopLens.settings;
+  const { settings: Settings, corrections: Corrections } = globalThis.ShopLens;
   const $ = (id) => document.getElementById(id);
 
   function showSaved(text) {
@@ -16,6 +16,8 @@
   $("threshold").value = String(settings.threshold);
   $("badge-position").value = settings.badgePosition;
   $("disabled-sites").value = settings.disabledSites.join("\n");
+  $("send-corrections").checked = settings.sendCorrections === true;
+  $("what-is-sent").textContent = Corrections.WHAT_IS_SENT;
 
   $("options").addEventListener("submit", async (event) => {
     event.preventDefault();
@@ -28,8 +30,12 @@
     }
     const sites = $("disabled-sites").value.split("\n").map((line) => line.trim()).filter(Boolean)
       .map((site) => { try { return new URL(site).origin; } catch (error) { return null; } }).filter(Boolean);
+    // ticked here is agreeing (the words beside it say what is sent); left unticked by someone never
+    // asked, the first correction still asks
+    const { sendCorrections } = await Settings.load();
+    const send = $("send-corrections").checked || (sendCorrections === null ? null : false);
     await Settings.save({ endpoint, apiKey: $("api-key").value, threshold: Number($("threshold").value),
-      badgePosition: $("badge-position").value, disabledSites: sites });
+      badgePosition: $("badge-position").value, sendCorrections: send, disabledSites: sites });
     showSaved("saved");
   });
 })();

@@ -3,12 +3,15 @@
 // answers for the browser session, backs off when the API fails, and reports a status.
 // Pictures it cannot read (a CDN that sends no CORS headers) go to the API by URL.
 // (Firefox runs this file as a background script after the same libraries: see manifest.firefox.json.)
-if (typeof importScripts === "function") importScripts("lib/settings.js", "lib/backoff.js", "lib/api.js");
+if (typeof importScripts === "function") {
+  importScripts("lib/settings.js", "lib/backoff.js", "lib/api.js", "lib/corrections.js");
+}
 
-const { settings: Settings, api: Api, backoff: Backoffs } = self.ShopLens;
+const { settings: Settings, api: Api, backoff: Backoffs, corrections: Corrections } = self.ShopLens;
 const CONTENT_SCRIPT = {
   id: "shoplens-content",
-  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "badges.js", "similar_panel.js", "content.js"],
+  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "lib/corrections.js", "lib/dialog.js",
+    "badges.js", "similar_panel.js", "correction_panel.js", "content.js"],
   runAt: "document_idle",
 };
 // The page-world announcer of shadow roots (lib/shadow-watch.js), before the page's own scripts.
@@ -16,6 +19,7 @@ const SHADOW_WATCH = { id: "shoplens-shadow-watch", js: ["lib/shadow-watch.js"],
 const MENU_ID = "shoplens-classify";
 const SIMILAR_MENU_ID = "shoplens-similar";
 const BATCH = 16;
+const VOCABULARY_MS = 60000;
 const backoff = new Backoffs.Backoff();
 
 // Content scripts run on the sites the user allowed (the host permissions held), and follow
@@ -102,6 +106,39 @@ async function similar(url) {
   }
 }
 
+/** The model's vocabulary ({version, category, colour}) from GET /v1/vocabulary, kept a minute per
+ * endpoint (a new default version brings its own); or {error}. */
+async function vocabulary() {
+  const settings = await Settings.load();
+  const key = `vocabulary:${settings.endpoint}`;
+  const stored = (await chrome.storage.session.get(key))[key];
+  if (stored && Date.now() - stored.at < VOCABULARY_MS) return stored;
+  try {
+    const found = Corrections.vocabularyOf(await Api.vocabulary(settings));
+    if (!found) return { error: "the API names no labels of the model (GET /v1/vocabulary)" };
+    await chrome.storage.session.set({ [key]: { ...found, at: Date.now() } });
+    return found;
+  } catch (error) {
+    return { error: error.message };
+  }
+}
+
+/** Sends a shopper's correction to POST /v1/feedback, only where they agreed to sending
+ * corrections (the options' switch): {sent: true} or {sent: false, error}. */
+async function feedback({ pictureUrl, pageUrl, answer, correction }) {
+  const settings = await Settings.load();
+  if (settings.sendCorrections !== true) return { sent: false, error: "sending corrections is off (ShopLens options)" };
+  const labels = await vocabulary();
+  if (labels.error) return { sent: false, error: labels.error };
+  if (!Corrections.valid(correction, labels)) return { sent: false, error: "not one of the model's labels" };
+  try {
+    const body = Corrections.feedbackBody({ pictureUrl, pageUrl, answer, correction, time: new Date() });
+    return { sent: true, answer: await Api.feedback(settings, body) };
+  } catch (error) {
+    return { sent: false, error: error.message };
+  }
+}
+
 async function sendToTab(tabId, message) {
   try {
     await chrome.tabs.sendMessage(tabId, message);
@@ -140,6 +177,15 @@ chrome.runtime.onMessage.addListener((message, sender, reply) => {
   }
   if (message.type === "similar" && typeof message.url === "string") {
     similar(message.url).then(reply);
+    return true;
+  }
+  if (message.type === "vocabulary") {
+    vocabulary().then(reply);
+    return true;
+  }
+  if (message.type === "feedback" && typeof message.pictureUrl === "string" && typeof message.pageUrl === "string"
+    && message.answer && Array.isArray(message.answer.labels)) {
+    feedback(message).then(reply);
     return true;
   }
   if (message.type === "status") {

@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Java 17 runs TorchServe; redis-server backs the API's cache; chromium and its driver run
-# the extension's end-to-end tests and the demo.
-APT_PACKAGES=(openjdk-17-jre-headless redis-server chromium chromium-driver python3-venv python3-dev)
+# the extension's end-to-end tests and the demo; postgresql's binaries run the corrections store's
+# tests against a real PostgreSQL (each test run starts its own cluster; the service is not used).
+APT_PACKAGES=(openjdk-17-jre-headless redis-server chromium chromium-driver python3-venv python3-dev postgresql)
 missing=()
 for package in "${APT_PACKAGES[@]}"; do
   dpkg -s "$package" >/dev/null 2>&1 || missing+=("$package")

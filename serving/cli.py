@@ -36,6 +36,17 @@ def _up(args: argparse.Namespace) -> None:
         stack.supervise(lambda line: print(f"{time.strftime('%H:%M:%S')} {line}", flush=True))
 
 
+def _promote(args: argparse.Namespace) -> int:
+    from serving.promote import REFUSED, new_client, promote
+
+    bundle = Path(args.bundle)
+    split = Path(args.split) if args.split else bundle.resolve().parent / "split.json"
+    verdict = promote(bundle, Path(args.store), split, args.feedback, new_client(args.name),
+                      lambda line: print(line, flush=True))
+    print("\n".join([*verdict.lines(), verdict.outcome()]))
+    return 0 if verdict.promoted else REFUSED
+
+
 def model_settings(args: argparse.Namespace) -> dict[str, object]:
     """The serving settings given on the command line (the rest come from the bundle)."""
     return {name: getattr(args, name) for name in ("runtime", "batch_size", "max_batch_delay_ms", "workers",
@@ -72,6 +83,22 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--instances", type=int, default=1, help="TorchServe instances (default: %(default)s)")
     add_model_settings(up)
     up.set_defaults(func=_up)
+    promote = commands.add_parser(
+        "promote", help="register a retrained bundle as a new version and make it the default only when it is "
+                        "not worse on the same held-out pictures (exit 3 when refused)",
+        description="TorchServe's addresses and keys come from SHOPLENS_TORCHSERVE_URLS, _MANAGEMENT_URLS and "
+                    "_KEY_FILES, as the API's do. Exit status: 0 promoted, 3 refused (the old default stays), "
+                    "2 bad input or a failure (nothing registered).")
+    promote.add_argument("bundle", help="the retrained bundle folder")
+    promote.add_argument("--store", default="runs/serve/model-store",
+                         help="the running TorchServe's model store (default: %(default)s, `up`'s)")
+    promote.add_argument("--split", help="split file whose test part is the held-out set "
+                                         "(default: split.json beside the bundle folder)")
+    promote.add_argument("--feedback", metavar="DATABASE_URL",
+                         help="corrections database: its accepted corrections' pictures are left out of the "
+                              "held-out set")
+    promote.add_argument("--name", help="model name in TorchServe (default: SHOPLENS_MODEL_NAME, shoplens)")
+    promote.set_defaults(func=_promote)
     return parser
 
 

@@ -27,6 +27,7 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
 from shoplens.classifier import PictureClassifier, Prepared
+from shoplens.colour import NAMES as COLOUR_NAMES
 from shoplens.exported import Predict, load_predictor
 from shoplens.imaging import ImageRejected
 
@@ -102,3 +103,10 @@ class ShopLensHandler(BaseHandler):
 
     def postprocess(self, inference_output: tuple[Prepared, dict[str, np.ndarray]]) -> list[dict[str, Any]]:
         return self.classifier.answers(*inference_output, with_embedding=self.embedding_asked)
+
+    def describe_handle(self) -> dict[str, Any]:
+        """The model's vocabulary, for TorchServe's ``GET /models/NAME/VERSION?customized=true``: the API
+        checks shoppers' corrections against it and the extension offers it."""
+        # without a colour head the answer names colours from the pixels: those names are the vocabulary
+        return {"categories": self.info.tasks["category"], "colours": self.info.tasks.get("colour", list(COLOUR_NAMES)),
+                "version": self.info.version}

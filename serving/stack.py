@@ -155,8 +155,14 @@ class Stack:
             self.revive_dead(say)
 
     def api_settings(self) -> dict[str, str]:
+        """The API's settings: in front of this stack, its access log and (unless the environment names
+        them) its corrections database and picture store in the stack's folder."""
+        corrections = {settings.DATABASE_URL: f"sqlite:///{self.workdir / 'corrections' / 'corrections.sqlite3'}",
+                       settings.PICTURE_STORE: self.workdir / "corrections" / "pictures"}
         return {**api_environment(self.torchserves, self.redis.url, self.api_keys, self.cors_origins),
-                **settings.environment({settings.ACCESS_LOG: self.workdir / "logs" / "api-access.log"}),
+                **settings.environment({settings.ACCESS_LOG: self.workdir / "logs" / "api-access.log",
+                                        **{setting: value for setting, value in corrections.items()
+                                           if setting.name not in os.environ}}),
                 **self.api_environment}
 
     def pids(self) -> list[int]:

@@ -9,12 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from serving.api.deadline import Deadline
-from serving.api.inference import InferenceUnavailable, Instance
+from serving.api.inference import InferenceUnavailable, Instance, send
 from shoplens import ShopLensError
 from shoplens.processes import LocalProcess, executable, free_port
 
@@ -81,15 +79,12 @@ class TorchServe(LocalProcess):
 
     def request(self, api: str, method: str, path: str, data: bytes | None = None,
                 content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
-        base = self.inference_url if api == "inference" else self.management_url
-        key = self.key(api)
-        request = urllib.request.Request(base + path, data=data, method=method,
-                                         headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
+        self.key(api)  # no key file yet: still starting (OSError)
+        instance = Instance(self.inference_url, self.management_url, str(self.key_file))
         try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as error:
-            return error.code, error.read()
+            return send(instance, api, method, path, data, content_type, timeout)
+        except InferenceUnavailable as exc:
+            raise OSError(str(exc)) from None
 
     def command(self) -> list[str]:
         return [executable("torchserve"), "--start", "--foreground", "--ncs", "--ts-config", str(self._config()),

@@ -116,6 +116,18 @@ FETCH_PER_KEY = _declare("SHOPLENS_FETCH_PER_KEY", int, 2,
 RATE_LIMIT = _declare("SHOPLENS_RATE_LIMIT", int, 600, "pictures per API key per window", "api")
 RATE_WINDOW = _declare("SHOPLENS_RATE_WINDOW", int, 60, "rate-limit window (seconds)", "api")
 
+# shoppers' corrections and the review queue (shoplens/corrections): the API writes them, training reads them
+DATABASE_URL = _declare("SHOPLENS_DATABASE_URL", str, "sqlite:///runs/corrections/corrections.sqlite3",
+                        "SQLAlchemy URL of the corrections database (postgresql+psycopg://... for deployments)",
+                        "api")
+PICTURE_STORE = _declare("SHOPLENS_PICTURE_STORE", str, "runs/corrections/pictures",
+                         "folder keeping each corrected or queued picture once, by SHA-1", "api")
+ADMIN_KEYS = _declare("SHOPLENS_ADMIN_KEYS", list, (),
+                      "keys (X-API-Key) that may read and decide the review queue; shopper keys get 403", "api")
+REVIEW_CONFIDENCE = _declare("SHOPLENS_REVIEW_CONFIDENCE", float, 0.5,
+                             "new answers whose top category is less probable than this, or flagged low-confidence, "
+                             "enter the review queue", "api")
+
 # gunicorn (serving/gunicorn.conf.py)
 BIND = _declare("SHOPLENS_BIND", str, "127.0.0.1:8000", "address the API listens on", "gunicorn")
 WORKERS = _declare("SHOPLENS_WORKERS", int, 2, "API worker processes", "gunicorn")

@@ -14,10 +14,13 @@ import pytest
 from serving.archive import archive
 from serving.stack import RedisServer, api_environment
 from serving.torchserve import TorchServe
+from shoplens import settings
 from shoplens.sample import write_sample
 from tests.support import ROOT
 from tests.support.extension import PopupBrowser
+from tests.support.openapi import conforms
 from tests.support.pictures import drawn
+from tests.support.postgres import PostgresCluster, binaries
 from tests.support.training import fast_args, read_metrics, run_module
 from training.cli import main as train
 
@@ -26,9 +29,18 @@ TINY_COLOURS = ["red", "blue"]
 API_KEY = "test-key"  # the one key the test APIs accept
 
 
+def corrections_settings(folder: Path) -> dict[str, str]:
+    """SHOPLENS_* variables that keep an API's corrections (SQLite, pictures) in `folder`, never in the
+    repository's run folder."""
+    return settings.environment({settings.DATABASE_URL: f"sqlite:///{folder / 'corrections.sqlite3'}",
+                                 settings.PICTURE_STORE: folder / "pictures"})
+
+
 def api_settings(server: TorchServe, redis_url: str) -> dict[str, str]:
-    """SHOPLENS_* variables for an API in front of `server` and `redis_url`."""
-    return {**api_environment([server], redis_url, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null"}
+    """SHOPLENS_* variables for an API in front of `server` and `redis_url`, its corrections beside the
+    server's model store."""
+    return {**api_environment([server], redis_url, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null",
+            **corrections_settings(Path(server.store).parent / "corrections")}
 
 
 @pytest.fixture(scope="session")
@@ -68,7 +80,8 @@ def _helper_fixture(name: str, helper: Callable) -> Callable:
 # shows each one's docstring); train(argv) is the training CLI in-process, returning its
 # exit status.
 for _name, _helper in {"drawn": drawn, "fast_args": fast_args, "train": train, "read_metrics": read_metrics,
-                       "run_module": run_module, "api_settings": api_settings}.items():
+                       "run_module": run_module, "api_settings": api_settings, "conforms": conforms,
+                       "corrections_settings": corrections_settings}.items():
     globals()[f"{_name}_fixture"] = _helper_fixture(_name, _helper)
 
 
@@ -98,6 +111,28 @@ def served_bundle(torchserve) -> Path:
     """The bundle folder of the model the session's TorchServe serves (the `torchserve` fixture's layout)."""
     server, _ = torchserve
     return server.store.parent / "run" / "bundle"
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL cluster on loopback for the session (Debian's postgresql package); its
+    `new_database()` gives each test an empty database's URL. Skips where PostgreSQL is not installed."""
+    bin_dir = binaries()
+    if bin_dir is None:
+        pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
+    cluster = PostgresCluster(bin_dir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path) -> str:
+    """An empty corrections database: a SQLite file, then a database in the session's PostgreSQL."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'corrections.sqlite3'}"
+    return request.getfixturevalue("postgres").new_database()
 
 
 @pytest.fixture(name="api_key", scope="session")

@@ -127,13 +127,14 @@ def get(url: str, timeout: float = 15) -> int:
         return error.code
 
 
-def test_drip_feeding_urls_leave_room_for_uploads(torchserve, redis_server, drip_host, drawn):
+def test_drip_feeding_urls_leave_room_for_uploads(torchserve, redis_server, drip_host, drawn, corrections_settings,
+                                                  tmp_path):
     """16 URLs dripping a byte a second, sent again and again, while pictures are uploaded
     through real gunicorn (2 workers x 4 threads): every upload is answered within 1 s."""
     server, _ = torchserve
     redis.Redis.from_url(redis_server).flushdb()
     environment = {**api_environment([server], redis_server, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null",
-                   "SHOPLENS_FETCH_ALLOW_HOSTS": drip_host}
+                   "SHOPLENS_FETCH_ALLOW_HOSTS": drip_host, **corrections_settings(tmp_path)}
     outcomes: list[tuple[int, str]] = []
     stop = threading.Event()
     with ApiServer(environment).start() as api:
@@ -186,12 +187,14 @@ def inference_key(server: TorchServe) -> str:
 
 
 @pytest.mark.timeout(480)
-def test_keys_that_expire_every_minute_are_renewed_for_three_minutes(short_key_torchserve, redis_server, drawn):
+def test_keys_that_expire_every_minute_are_renewed_for_three_minutes(short_key_torchserve, redis_server, drawn,
+                                                                     corrections_settings, tmp_path):
     """Through real gunicorn (two worker processes sharing the key file): classify, /readyz and
     /v1/models answer 200 throughout three minutes while TorchServe's keys expire every minute."""
     server = short_key_torchserve
     redis.Redis.from_url(redis_server).flushdb()
-    environment = {**api_environment([server], redis_server, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null"}
+    environment = {**api_environment([server], redis_server, [API_KEY]), "SHOPLENS_ACCESS_LOG": "/dev/null",
+                   **corrections_settings(tmp_path)}
     failures, keys = [], {inference_key(server)}
     with ApiServer(environment).start() as api:
         started, seed = time.monotonic(), 0

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from shoplens.stats import t_interval, wilson_interval
 from training.metrics import evaluate_task, top_k_accuracy
-from training.stats import t_interval, wilson_interval
 
 
 @pytest.mark.parametrize("correct, n", [(93, 100), (341, 341), (0, 20), (289, 341), (1, 2)])

@@ -29,6 +29,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     _add_split_options(parser)
     parser.add_argument("--split", help="reuse this split file instead of splitting --data")
     parser.add_argument("--categories", help="train on these categories only (comma-separated)")
+    parser.add_argument("--feedback", metavar="DATABASE_URL",
+                        help="add the accepted corrections in this corrections database (SHOPLENS_DATABASE_URL's "
+                             "form) to the training part; the split's pictures they touch leave every part")
     parser.add_argument("--out", default="runs/train", help="run folder (default: %(default)s)")
     parser.add_argument("--arch", default="efficientnet_lite0", choices=ARCHITECTURES)
     parser.add_argument("--weights", default="imagenet",

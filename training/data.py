@@ -15,22 +15,10 @@ from torch.utils.data import Dataset
 from shoplens import ShopLensError
 from shoplens.imaging import DEFAULT_LIMITS, ImageLimits, ImageRejected, decode_image, perceptual_hash
 from shoplens.manifest import read_manifest
+from shoplens.splitfile import Sample
 from shoplens.vocab import slug
 
 IGNORE = -100  # target for a task the picture has no label for (e.g. no colour folder)
-
-
-@dataclass(frozen=True)
-class Sample:
-    path: Path
-    category: str
-    colour: str | None = None
-    phash: int = 0
-    split: str = ""
-
-    @property
-    def label(self) -> tuple[str, str]:
-        return self.category, self.colour or ""
 
 
 @dataclass
@@ -55,7 +43,8 @@ def _candidates_from_manifest(manifest: Path) -> Iterable[tuple[Path, str, str |
         yield manifest.parent / row["path"], slug(row["category"]), slug(colour) if colour else None
 
 
-def _check(candidate: tuple[Path, str, str | None], limits: ImageLimits) -> Sample | str:
+def checked_sample(candidate: tuple[Path, str, str | None], limits: ImageLimits) -> Sample | str:
+    """The decoded picture's Sample (with its pHash), or why it is not usable."""
     path, category, colour = candidate
     if path.name.startswith("."):
         return "hidden_file"
@@ -79,7 +68,7 @@ def scan(source: Path, limits: ImageLimits = DEFAULT_LIMITS) -> ScanResult:
     candidates = list(_candidates_from_manifest(source) if source.is_file() else _candidates_from_tree(source))
     # Pillow releases the GIL while decoding, so threads use every core.
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        results = list(pool.map(lambda c: _check(c, limits), candidates))
+        results = list(pool.map(lambda c: checked_sample(c, limits), candidates))
     samples = [r for r in results if isinstance(r, Sample)]
     skipped = Counter(r for r in results if isinstance(r, str))
     if not samples:

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
+from shoplens.stats import t_interval, wilson_interval
 from training.data import IGNORE
-from training.stats import t_interval, wilson_interval
 
 
 def top_k_accuracy(probs: np.ndarray, targets: np.ndarray, k: int) -> float:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import random
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -19,11 +18,9 @@ from pathlib import Path
 from shoplens import ShopLensError
 from shoplens.imaging import pairwise_within
 from shoplens.settings import MAX_DISTANCE
-from training.data import Sample, scan
+from shoplens.splitfile import SPLITS, Sample, read_split_file, split_document
+from training.data import scan
 from training.utils import atomic_write_text
-
-SPLITS = ("train", "validation", "test")
-FORMAT = 1
 
 
 @dataclass
@@ -146,30 +143,16 @@ def make_split(source: Path, scheme: str = "60/20/20", seed: int = 0,
 
 
 def save_split(split: Split, path: Path) -> None:
-    root = Path(split.source).resolve()
-    base = root if root.is_dir() else root.parent
-    document = {
-        "format": FORMAT, "source": str(root), "scheme": split.scheme, "seed": split.seed,
-        "max_distance": split.max_distance, "skipped": split.skipped, "leaks": split.leaks,
-        "counts": split.counts(),
-        "samples": [{"path": os.path.relpath(s.path.resolve(), base), "category": s.category,
-                     "colour": s.colour, "phash": f"{s.phash:016x}", "split": s.split}
-                    for s in split.samples],
-    }
+    meta = {"scheme": split.scheme, "seed": split.seed, "max_distance": split.max_distance,
+            "skipped": split.skipped, "leaks": split.leaks}
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(document, indent=1) + "\n")
+    atomic_write_text(path, json.dumps(split_document(split.samples, split.source, meta), indent=1) + "\n")
 
 
 def load_split(path: Path) -> Split:
+    document, samples = read_split_file(path)
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-        if document.get("format") != FORMAT:
-            raise ValueError(f"format {document.get('format')} is not {FORMAT}")
-        root = Path(document["source"])
-        base = root if root.is_dir() else root.parent
-        samples = [Sample(base / row["path"], row["category"], row["colour"], int(row["phash"], 16), row["split"])
-                   for row in document["samples"]]
         return Split(samples, document["scheme"], document["seed"], document["max_distance"],
                      document["source"], document.get("skipped", {}), document.get("leaks", 0))
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise ShopLensError(f"split file {path} is unreadable or corrupt: {exc}") from None
+    except KeyError as exc:
+        raise ShopLensError(f"split file {path} is unreadable or corrupt: no {exc}") from None

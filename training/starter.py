@@ -32,9 +32,9 @@ from shoplens.colour import dominant_colour
 from shoplens.imaging import decode_image
 from shoplens.manifest import digest
 from shoplens.sample import NON_GARMENTS, draw_non_garment
+from shoplens.stats import t_interval
 from training.ensemble import ARCH, Ensemble, Member, backbone_record, garment_score, mean_log_probs
 from training.presets import eval_preset
-from training.stats import t_interval
 from training.utils import atomic_save
 
 

@@ -27,16 +27,17 @@ from torch.utils.data import DataLoader, Dataset
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, write_bundle
 from shoplens.manifest import digest
+from shoplens.stats import t_interval
 from training import compare, noise, report
 from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
 from training.export import export_models
 from training.features import CachedViews, cache_key, stem_features
+from training.feedback import with_feedback
 from training.metrics import accuracy_text, evaluate_task
 from training.models import ShopLensNet, build_model, load_network
 from training.presets import eval_preset, train_preset
 from training.splits import Split, load_split, make_split, save_split
-from training.stats import t_interval
 from training.utils import Distributed, atomic_write_text, init_distributed, seed_everything, shutdown_distributed
 
 
@@ -222,6 +223,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         out = Path(args.out)
         full_split, new = obtain_split(args, out)
         split = full_split.only(args.categories.split(",")) if args.categories else full_split
+        if args.feedback:
+            split, tally = with_feedback(split, args.feedback)
+            print(tally, flush=True)
         if not split.part("train"):
             raise ShopLensError(f"the split has no training pictures: {split.counts()}")
         labels = LabelSpace.from_samples(split.samples)
@@ -235,6 +239,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         results = [train_once(args, args.seed + r, split, labels, out, device, dist_info, first if r == 0 else None)
                    for r in range(args.repeats)]
         metrics = summarise(results, labels, split, args, time.perf_counter() - started)
+        if args.feedback:
+            metrics["split"]["feedback"] = tally.as_dict()
         if dist_info.is_main:
             write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {args.arch}")
             headline = {name: {task: {"accuracy": ev["accuracy"], "n": ev["n"]} for task, ev in tasks.items()}

@@ -19,12 +19,13 @@
     }
   }
 
-  /** POSTs `body` (with its headers) to the API's `path`; the parsed JSON answer, or an ApiFailure. */
-  async function post(settings, path, body, headers = {}) {
+  /** Calls the API's `path` (POST with `body` and its headers, or GET without a body); the parsed
+   * JSON answer, or an ApiFailure. */
+  async function call(settings, path, body, headers = {}) {
     let response;
     try {
       response = await fetch(`${settings.endpoint.replace(/\/+$/, "")}${path}`, {
-        method: "POST", body, headers: { ...headers, "X-API-Key": settings.apiKey },
+        method: body === undefined ? "GET" : "POST", body, headers: { ...headers, "X-API-Key": settings.apiKey },
         signal: AbortSignal.timeout(TIMEOUT_MS), credentials: "omit",
       });
     } catch (error) {
@@ -37,17 +38,17 @@
 
   /** POST /v1/classify/batch with `body` (and its headers); returns one result per picture. */
   async function postBatch(settings, body, headers = {}) {
-    return (await post(settings, "/v1/classify/batch", body, headers)).results;
+    return (await call(settings, "/v1/classify/batch", body, headers)).results;
   }
 
   /** POST /v1/similar with one picture: {query, results: [product...]} ("more like this"). The picture's
    * bytes ({blob}) when this browser could read them, else its URL for the API to fetch. */
   function similar(settings, picture, k = 12) {
     const path = `/v1/similar?k=${k}`;
-    if (!picture.blob) return post(settings, path, JSON.stringify({ url: picture.url }), { "Content-Type": "application/json" });
+    if (!picture.blob) return call(settings, path, JSON.stringify({ url: picture.url }), { "Content-Type": "application/json" });
     const form = new FormData();
     form.append("image", picture.blob, "picture");
-    return post(settings, path, form);
+    return call(settings, path, form);
   }
 
   /** The pictures' bytes ([{blob}]) to the API. */
@@ -63,7 +64,17 @@
     return postBatch(settings, JSON.stringify({ urls }), { "Content-Type": "application/json" });
   }
 
-  const api = { classifyBatch, classifyUrls, similar, ApiFailure, MESSAGES };
+  /** GET /v1/vocabulary: the served model's labels, which corrections name. */
+  function vocabulary(settings) {
+    return call(settings, "/v1/vocabulary");
+  }
+
+  /** POST /v1/feedback with a shopper's correction (lib/corrections.js builds the body). */
+  function feedback(settings, body) {
+    return call(settings, "/v1/feedback", JSON.stringify(body), { "Content-Type": "application/json" });
+  }
+
+  const api = { classifyBatch, classifyUrls, similar, vocabulary, feedback, ApiFailure, MESSAGES };
   root.ShopLens = Object.assign(root.ShopLens || {}, { api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);

@@ -10,6 +10,7 @@
 
   /** Low confidence: the model's own flag (first two categories close) or a top probability under `threshold`. */
   function isLowConfidence(answer, threshold) {
+    if (answer.corrected) return false; // the shopper's own label
     return Boolean(answer.low_confidence) || answer.labels[0].probability < threshold;
   }
 
@@ -17,11 +18,12 @@
     return `${Math.round(probability * 100)}%`;
   }
 
-  /** One line for the badge: "dress · red · 87%". */
+  /** One line for the badge: "dress · red · 87%"; a shopper's correction says so in place of the
+   * model's confidence: "skirt · blue · your label". */
   function badgeText(answer) {
     const parts = [answer.category];
     if (answer.colour) parts.push(answer.colour.label);
-    parts.push(percent(answer.labels[0].probability));
+    parts.push(answer.corrected ? "your label" : percent(answer.labels[0].probability));
     return parts.join(" · ");
   }
 

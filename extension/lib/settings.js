@@ -8,6 +8,7 @@
     threshold: 0.5, // top probability under this shows as low confidence
     disabledSites: [], // origins where the user turned ShopLens off
     badgePosition: "top-left",
+    sendCorrections: null, // null: never asked; true only once the shopper agreed (lib/corrections.js says what is sent)
   };
   const POSITIONS = ["top-left", "top-right", "bottom-left", "bottom-right"];
 

@@ -18,8 +18,9 @@ manifest.browser_specific_settings = {
   gecko: {
     id: "shoplens@shoplens.dev",
     strict_min_version: "140.0",
-    // the pictures of the pages it is on go to the ShopLens API the user set up
-    data_collection_permissions: { required: ["websiteContent"] },
+    // the pictures of the pages it is on go to the ShopLens API the user set up; a label correction,
+    // only once the shopper agreed, also sends the page's URL
+    data_collection_permissions: { required: ["websiteContent"], optional: ["browsingActivity"] },
   },
   gecko_android: { strict_min_version: "142.0" },
 };

@@ -1,6 +1,7 @@
 const { test } = require("node:test");
 const assert = require("node:assert/strict");
 const { JSDOM } = require("jsdom");
+require("../lib/dialog.js");
 const { SimilarPanel, webUrl } = require("../similar_panel.js");
 
 const ANSWER = {
@@ -23,10 +24,10 @@ function page() {
 test("the panel lists products with thumbnails, labels, shop and safe links, and closes with Escape", async () => {
   const { dom, doc, origin } = page();
   const asked = [];
-  const panel = await SimilarPanel.open(doc, "https://shop.example/pic.jpg", async (url) => {
+  const panel = await SimilarPanel.open(doc, "https://shop.example/pic.jpg", { ask: async (url) => {
     asked.push(url);
     return ANSWER;
-  });
+  } });
   assert.deepEqual(asked, ["https://shop.example/pic.jpg"]);
   const shadow = doc.querySelector("shoplens-similar").shadowRoot;
   const items = [...shadow.querySelectorAll("li")];
@@ -49,8 +50,8 @@ test("the panel lists products with thumbnails, labels, shop and safe links, and
 
 test("an error answer says why, and a second panel replaces the first", async () => {
   const { doc } = page();
-  await SimilarPanel.open(doc, "a", async () => ANSWER);
-  await SimilarPanel.open(doc, "b", async () => ({ error: "visual search unavailable: no index" }));
+  await SimilarPanel.open(doc, "a", { ask: async () => ANSWER });
+  await SimilarPanel.open(doc, "b", { ask: async () => ({ error: "visual search unavailable: no index" }) });
   const hosts = doc.querySelectorAll("shoplens-similar");
   assert.equal(hosts.length, 1);
   assert.match(hosts[0].shadowRoot.textContent, /No similar products: visual search unavailable: no index/);

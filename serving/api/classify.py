@@ -5,7 +5,9 @@ fetched only when that misses), looked up in the cache under the model's default
 version, and only on a miss decoded, checked and shrunk to at most SHOPLENS_SEND_MAX_SIDE
 pixels a side: a cache hit costs no decoding, and TorchServe gets a small picture. The
 misses go to TorchServe together, so its dynamic batching can group them; new answers
-are cached.
+are cached, and an uncertain new answer is handed, with its picture, to the review queue's
+recorder (serving/api/corrections.py: a bounded hand-off, written by a thread of its own,
+so classify never waits on the database).
 
 While TorchServe is down, answers cached for the last default version it gave are still
 served, with ``X-ShopLens-Model: unavailable``; the pictures it would have to answer get
@@ -23,11 +25,12 @@ from flask import Blueprint, g, jsonify, request
 from PIL import Image
 
 from serving.api import metrics
+from serving.api.corrections import model_answer, needs_review
 from serving.api.errors import APIError
 from serving.api.fetch import FetchesBusy, FetchPolicy, FetchRefused, FetchSlots, fetch_picture
 from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import Item, request_pictures
-from serving.api.services import cache, default_version, model, settings
+from serving.api.services import cache, corrections, default_version, model, settings
 from serving.api.versions import Version
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.sample import jpeg_bytes
@@ -120,7 +123,7 @@ def _classified(misses: dict[int, Miss], version: Version) -> dict[int, dict[str
     inputs = {index: _attempt(model_input, miss.picture) for index, miss in misses.items()}
     sendable = {index: item for index, item in inputs.items() if isinstance(item, bytes)}
     try:
-        answers = dict(zip(sendable, model().classify_many(list(sendable.values())), strict=True))
+        answers = dict(zip(sendable, model().classify_many(list(sendable.values()), version.name), strict=True))
     except InferenceUnavailable as exc:
         answers = dict.fromkeys(sendable, APIError(503, str(exc)))
     results: dict[int, dict[str, Any] | APIError] = {**inputs, **answers}
@@ -129,6 +132,7 @@ def _classified(misses: dict[int, Miss], version: Version) -> dict[int, dict[str
             results[index] = APIError(422, f"not a usable picture: {answer['error']}")
         elif isinstance(answer, dict):
             _store(misses[index], version.name or answer.get("version", ""), answer)
+            _offer_for_review(misses[index], answer)
             results[index] = {**answer, "cached": False}
     return results
 
@@ -137,6 +141,11 @@ def _store(miss: Miss, version: str, answer: dict[str, Any]) -> None:
     guarded(cache().put, miss.digest, version, answer)
     if miss.url is not None:
         guarded(cache().remember_url, miss.url, miss.digest)
+
+
+def _offer_for_review(miss: Miss, answer: dict[str, Any]) -> None:
+    if needs_review(answer, settings().review_confidence):
+        corrections().offer_uncertain(miss.picture, miss.url, model_answer(answer))
 
 
 def _answers(items: list[Item]) -> list[dict[str, Any] | APIError]:

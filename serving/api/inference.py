@@ -140,11 +140,28 @@ def _call(url: str, key: str, data: bytes | None, deadline: Deadline, headers: d
         raise InferenceUnavailable(f"model server unavailable: {exc}") from None
 
 
+def send(instance: Instance, api: str, method: str, path: str, data: bytes | None = None,
+         content_type: str = "application/octet-stream", timeout: float = 30) -> tuple[int, bytes]:
+    """One request to an instance's inference or management API with its current key: (status, body).
+    For callers that read TorchServe's own answers (registration, set-default, readiness); a failed
+    connection raises OSError, a key that cannot be renewed InferenceUnavailable."""
+    base = instance.inference_url if api == "inference" else instance.management_url
+    key = instance.key(api, Deadline(timeout))
+    request = urllib.request.Request(base + path, data=data, method=method,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
 class TorchServeClient:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.instances = instances(settings)
         self._version: tuple[float, str] | None = None
+        self._vocabularies: dict[str, dict[str, list[str]]] = {}
         self._turn = itertools.count()
         self._turn_lock = threading.Lock()
         self._budget = threading.local()
@@ -212,21 +229,37 @@ class TorchServeClient:
             self._version = (now, str(described[0]["modelVersion"]))
         return self._version[1]
 
+    def vocabulary(self, version: str) -> dict[str, list[str]]:
+        """The categories and colours `version` of the model knows (its handler's describe answer), asked
+        once per version: a version's labels never change."""
+        if version not in self._vocabularies:
+            path = f"/models/{self.settings.model_name}/{version}?customized=true"
+            described = self._first_answer("management", path)[0].get("customizedMetadata")
+            labels = json.loads(described) if isinstance(described, str) else described
+            if not isinstance(labels, dict) or not isinstance(labels.get("categories"), list):
+                raise InferenceUnavailable(f"model version {version} does not describe its labels; archive it again")
+            self._vocabularies[version] = {"categories": labels["categories"], "colours": labels.get("colours", [])}
+        return self._vocabularies[version]
+
     def versions(self) -> list[dict[str, Any]]:
         """Every registered version of the model, as TorchServe describes them."""
         return self._first_answer("management", f"/models/{self.settings.model_name}/all")
 
-    def classify(self, picture: bytes) -> dict[str, Any]:
-        return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture)
+    def _predictions(self, version: str | None) -> str:
+        """The prediction path of `version`, or of the default version when None. Naming the version
+        the answer will be cached under keeps a default switched meanwhile (``shoplens-serve promote``)
+        from filing one version's answer under another's key."""
+        return f"/predictions/{self.settings.model_name}" + (f"/{version}" if version else "")
 
-    def embed(self, picture: bytes) -> dict[str, Any]:
+    def embed(self, picture: bytes, version: str | None = None) -> dict[str, Any]:
         """The classify answer with the picture's L2-normalised "embedding" (visual search)."""
-        return self._first_answer("inference", f"/predictions/{self.settings.model_name}", picture,
+        return self._first_answer("inference", self._predictions(version), picture,
                                   headers={"X-ShopLens-Embedding": "true"})
 
-    def classify_many(self, pictures: list[bytes]) -> list[dict[str, Any]]:
-        """Answers in order; sent concurrently so the model server can batch them; one deadline for all."""
-        path = f"/predictions/{self.settings.model_name}"
+    def classify_many(self, pictures: list[bytes], version: str | None = None) -> list[dict[str, Any]]:
+        """Answers of `version` (None: the default) in order; sent concurrently so the model server can batch
+        them; one deadline for all."""
+        path = self._predictions(version)
         with self._deadline() as deadline:
             return list(self._pool.map(lambda picture: self._first_answer("inference", path, picture, deadline),
                                        pictures))

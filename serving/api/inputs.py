@@ -2,7 +2,8 @@
 
 The size policy: a request body is refused from its Content-Length, before it is read
 (413 with a reason): one picture (plus room for multipart framing) on /v1/classify, at
-most SHOPLENS_MAX_BATCH_BYTES on the batch route; each picture, uploaded or fetched, at
+most SHOPLENS_MAX_BATCH_BYTES on the batch route, JSON_BODY_BYTES on the JSON-only routes
+(a correction, a review decision); each picture, uploaded or fetched, at
 most SHOPLENS_MAX_UPLOAD_BYTES. Bodies without a Content-Length are cut at the same
 limits as they are read.
 
@@ -24,6 +25,8 @@ from serving.api.errors import APIError
 from serving.api.services import settings
 
 BATCH_ENDPOINT = "classify.classify_batch"
+JSON_ENDPOINTS = frozenset({"feedback.feedback", "review.decide"})  # small JSON bodies, never a picture
+JSON_BODY_BYTES = 16 * 1024
 FRAMING_ALLOWANCE = 64 * 1024  # multipart boundaries and part headers around one picture
 MAX_URL_LENGTH = 2048  # what browsers and CDNs reliably carry
 PATH_SAFE = "/%:@!$&'()*+,;=~-._"
@@ -35,6 +38,8 @@ Item = bytes | str | APIError  # picture bytes, a URL still to fetch, or why the
 def body_limit() -> int:
     if request.endpoint == BATCH_ENDPOINT:
         return settings().max_batch_bytes
+    if request.endpoint in JSON_ENDPOINTS:
+        return JSON_BODY_BYTES
     return settings().max_upload_bytes + FRAMING_ALLOWANCE
 
 
@@ -43,7 +48,8 @@ def enforce_body_limit() -> None:
     limit = body_limit()
     request.max_content_length = limit
     if request.content_length is not None and request.content_length > limit:
-        what = "a batch" if request.endpoint == BATCH_ENDPOINT else "one picture"
+        what = ("a batch" if request.endpoint == BATCH_ENDPOINT else "this JSON body"
+                if request.endpoint in JSON_ENDPOINTS else "one picture")
         raise APIError(413, f"the request body is {request.content_length} bytes; {what} may be at most {limit}")
 
 
@@ -88,11 +94,26 @@ def _upload(stream: Any, limit: int) -> bytes | APIError:
     return picture
 
 
-def _json_urls() -> list[Any]:
+def _parsed_json() -> Any:
+    """The JSON body, None when it is malformed."""
     try:
-        body = request.get_json(silent=True)
+        return request.get_json(silent=True)
     except RecursionError:
         raise APIError(400, "the JSON body is nested too deeply") from None
+
+
+def json_object() -> dict[str, Any]:
+    """The request's body as one JSON object: 415 when it is not JSON, 400 when it is malformed."""
+    if not request.is_json:
+        raise APIError(415, "send a JSON object (Content-Type: application/json)")
+    body = _parsed_json()
+    if not isinstance(body, dict):
+        raise APIError(400, "malformed JSON: the body must be one JSON object")
+    return body
+
+
+def _json_urls() -> list[Any]:
+    body = _parsed_json()
     urls = ([body["url"]] if "url" in body else body.get("urls")) if isinstance(body, dict) else None
     if not isinstance(urls, list):
         raise APIError(400, "JSON bodies carry {'url': ...} or {'urls': [...]}")

@@ -1,5 +1,10 @@
-"""Who may call the API, and how much: API keys on the /v1 routes, CORS for the extension's
-origins, and per-key rate limits.
+"""Who may call the API, and how much: API keys on the /v1 routes, admin keys on the review
+queue, CORS for the extension's origins, and per-key rate limits.
+
+Shopper keys (SHOPLENS_API_KEYS) open classify, similar, models and feedback; the review
+queue (/v1/review) takes only admin keys (SHOPLENS_ADMIN_KEYS), which open the shopper
+routes too. A shopper key on the queue is 403, an unknown key 401; with no admin key
+configured the queue is closed (403).
 
 Keys are compared in constant time, and the API refuses to start without one unless
 SHOPLENS_INSECURE_NO_API_KEY says so. Only origins named in SHOPLENS_CORS_ORIGINS (the
@@ -24,8 +29,9 @@ from serving.api.errors import APIError
 from serving.api.inputs import request_pictures
 from shoplens import ShopLensError
 
-PROTECTED_BLUEPRINTS = frozenset({"classify", "models", "similar"})
-LIMITED_BLUEPRINTS = frozenset({"classify", "similar"})  # rate limits count the pictures these take
+PROTECTED_BLUEPRINTS = frozenset({"classify", "models", "similar", "feedback"})
+ADMIN_BLUEPRINTS = frozenset({"review"})
+LIMITED_BLUEPRINTS = frozenset({"classify", "similar", "feedback"})  # rate limits count the pictures these take
 KEY_HEADER = "X-API-Key"
 
 
@@ -42,8 +48,10 @@ def caller() -> str:
 
 
 def picture_count() -> int:
-    """What a request costs against the rate limit: its pictures (1 for a request the view will refuse:
-    raising here would read to Flask-Limiter as its storage failing)."""
+    """What a request costs against the rate limit: its pictures (1 for a correction, and for a request
+    the view will refuse: raising here would read to Flask-Limiter as its storage failing)."""
+    if request.blueprint == "feedback":
+        return 1
     try:
         return max(1, len(request_pictures()))
     except (APIError, HTTPException):
@@ -52,6 +60,16 @@ def picture_count() -> int:
 
 def not_counted() -> bool:
     return request.blueprint not in LIMITED_BLUEPRINTS or request.method == "OPTIONS"
+
+
+def require_admin_key(given: str, settings: Any) -> None:
+    if not settings.admin_keys:
+        raise APIError(403, "the review queue is closed: no admin key is configured (SHOPLENS_ADMIN_KEYS)")
+    if known_key(given, settings.admin_keys):
+        return
+    if known_key(given, settings.api_keys):
+        raise APIError(403, "the review queue needs an admin key; this is a shopper key")
+    raise APIError(401, f"missing or unknown admin key (header {KEY_HEADER})")
 
 
 def init_app(app: Flask, settings: Any) -> None:
@@ -63,10 +81,14 @@ def init_app(app: Flask, settings: Any) -> None:
 
     @app.before_request
     def require_api_key() -> None:  # registered before the limiter's check: unknown callers are not counted
-        if request.method == "OPTIONS" or request.blueprint not in PROTECTED_BLUEPRINTS or not settings.api_keys:
+        if request.method == "OPTIONS":
             return
-        if not known_key(request.headers.get(KEY_HEADER, ""), settings.api_keys):
-            raise APIError(401, f"missing or unknown API key (header {KEY_HEADER})")
+        given = request.headers.get(KEY_HEADER, "")
+        if request.blueprint in ADMIN_BLUEPRINTS:
+            require_admin_key(given, settings)
+        elif request.blueprint in PROTECTED_BLUEPRINTS and settings.api_keys:
+            if not known_key(given, settings.api_keys + settings.admin_keys):
+                raise APIError(401, f"missing or unknown API key (header {KEY_HEADER})")
 
     limit = f"{settings.rate_limit} per {settings.rate_window} second"
     Limiter(caller, app=app, application_limits=[limit], application_limits_cost=picture_count,  # one count per key

@@ -1,5 +1,6 @@
 """What the views work with — settings, the model client, the answer cache, the model's
-default version as last seen and the catalogue index of visual search — given to
+default version as last seen, the catalogue index of visual search and the corrections
+store with its recorder of uncertain answers — given to
 `create_app` and reached through these accessors (never through ``current_app.config``)."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from typing import Any
 from flask import Flask, current_app
 
 from serving.api.cache import AnswerCache
+from serving.api.corrections import Corrections
 from serving.api.inference import TorchServeClient
 from serving.api.versions import DefaultVersion
 from serving.index.store import LiveIndex
@@ -24,6 +26,7 @@ class Services:
     cache: AnswerCache
     default_version: DefaultVersion
     catalogue: LiveIndex
+    corrections: Corrections
 
     def install(self, app: Flask) -> None:
         app.extensions[EXTENSION] = self
@@ -51,3 +54,7 @@ def default_version() -> DefaultVersion:
 
 def catalogue() -> LiveIndex:
     return _services().catalogue
+
+
+def corrections() -> Corrections:
+    return _services().corrections

@@ -60,9 +60,9 @@ def _index_for(model_version: str | None) -> CatalogueIndex:
     return index
 
 
-def _embedded(picture: bytes) -> dict[str, Any]:
+def _embedded(picture: bytes, version: str | None) -> dict[str, Any]:
     try:
-        answer = model().embed(model_input(picture))
+        answer = model().embed(model_input(picture), version)
     except InferenceUnavailable as exc:
         raise APIError(503, str(exc)) from None
     if "error" in answer:
@@ -93,7 +93,7 @@ def similar():  # noqa: ANN201 (Flask view)
     cached = guarded(cache().get, digest, scope)
     if cached:
         return jsonify({**cached, "cached": True})
-    answer = _embedded(picture)
+    answer = _embedded(picture, version.name)
     index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
     hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters)
     body = {"query": {name: answer[name] for name in QUERY_FIELDS if name in answer},

@@ -20,6 +20,8 @@ from serving.api.config import Settings
 from serving.torchserve import TorchServe
 from shoplens.sample import jpeg_bytes
 
+ADMIN_KEY = "test-admin-key"  # the one key the test APIs accept on the review queue
+
 
 @dataclass(frozen=True)
 class ServingStack:
@@ -29,12 +31,14 @@ class ServingStack:
     bundle: dict[str, Any]
     redis_url: str
     api_key: str
+    admin_key: str = ADMIN_KEY
 
     def settings(self, **overrides: Any) -> Any:
-        """API settings in front of this stack, with its one API key."""
+        """API settings in front of this stack, with its one API key and one admin key."""
         server = self.torchserve
         values = dict(torchserve_urls=[server.inference_url], management_urls=[server.management_url],
-                      key_files=[str(server.key_file)], redis_url=self.redis_url, api_keys=[self.api_key])
+                      key_files=[str(server.key_file)], redis_url=self.redis_url, api_keys=[self.api_key],
+                      admin_keys=[self.admin_key])
         return Settings(**{**values, **overrides})
 
 
@@ -45,10 +49,12 @@ def serving_stack(torchserve, redis_server, api_key) -> ServingStack:
 
 
 @pytest.fixture()
-def settings(serving_stack):
-    """Fresh settings in front of the session stack, Redis emptied: no test sees another's cache."""
+def settings(serving_stack, tmp_path):
+    """Fresh settings in front of the session stack, Redis emptied: no test sees another's cache; the
+    corrections database (SQLite) and picture store in the test's own folder."""
     redis.Redis.from_url(serving_stack.redis_url).flushdb()
-    return serving_stack.settings()
+    return serving_stack.settings(database_url=f"sqlite:///{tmp_path / 'corrections.sqlite3'}",
+                                  picture_store=str(tmp_path / "pictures"))
 
 
 @pytest.fixture()
@@ -99,3 +105,9 @@ def picture_host(picture):
 def headers(api_key) -> dict[str, str]:
     """Request headers carrying the API key of `settings`."""
     return {"X-API-Key": api_key}
+
+
+@pytest.fixture(scope="session")
+def admin_headers() -> dict[str, str]:
+    """Request headers carrying the admin key of `settings` (the review queue's)."""
+    return {"X-API-Key": ADMIN_KEY}

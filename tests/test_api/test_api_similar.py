@@ -11,7 +11,6 @@ import time
 import numpy as np
 import pytest
 from PIL import Image
-from test_api_contract import conforms
 
 from crawler.testshop import Catalogue, serve_shop
 from serving.api import create_app
@@ -101,7 +100,7 @@ def test_one_result_per_product_and_filters_hold(search, crawl, headers):
     assert none.status_code == 200 and none.json["results"] == []
 
 
-def test_bad_input_is_4xx_with_a_reason_and_fits_the_contract(search, headers, picture):
+def test_bad_input_is_4xx_with_a_reason_and_fits_the_contract(search, headers, picture, conforms):
     document = search.get("/openapi.json").json
     body = picture("dress", "red", seed=80)
     cases = [("/v1/similar?k=0", dict(data=body, content_type="image/jpeg", headers=headers), 400),

@@ -3,7 +3,8 @@
 A test set's accuracy is the mean of per-picture scores (1 right, 0 wrong), so its
 95 % interval here is the t interval of that mean, clipped to [0, 1]; the Wilson score interval is given
 beside it because it behaves better near 0 and 1. Across repeated runs, the interval is
-the t interval of the runs' accuracies.
+the t interval of the runs' accuracies. Two models scored on the same pictures are compared
+with McNemar's exact test (`mcnemar`).
 """
 
 from __future__ import annotations
@@ -56,3 +57,24 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> Interva
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
     return Interval(p, max(0.0, centre - half), min(1.0, centre + half), n, "wilson")
+
+
+@dataclass(frozen=True)
+class Paired:
+    """McNemar's exact test of two models on the same pictures: `b` pictures only the first got
+    right, `c` only the second; `p` the two-sided binomial p-value of c among b + c at 1/2."""
+
+    b: int
+    c: int
+    p: float
+
+
+def mcnemar(first_right: list[bool], second_right: list[bool]) -> Paired:
+    """Only the discordant pictures carry evidence of a difference; the exact binomial test is right
+    for the small counts a held-out split gives (no continuity correction needed)."""
+    if len(first_right) != len(second_right):
+        raise ValueError("both models must be scored on the same pictures")
+    b = sum(1 for one, two in zip(first_right, second_right, strict=True) if one and not two)
+    c = sum(1 for one, two in zip(first_right, second_right, strict=True) if two and not one)
+    p = float(stats.binomtest(c, b + c, 0.5).pvalue) if b + c else 1.0
+    return Paired(b, c, p)
