@@ -12,6 +12,9 @@ from shoplens import settings
 from shoplens.bundle import RUNTIMES
 from shoplens.cli import run_cli
 
+# The starter model committed with the project (``shoplens-train starter`` writes it).
+STARTER_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "starter"
+
 
 def _archive(args: argparse.Namespace) -> None:
     from serving.archive import archive
@@ -75,7 +78,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_settings(archive)
     archive.set_defaults(func=_archive)
     up = commands.add_parser("up", help="redis-server, TorchServe and the API on loopback, until Ctrl-C")
-    up.add_argument("bundle", help="bundle folder written by training")
+    up.add_argument("bundle", nargs="?", default=str(STARTER_BUNDLE),
+                    help="bundle folder written by training (default: the starter model, models/starter)")
     up.add_argument("--workdir", default="runs/serve", help="model store, TorchServe folders, logs")
     up.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (default: %(default)s)")
     up.add_argument("--api-key", help="the API key clients send (default: a new random one, printed)")

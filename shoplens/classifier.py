@@ -2,7 +2,8 @@
 
 decode -> preprocess -> the exported model -> answer, so both give the same answer for the
 same bytes. A picture that cannot be decoded gets ``{"error": reason}`` and never fails the
-rest of its batch. ``describe`` is the one place an answer is built from the model's outputs.
+rest of its batch. ``describe`` is the one place an answer is built from the model's outputs
+(calibrated categories, garment or not, colour from the model or from the pixels).
 It lives in the ground package because a ``.mar`` serves with ``shoplens`` alone.
 """
 
@@ -13,8 +14,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from shoplens.bundle import BundleInfo
+from shoplens.colour import dominant_colour
 from shoplens.exported import EMBEDDING, Predict
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
@@ -22,18 +25,56 @@ from shoplens.preprocessing import eval_pixels
 TOP_K = 3
 
 
-def describe(probs: dict[str, Any], tasks: dict[str, list[str]], margin: float) -> dict[str, Any]:
-    """One picture's answer: top-k categories, the colour when predicted, a low-confidence flag."""
-    category = np.asarray(probs["category"])
-    top = np.argsort(-category, kind="stable")[:TOP_K]
-    labels = [{"label": tasks["category"][int(i)], "probability": round(float(category[i]), 4)} for i in top]
-    second = float(category[top[1]]) if len(top) > 1 else 0.0
-    answer: dict[str, Any] = {"labels": labels, "category": labels[0]["label"],
-                              "low_confidence": float(category[top[0]]) - second < margin}
-    if "colour" in probs:
-        colour = np.asarray(probs["colour"])
+def softmax(logits: Any) -> np.ndarray:
+    shifted = np.asarray(logits, dtype=np.float64)
+    shifted = shifted - shifted.max(-1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(-1, keepdims=True)
+
+
+def calibrated_probabilities(logits: Any, info: BundleInfo) -> np.ndarray:
+    """softmax(logits / T); log-probabilities give the same (they differ from logits by a constant)."""
+    return softmax(np.asarray(logits, dtype=np.float64) / float(info.calibration.get("temperature", 1.0)))
+
+
+def _labelled(probs: np.ndarray, labels: list[str], indices: Any) -> list[dict[str, Any]]:
+    return [{"label": labels[int(i)], "probability": round(float(probs[i]), 4)} for i in indices]
+
+
+def describe(outputs: dict[str, Any], info: BundleInfo, image: Image.Image | None, margin: float) -> dict[str, Any]:
+    """One picture's answer from the model's log-probabilities (or logits) and scores for it (no batch axis).
+
+    Category probabilities are the calibrated ones (softmax over the bundle's temperature);
+    ``categories`` lists every category at or above the bundle's threshold (the top one always),
+    so a filter finds an ambiguous picture under either label. A model with a garment score says
+    whether the picture shows a garment at all. The colour comes from the model's colour head
+    when it has one, else from the pixels; both are reported when both exist, and
+    ``colour.source`` says which one the badge shows.
+    """
+    labels = info.tasks["category"]
+    probs = calibrated_probabilities(outputs["category"], info)
+    ranked_all = np.argsort(-probs, kind="stable")
+    top = ranked_all[:TOP_K]
+    ranked = _labelled(probs, labels, top)
+    second = float(probs[top[1]]) if len(top) > 1 else 0.0
+    threshold = info.category_threshold if info.category_threshold is not None else 1.0
+    chosen = [i for i in ranked_all if i == top[0] or probs[i] >= threshold]
+    answer: dict[str, Any] = {"labels": ranked, "category": ranked[0]["label"],
+                              "categories": _labelled(probs, labels, chosen),
+                              "low_confidence": float(probs[top[0]]) - second < margin}
+    if "garment" in outputs and info.garment_threshold is not None:
+        score = float(outputs["garment"])
+        answer["garment"] = score >= info.garment_threshold
+        answer["garment_score"] = round(score - info.garment_threshold, 4)
+    from_pixels = dominant_colour(image).as_dict() if image is not None else None
+    if "colour" in outputs:
+        colour = softmax(outputs["colour"])
         best = int(colour.argmax())
-        answer["colour"] = {"label": tasks["colour"][best], "probability": round(float(colour[best]), 4)}
+        answer["colour"] = {"label": info.tasks["colour"][best], "probability": round(float(colour[best]), 4),
+                            "source": "model"}
+        if from_pixels:
+            answer["colour_from_pixels"] = from_pixels
+    elif from_pixels:
+        answer["colour"] = from_pixels
     return answer
 
 
@@ -43,7 +84,12 @@ class Prepared:
 
     pixels: np.ndarray | None
     errors: list[str | None]  # per input picture: None or why it was not classified
-    sizes: list[tuple[int, int] | None] = field(default_factory=list)  # (width, height) as decoded
+    images: list[Image.Image] = field(default_factory=list)  # the decoded pictures, in row order (colour)
+
+    @property
+    def sizes(self) -> list[tuple[int, int] | None]:
+        """Per input picture, its (width, height) as decoded (None for an error)."""
+        return [None if row is None else self.images[row].size for row in self.rows()]
 
     def rows(self) -> list[int | None]:
         """Per input picture, its row in ``pixels`` (None for an error)."""
@@ -63,7 +109,7 @@ class PictureClassifier:
 
     def prepare(self, pictures: Sequence[bytes | ImageRejected]) -> Prepared:
         """Decode and preprocess; an ImageRejected in place of bytes is an error already known."""
-        stacked, errors, sizes = [], [], []
+        stacked, errors, images = [], [], []
         for picture in pictures:
             try:
                 if isinstance(picture, ImageRejected):
@@ -71,11 +117,10 @@ class PictureClassifier:
                 image = decode_image(picture, self.limits)
                 stacked.append(eval_pixels(image, self.info.preprocessing))
                 errors.append(None)
-                sizes.append(image.size)
+                images.append(image)
             except ImageRejected as exc:
                 errors.append(exc.reason)
-                sizes.append(None)
-        return Prepared(np.stack(stacked) if stacked else None, errors, sizes)
+        return Prepared(np.stack(stacked) if stacked else None, errors, images)
 
     def predict(self, prepared: Prepared) -> dict[str, np.ndarray]:
         return {} if prepared.pixels is None else self.predict_pixels(prepared.pixels)
@@ -84,14 +129,15 @@ class PictureClassifier:
                 with_embedding: Sequence[bool] | None = None) -> list[dict[str, Any]]:
         """Per input picture, its answer (with model and version) or ``{"error": reason}``; the
         pictures flagged in `with_embedding` also get their embedding (None if the model has none)."""
-        probs = {name: values for name, values in outputs.items() if name != EMBEDDING}
+        per_picture = {name: values for name, values in outputs.items() if name != EMBEDDING}
         flags = with_embedding or [False] * len(prepared.errors)
         answers = []
         for error, row, embedding_asked in zip(prepared.errors, prepared.rows(), flags, strict=True):
             if row is None:
                 answers.append({"error": error})
                 continue
-            answer = describe({task: p[row] for task, p in probs.items()}, self.info.tasks, self.margin)
+            answer = describe({name: out[row] for name, out in per_picture.items()}, self.info, prepared.images[row],
+                              self.margin)
             if embedding_asked:
                 answer[EMBEDDING] = outputs[EMBEDDING][row].tolist() if EMBEDDING in outputs else None
             answers.append({**answer, "model": self.info.arch, "version": self.info.version})

@@ -1,8 +1,8 @@
 """Running a bundle's exported model: TorchScript with torch alone, or ONNX Runtime.
 
 Both take the (N, 3, S, S) float32 batch of ``shoplens.preprocessing`` and return
-{task: (N, labels) probabilities, "embedding": (N, D) L2-normalised features} as NumPy
-arrays; the file format is described in ``shoplens.bundle``. torch and onnxruntime are
+{task: (N, labels) log-probabilities, scores such as "garment": (N,), "embedding": (N, D)
+L2-normalised features} as NumPy arrays; the file format is described in ``shoplens.bundle``. torch and onnxruntime are
 imported only for the runtime asked for.
 """
 
@@ -17,8 +17,8 @@ from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, exported_model
 
 EMBEDDING = "embedding"  # the exported models' output beside the tasks: pooled features, L2-normalised
+SCORES = ("garment",)  # outputs that are one score per picture, not a distribution over labels
 Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
-EMBEDDING = "embedding"  # the output beside the tasks' probabilities: what visual search and batch jobs store
 
 
 def torchscript_predictor(path: Path) -> Predict:
@@ -32,7 +32,7 @@ def torchscript_predictor(path: Path) -> Predict:
 
     def predict(pixels: np.ndarray) -> dict[str, np.ndarray]:
         with torch.inference_mode():
-            return {task: probs.numpy() for task, probs in module(torch.from_numpy(pixels)).items()}
+            return {name: out.numpy() for name, out in module(torch.from_numpy(pixels)).items()}
 
     return predict
 

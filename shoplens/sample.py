@@ -1,8 +1,10 @@
 """Garment pictures the project draws itself: the built-in sample and the test fixtures.
 
 Each picture is a flat garment silhouette of a known category and colour on a light
-background, with random placement, size, tilt, shading and noise, so a model has
-something real to learn and no photograph is copied.
+background (or a busy one: a rug, a patterned bed), with random placement, size, tilt,
+shading and noise, so a model has something real to learn and no photograph is copied.
+Shops also show pictures that are no garment at all: banners, logos and icons are drawn
+here too.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import random
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from shoplens.vocab import COLOURS
 
@@ -62,9 +64,25 @@ def _background(size: tuple[int, int], rng: random.Random) -> Image.Image:
     return Image.fromarray(pixels.astype(np.uint8))
 
 
+def busy_background(size: tuple[int, int], rng: random.Random) -> Image.Image:
+    """A patterned backdrop (stripes and spots of many colours), like a rug or a bed cover."""
+    picture = Image.new("RGB", size, _jitter((rng.randint(40, 215),) * 3, rng, 40))
+    draw = ImageDraw.Draw(picture)
+    width, height = size
+    palette = [tuple(rng.randint(0, 255) for _ in range(3)) for _ in range(4)]
+    step = max(4, width // rng.randint(6, 12))
+    for offset in range(-height, width, step * 2):
+        draw.line([(offset, 0), (offset + height, height)], fill=rng.choice(palette), width=step // 2)
+    for _ in range(40):
+        x, y, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(1, width / 16)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=rng.choice(palette))
+    return picture
+
+
 def draw_garment(category: str, colour: str, size: tuple[int, int] = (96, 128),
-                 rng: random.Random | None = None) -> Image.Image:
-    """One picture of a `colour` `category` (both from ``SHAPES`` / ``vocab.COLOURS``)."""
+                 rng: random.Random | None = None, busy: bool = False) -> Image.Image:
+    """One picture of a `colour` `category` (both from ``SHAPES`` / ``vocab.COLOURS``),
+    on a studio backdrop or, `busy`, on a patterned one."""
     rng = rng or random.Random()
     width, height = size
     fill = _jitter(COLOURS[colour], rng)
@@ -88,11 +106,53 @@ def draw_garment(category: str, colour: str, size: tuple[int, int] = (96, 128),
         else:
             draw.line(place(points), fill=edge, width=line_width)
     garment = garment.rotate(rng.uniform(-8, 8), resample=Image.Resampling.BILINEAR)
-    picture = _background(size, rng)
+    picture = busy_background(size, rng) if busy else _background(size, rng)
     picture.paste(garment, (0, 0), garment)
     noise = np.random.default_rng(rng.getrandbits(32)).normal(0, 4, (height, width, 3))
     pixels = np.clip(np.asarray(picture, np.float32) + noise, 0, 255).astype(np.uint8)
     return Image.fromarray(pixels).filter(ImageFilter.GaussianBlur(0.4))
+
+
+NON_GARMENTS = ("banner", "logo", "icon")
+_BANNER_WORDS = ("SALE -50%", "NEW IN", "FREE SHIPPING", "BLACK FRIDAY", "SUMMER DEALS", "GIFT CARDS")
+
+
+def draw_non_garment(kind: str, size: tuple[int, int] = (400, 400), rng: random.Random | None = None) -> Image.Image:
+    """A shop picture that shows no garment: a sale banner, a brand logo or a user-interface icon."""
+    rng = rng or random.Random()
+    width, height = size
+    ink, paper = rng.sample(list(COLOURS.values()), 2)
+    picture = Image.new("RGB", size, paper)
+    draw = ImageDraw.Draw(picture)
+    if kind == "banner":
+        font = ImageFont.load_default(size=height // rng.randint(6, 9))
+        draw.rectangle((0, height * 0.3, width, height * 0.7), fill=ink)
+        draw.text((width / 2, height / 2), rng.choice(_BANNER_WORDS), fill=paper, font=font, anchor="mm")
+    elif kind == "logo":
+        r = min(size) * rng.uniform(0.25, 0.4)
+        draw.ellipse((width / 2 - r, height / 2 - r, width / 2 + r, height / 2 + r), outline=ink, width=int(r / 6))
+        letters = "".join(rng.choice("ABCDEFGHKLMNPRSTXZ") for _ in range(rng.randint(1, 3)))
+        draw.text((width / 2, height / 2), letters, fill=ink, font=ImageFont.load_default(size=int(r * 0.8)),
+                  anchor="mm")
+    elif kind == "icon":
+        unit = min(size) / 10
+        shape = rng.choice(("cart", "heart", "magnifier"))
+        if shape == "cart":
+            draw.line([(2 * unit, 3 * unit), (3 * unit, 3 * unit), (4 * unit, 7 * unit), (8 * unit, 7 * unit),
+                       (8.5 * unit, 4 * unit), (3.4 * unit, 4 * unit)], fill=ink, width=int(unit / 2))
+            for x in (4.5, 7.5):
+                draw.ellipse((x * unit - unit / 2, 8 * unit - unit / 2, x * unit + unit / 2, 8 * unit + unit / 2),
+                             fill=ink)
+        elif shape == "heart":
+            draw.ellipse((2 * unit, 2.5 * unit, 5.2 * unit, 5.7 * unit), fill=ink)
+            draw.ellipse((4.8 * unit, 2.5 * unit, 8 * unit, 5.7 * unit), fill=ink)
+            draw.polygon([(2.2 * unit, 4.8 * unit), (7.8 * unit, 4.8 * unit), (5 * unit, 8.2 * unit)], fill=ink)
+        else:
+            draw.ellipse((2 * unit, 2 * unit, 6.5 * unit, 6.5 * unit), outline=ink, width=int(unit * 0.7))
+            draw.line([(5.8 * unit, 5.8 * unit), (8.3 * unit, 8.3 * unit)], fill=ink, width=int(unit))
+    else:
+        raise ValueError(f"unknown non-garment kind {kind!r}; choose from {', '.join(NON_GARMENTS)}")
+    return picture
 
 
 def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:

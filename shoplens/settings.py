@@ -148,6 +148,9 @@ REDIS_IDLE_SECONDS = _declare("SHOPLENS_REDIS_IDLE_SECONDS", float, 6.0,
 # the test suite
 TEST_ARTIFACTS = _declare("SHOPLENS_TEST_ARTIFACTS", str, "runs/test-artifacts",
                           "where tests save screenshots (relative to the repository)", "tests")
+CLOTHING_SMALL = _declare("SHOPLENS_CLOTHING_SMALL", str, "../shared/datasets/clothing-small",
+                          "clothing-small for the tests that read real photographs (relative to the repository)",
+                          "tests")
 
 
 def in_scope(scope: str) -> list[Setting]:

@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.classifier import describe
 from shoplens.sample import jpeg_bytes
 
@@ -41,9 +42,9 @@ def test_token_is_required(torchserve):
 def test_low_confidence_flag():
     import torch
 
-    tasks = {"category": ["a", "b", "c"]}
-    assert describe({"category": torch.tensor([0.4, 0.35, 0.25])}, tasks, 0.2)["low_confidence"]
-    assert not describe({"category": torch.tensor([0.9, 0.05, 0.05])}, tasks, 0.2)["low_confidence"]
+    info = BundleInfo("simple_cnn", "all", 0.5, {"category": ["a", "b", "c"]}, Preprocessing())
+    assert describe({"category": torch.tensor([0.4, 0.35, 0.25]).log()}, info, None, 0.2)["low_confidence"]
+    assert not describe({"category": torch.tensor([0.9, 0.05, 0.05]).log()}, info, None, 0.2)["low_confidence"]
 
 
 def test_registration_only_from_the_model_store(torchserve):

@@ -18,7 +18,7 @@ from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch, eval_pixels
 from training.data import LabelSpace, PictureDataset
 from training.engine import predict
-from training.export import eager_probabilities
+from training.export import eager_probabilities, probabilities
 from training.models import load_bundle_model
 from training.presets import eval_preset
 from training.splits import load_split
@@ -209,11 +209,11 @@ def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast
     expected = eager_probabilities(net, pixels)
     for runtime in ("torchscript", "onnx"):
         for batch in (pixels[:1], pixels):  # the batch dimension stays dynamic
-            got = load_predictor(out / "bundle", info, runtime)(batch)
+            got = probabilities(load_predictor(out / "bundle", info, runtime)(batch))  # exports: log-probabilities
             assert set(got) == set(expected) == {*info.tasks, EMBEDDING}  # embeddings compared too
             assert np.allclose(np.linalg.norm(got[EMBEDDING], axis=1), 1, atol=1e-5)
-            for task, probs in got.items():
-                assert np.abs(probs - expected[task][: len(batch)]).max() < 1e-4, (runtime, task)
+            for name, value in got.items():
+                assert np.abs(value - expected[name][: len(batch)]).max() < 1e-4, (runtime, name)
 
 
 def test_tampered_export_is_refused(tiny_data, tmp_path, fast_args, train):

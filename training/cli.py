@@ -95,6 +95,17 @@ def _cmd_demo(args: argparse.Namespace) -> None:
     run_demo(args)
 
 
+def _cmd_starter(args: argparse.Namespace) -> None:
+    from training.starter import report_lines, run_starter, write_starter_bundle
+
+    data = Path(args.data)
+    if not (data / "train").is_dir() or not (data / "validation").is_dir():
+        raise ShopLensError(f"{data} needs train/ and validation/ folders of ROOT/<split>/<category>/*.jpg")
+    served, _, report = run_starter(data, Path(args.feature_cache).expanduser(), args.members.split(","))
+    print("\n".join(report_lines(report)))
+    print(f"wrote {write_starter_bundle(served, report, data, Path(args.out))}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shoplens-train", description="Train and evaluate ShopLens models.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -107,6 +118,17 @@ def build_parser() -> argparse.ArgumentParser:
     train = commands.add_parser("train", help="train, evaluate, report and export a model bundle")
     add_train_options(train)
     train.set_defaults(func=_cmd_train)
+
+    starter = commands.add_parser("starter", help="the starter model: frozen EfficientNet-Lite ensemble, "
+                                  "heads trained on train, everything chosen on validation; writes its bundle")
+    starter.add_argument("--data", default="../shared/datasets/clothing-small",
+                         help="ROOT/{train,validation}/<category>/*.jpg (default: %(default)s)")
+    starter.add_argument("--out", default="models/starter", help="bundle folder (default: %(default)s)")
+    starter.add_argument("--members", default="efficientnet_lite0,efficientnet_lite1,efficientnet_lite2",
+                         help="backbones to choose the ensemble from (default: %(default)s)")
+    starter.add_argument("--feature-cache", default="~/.cache/shoplens/features",
+                         help="folder for cached backbone features (default: %(default)s)")
+    starter.set_defaults(func=_cmd_starter)
 
     compare = commands.add_parser("compare", help="one comparison table from several run folders")
     compare.add_argument("runs", nargs="+", help="run folders holding metrics.json")

@@ -7,58 +7,73 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import EXPORT_FILES, Preprocessing
-from shoplens.exported import EMBEDDING, onnx_predictor, torchscript_predictor
-from training.models import ShopLensNet
+from shoplens.exported import EMBEDDING, SCORES, onnx_predictor, torchscript_predictor
 
-TOLERANCE = 1e-4  # largest difference (probability, embedding component) of an export to the eager network
+TOLERANCE = 1e-4  # largest difference (probability, score, embedding component) of an export to the eager network
 
 
-class Probabilities(nn.Module):
-    """The network with softmax on each head, and its pooled features L2-normalised (visual search): what
-    every runtime serves."""
+class LogProbabilities(nn.Module):
+    """The network's outputs as every runtime serves them: log-softmax on each label head (log-probabilities
+    keep the temperature's effect: softmax(log p / T) equals softmax(logits / T), which
+    ``shoplens.classifier`` computes), scores such as "garment" as they are, and the pooled features
+    L2-normalised (visual search). The embedding is 2-D too: it is told apart by name, never by shape."""
 
-    def __init__(self, net: ShopLensNet) -> None:
+    def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
-        features = self.net.embed(pixels)
-        answer = {task: head(features).softmax(1) for task, head in self.net.heads.items()}
-        answer[EMBEDDING] = nn.functional.normalize(features, dim=1)
-        return answer
+        outputs = self.net.outputs(pixels)
+        return {name: F.normalize(out, dim=1) if name == EMBEDDING else out if name in SCORES else out.log_softmax(1)
+                for name, out in outputs.items()}
 
 
-def eager_probabilities(net: ShopLensNet, pixels: np.ndarray) -> dict[str, np.ndarray]:
+def eager_outputs(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """What the exports return, from the eager network: log-probabilities per label head, scores, embedding."""
     with torch.inference_mode():
-        return {task: probs.numpy() for task, probs in Probabilities(net).eval()(torch.from_numpy(pixels)).items()}
+        return {task: out.numpy() for task, out in LogProbabilities(net).eval()(torch.from_numpy(pixels)).items()}
 
 
-def export_models(net: ShopLensNet, pre: Preprocessing, folder: Path) -> dict[str, Path]:
-    """Write the TorchScript and ONNX models of `net` into `folder`, checked against it; {runtime: path}."""
-    model = Probabilities(net).eval()
+def probabilities(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Exported outputs with each label head's log-probabilities turned into probabilities (temperature 1)."""
+    return {name: out if name in (EMBEDDING, *SCORES) else np.exp(out) for name, out in outputs.items()}
+
+
+def eager_probabilities(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """The eager network's probabilities per label head (temperature 1), its scores and embedding."""
+    return probabilities(eager_outputs(net, pixels))
+
+
+def export_models(net: nn.Module, pre: Preprocessing, folder: Path,
+                  runtimes: tuple[str, ...] = tuple(EXPORT_FILES)) -> dict[str, Path]:
+    """Write `net`'s models for `runtimes` into `folder`, checked against it; {runtime: path}."""
+    model = LogProbabilities(net).eval()
     example = torch.randn(2, 3, pre.image_size, pre.image_size, generator=torch.Generator().manual_seed(0))
-    paths = {runtime: folder / name for runtime, name in EXPORT_FILES.items()}
+    paths = {runtime: folder / EXPORT_FILES[runtime] for runtime in runtimes}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter notes about constant shapes: the batch stays dynamic
-        traced = torch.jit.freeze(torch.jit.trace(model, example, strict=False))
-        traced.save(str(paths["torchscript"]))
-        torch.onnx.export(model, (example,), str(paths["onnx"]), input_names=["pixels"],
-                          output_names=[*net.heads, EMBEDDING], dynamic_axes={"pixels": {0: "batch"}}, dynamo=False)
+        if "torchscript" in paths:
+            torch.jit.freeze(torch.jit.trace(model, example, strict=False)).save(str(paths["torchscript"]))
+        if "onnx" in paths:
+            torch.onnx.export(model, (example,), str(paths["onnx"]), input_names=["pixels"],
+                              output_names=list(model(example)), dynamic_axes={"pixels": {0: "batch"}},
+                              dynamo=False)
     check_exports(net, paths, example.numpy()[:1].repeat(3, axis=0))
     return paths
 
 
-def check_exports(net: ShopLensNet, paths: dict[str, Path], pixels: np.ndarray) -> float:
-    """The largest probability difference of the exports to `net` on `pixels`; raises above TOLERANCE."""
+def check_exports(net: nn.Module, paths: dict[str, Path], pixels: np.ndarray) -> float:
+    """The largest difference (probability, score, embedding) of the exports to `net`; raises above TOLERANCE."""
     expected = eager_probabilities(net, pixels)
+    loaders = {"torchscript": torchscript_predictor, "onnx": onnx_predictor}
     worst = 0.0
-    for runtime, predict in (("torchscript", torchscript_predictor(paths["torchscript"])),
-                             ("onnx", onnx_predictor(paths["onnx"]))):
-        got = predict(pixels)
+    for runtime, path in paths.items():
+        got = probabilities(loaders[runtime](path)(pixels))
         difference = max(float(np.abs(got[task] - expected[task]).max()) for task in expected)
         if difference >= TOLERANCE:
             raise ShopLensError(f"the {runtime} export differs from the network by {difference:.2e}")

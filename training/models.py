@@ -16,6 +16,7 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, read_bundle
+from shoplens.exported import EMBEDDING
 from training.lite import LITE_SIZES, tf_efficientnet_lite, tf_lite_preprocessing
 from training.weights import load_exact, read_state_dict
 
@@ -57,6 +58,11 @@ class ShopLensNet(nn.Module):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         return self.embed_from_stem(self.stem(x))
+
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every head's logits and the pooled features (EMBEDDING): what the exports serve, from one pass."""
+        embedding = self.embed(x)
+        return {**{task: head(embedding) for task, head in self.heads.items()}, EMBEDDING: embedding}
 
     def train(self, mode: bool = True) -> ShopLensNet:
         super().train(mode)
@@ -150,7 +156,11 @@ def load_network(arch: str, tasks: dict[str, list[str]], trainable: str, dropout
     return net.eval()
 
 
-def load_bundle_model(directory: Path) -> tuple[ShopLensNet, BundleInfo]:
+def load_bundle_model(directory: Path) -> tuple[nn.Module, BundleInfo]:
     """The network of an exported bundle, in eval mode, with its description."""
     info, weights = read_bundle(directory)
+    if info.backbone:
+        from training.ensemble import load_ensemble
+
+        return load_ensemble(info, torch.load(weights, map_location="cpu", weights_only=True)), info
     return load_network(info.arch, info.tasks, info.trainable, info.dropout, weights), info

