@@ -16,6 +16,7 @@ from serving.batch.cli import main as batch_main
 from serving.batch.job import classify, spark_session
 from serving.batch.report import write_report
 from serving.handler import ShopLensHandler
+from shoplens import settings
 from shoplens.sample import write_sample
 
 PROBABILITY_TOLERANCE = 1e-5
@@ -125,3 +126,29 @@ def test_skip_existing_may_not_name_the_output(tmp_path, capsys):
     out = str(tmp_path / "answers")
     assert batch_main(["classify", "--bundle", "b", "--input", "i", "--out", out, "--skip-existing", out]) == 2
     assert "--skip-existing" in capsys.readouterr().err
+
+
+def test_the_starter_model_flags_pictures_that_show_no_garment(spark, tmp_path, root):
+    """The starter bundle (no exports: the eager runtime) in the job: sample photographs are no garment,
+    real clothing photographs (where clothing-small is on this machine) are."""
+    import skimage.data
+    from PIL import Image
+
+    folder = tmp_path / "pictures"
+    folder.mkdir()
+    for name in ("coffee", "chelsea", "rocket"):
+        Image.fromarray(getattr(skimage.data, name)()).convert("RGB").save(folder / f"{name}.jpg")
+    clothing = root / settings.CLOTHING_SMALL.read() / "validation"
+    garments = sorted((clothing / "pants").glob("*.jpg"))[:2] + sorted((clothing / "dress").glob("*.jpg"))[:2]
+    for path in garments:
+        shutil.copy(path, folder / f"garment-{path.parent.name}-{path.name}")
+    out = str(tmp_path / "answers")
+    assert classify(spark, root / "models" / "starter", str(folder), out) == {"pictures": 3 + len(garments),
+                                                                              "errors": 0}
+    rows = pd.read_parquet(out)
+    shows_garment = dict(zip(rows["source"].map(lambda s: local_path(s).name), rows["garment"], strict=True))
+    assert shows_garment == {**{f"{name}.jpg": False for name in ("coffee", "chelsea", "rocket")},
+                             **{f"garment-{p.parent.name}-{p.name}": True for p in garments}}
+    assert all(category in categories for category, categories in zip(rows["category"], rows["categories"],
+                                                                        strict=True))
+    assert set(rows["colour_source"]) == {"pixels"}

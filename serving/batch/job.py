@@ -26,7 +26,7 @@ import pyarrow as pa
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
-from shoplens.exported import EMBEDDING, load_predictor
+from shoplens.exported import EMBEDDING
 from shoplens.imaging import ImageRejected
 from shoplens.manifest import read_manifest
 
@@ -36,7 +36,9 @@ LABELS = pa.list_(pa.struct([("label", pa.string()), ("probability", pa.float64(
 OUTPUT_SCHEMA = pa.schema([
     ("sha1", pa.string()), ("source", pa.string()), ("width", pa.int32()), ("height", pa.int32()),
     ("labels", LABELS), ("category", pa.string()), ("probability", pa.float64()), ("colour", pa.string()),
-    ("colour_probability", pa.float64()), ("low_confidence", pa.bool_()), ("embedding", pa.list_(pa.float32())),
+    ("colour_probability", pa.float64()), ("colour_source", pa.string()), ("categories", pa.list_(pa.string())),
+    ("low_confidence", pa.bool_()), ("garment", pa.bool_()), ("garment_score", pa.float64()),
+    ("embedding", pa.list_(pa.float32())),
     ("model", pa.string()), ("version", pa.string()), ("error", pa.string()),
     ("true_category", pa.string()), ("true_colour", pa.string()),
 ])
@@ -64,7 +66,9 @@ def worker_classifier(model: JobModel) -> PictureClassifier:
         torch.set_num_threads(model.threads)  # the task's share of the cores (spark.task.cpus)
         directory = Path(SparkFiles.get(model.bundle_name))
         info, _ = read_bundle(directory)
-        predict = load_predictor(directory, info, model.runtime, model.threads)
+        from serving.handler import bundle_predictor  # TorchServe's handler module: batch answers as it does
+
+        predict = bundle_predictor(directory, info, model.runtime, model.threads)
         _LOADED[model] = PictureClassifier(info, predict, info.serving.low_confidence_margin)
     return _LOADED[model]
 
@@ -90,7 +94,10 @@ def output_fields(answer: dict[str, Any], size: tuple[int, int] | None, embeddin
     colour = answer.get("colour") or {}
     return {"width": size[0], "height": size[1], "labels": answer["labels"], "category": answer["category"],
             "probability": answer["labels"][0]["probability"], "colour": colour.get("label"),
-            "colour_probability": colour.get("probability"), "low_confidence": answer["low_confidence"],
+            "colour_probability": colour.get("probability"), "colour_source": colour.get("source"),
+            "categories": [entry["label"] for entry in answer["categories"]],
+            "low_confidence": answer["low_confidence"],
+            "garment": answer.get("garment"), "garment_score": answer.get("garment_score"),
             "embedding": embedding, "model": answer["model"], "version": answer["version"]}
 
 
@@ -188,7 +195,10 @@ def classify(spark: Any, bundle: Path, source: str, out: str, *, form: str = "au
              threads: int = 1, batch_size: int = 32, skip_existing: str | None = None) -> dict[str, int]:
     """Run the job; returns {"pictures": written rows, "errors": error rows}."""
     info, _ = read_bundle(bundle)
-    runtime = runtime or (info.serving.runtime if info.serving.runtime != "eager" else "onnx")
+    if runtime is None:  # an export where the bundle has one: workers then need no training code
+        runtime = info.serving.runtime
+        if runtime == "eager" and "onnx" in info.exports:
+            runtime = "onnx"
     spark.sparkContext.addFile(str(bundle.resolve()), recursive=True)
     model = JobModel(bundle.resolve().name, runtime, threads, batch_size)
     frame = read_pictures(spark, source, input_format(source, form))
