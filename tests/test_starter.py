@@ -95,3 +95,31 @@ def test_colour_of_drawn_garments_on_busy_backgrounds():
     for colour in ("red", "blue", "black", "white"):
         picture = draw_garment("shirt", colour, (192, 256), random.Random(1), busy=True)
         assert dominant_colour(picture).name == colour
+
+
+@pytest.mark.timeout(300)
+def test_torchserve_serves_the_starter_model_as_shoplens_serve_up_does(tmp_path):
+    """`shoplens-serve up` with no bundle: the starter archive in a real TorchServe names a sample
+    photograph no garment, with a colour from its pixels and a calibrated category set."""
+    import io
+    import json
+
+    import skimage.data
+    from PIL import Image
+
+    from serving.archive import archive
+    from serving.torchserve import TorchServe
+
+    mar = archive(STARTER_BUNDLE, tmp_path / "store")
+    server = TorchServe(mar.parent, tmp_path / "work").start()
+    try:
+        server.register(mar.name)
+        picture = io.BytesIO()
+        Image.fromarray(skimage.data.coffee()).save(picture, "JPEG")
+        status, body = server.request("inference", "POST", "/predictions/shoplens", picture.getvalue(), timeout=120)
+    finally:
+        server.stop()
+    assert status == 200, body
+    answer = json.loads(body)
+    assert answer["garment"] is False and answer["garment_score"] < 0
+    assert answer["colour"]["source"] == "pixels" and answer["category"] in [c["label"] for c in answer["categories"]]
