@@ -122,6 +122,42 @@ def test_a_manifest_carries_true_labels_into_the_report(spark, bundle, tiny_data
     assert {p.name for p in page.parent.glob("*.png")} >= {"category.png", "confidence.png", "accuracy.png"}
 
 
+def test_the_visual_search_index_is_built_from_the_output_without_embedding_again(spark, bundle, tiny_data,
+                                                                                   tmp_path):
+    """`shoplens-index build --answers`: the job's embeddings, the manifest's product URLs, the same
+    vectors as embedding the crawl again; error rows are counted, and another model's index refused."""
+    from serving.index.build import build_index, build_index_from_answers
+    from serving.index.store import load_current
+
+    manifest = tmp_path / "crawl" / "manifest.csv"
+    manifest.parent.mkdir()
+    paths = sorted(tiny_data.rglob("*.jpg"))[:6]
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["path", "category", "colour", "page_url", "source_url"])
+        writer.writeheader()
+        for number, path in enumerate(paths):
+            writer.writerow({"path": str(path), "category": path.parent.parent.name, "colour": path.parent.name,
+                             "page_url": f"https://shop.example/products/{number}",
+                             "source_url": f"https://cdn.shop.example/{number}.jpg"})
+        writer.writerow({"path": "gone.jpg", "category": "dress", "colour": "red", "page_url": "", "source_url": ""})
+    out = tmp_path / "answers"
+    assert classify(spark, bundle, str(manifest), str(out)) == {"pictures": 7, "errors": 1}
+    report = build_index_from_answers(out, tmp_path / "from-answers", manifest)
+    assert (report.items, report.embedded, report.skipped) == (6, 0, {"error row": 1})
+    build_index(manifest, bundle, tmp_path / "embedded", progress=lambda _: None)
+    from_answers, embedded = load_current(tmp_path / "from-answers"), load_current(tmp_path / "embedded")
+    assert from_answers.model_version == embedded.model_version
+    order = {item["page_url"]: row for row, item in enumerate(embedded.items)}
+    assert {item["page_url"] for item in from_answers.items} == {f"https://shop.example/products/{n}" for n in range(6)}
+    for row, item in enumerate(from_answers.items):
+        twin = embedded.items[order[item["page_url"]]]
+        assert (item["picture_url"], item["category"], item["colour"], item["shop"]) == (
+            twin["picture_url"], twin["category"], twin["colour"], "shop.example")
+        assert np.allclose(from_answers.vectors[row], embedded.vectors[order[item["page_url"]]], atol=1e-5)
+    again = build_index_from_answers(out, tmp_path / "from-answers", manifest)
+    assert again.skipped["already indexed"] == 6 and again.items == 6
+
+
 def test_skip_existing_may_not_name_the_output(tmp_path, capsys):
     out = str(tmp_path / "answers")
     assert batch_main(["classify", "--bundle", "b", "--input", "i", "--out", out, "--skip-existing", out]) == 2

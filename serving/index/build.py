@@ -1,4 +1,5 @@
-"""Building and updating the catalogue index from a crawl's manifest (format: ``serving.index.store``).
+"""Building and updating the catalogue index from a crawl's manifest, or from the batch job's
+output with the embeddings it wrote (format: ``serving.index.store``).
 
 Every picture is decoded, preprocessed and embedded by the bundle's exported model (the
 same ``shoplens.preprocessing`` and ``shoplens.exported`` the handler uses), so catalogue
@@ -57,6 +58,15 @@ def _item(row: dict[str, str], sha1: str, size: tuple[int, int]) -> dict[str, An
     return {name: values[name] for name in ITEM_FIELDS}
 
 
+def _current(root: Path, model_version: str, fresh: bool) -> CatalogueIndex | None:
+    """The index to add to (None for a new one); one made by another model version is refused."""
+    current = None if fresh else load_current(root)
+    if current is not None and current.model_version != model_version:
+        raise ShopLensError(f"the index in {root} was built with model version {current.model_version}; these "
+                            f"vectors are {model_version}'s: rebuild it with --fresh")
+    return current
+
+
 def _existing(index: CatalogueIndex | None) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
     if index is None:
         return [], []
@@ -67,11 +77,7 @@ def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, r
                 progress: Callable[[str], None] = print) -> BuildReport:
     """Adds the manifest's pictures to the index under `root` (a new version) and reports what it did."""
     info, _ = read_bundle(bundle)
-    current = None if fresh else load_current(root)
-    if current is not None and current.model_version != info.version:
-        raise ShopLensError(f"the index in {root} was built with model version {current.model_version}; this "
-                            f"bundle is {info.version}: rebuild it with --fresh")
-    items, vectors = _existing(current)
+    items, vectors = _existing(_current(root, info.version, fresh))
     indexed = {(item["sha1"], item["page_url"]) for item in items}
     vector_of = {item["sha1"]: row for row, item in enumerate(items)}
     report = BuildReport()
@@ -112,6 +118,59 @@ def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, r
     report.items = len(items)
     report.version = write_version(root, np.stack(vectors), items, info.version, info.arch)
     return report
+
+
+def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = None, fresh: bool = False
+                             ) -> BuildReport:
+    """Adds the pictures of a ``shoplens-batch classify`` output to the index, with the embeddings the
+    job wrote (no second pass). Product page and picture URLs come from the crawl's `manifest` (matched
+    by path) where given; a row's category and colour are its true labels where the input had them,
+    else the model's. Error rows and rows already indexed are skipped and counted."""
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(answers, columns=["sha1", "source", "width", "height", "category", "colour",
+                                                "true_category", "true_colour", "embedding", "model", "version",
+                                                "error"]).to_pylist()
+    except (OSError, ValueError, KeyError) as exc:  # pyarrow's errors derive from these
+        raise ShopLensError(f"{answers} is not a shoplens-batch output: {exc}") from None
+    answered = [row for row in table if row["error"] is None and row["embedding"] is not None]
+    versions = {(row["model"], row["version"]) for row in answered}
+    if len(versions) != 1:
+        raise ShopLensError(f"{answers} holds {len(versions)} model versions' answers; an index needs exactly one")
+    ((arch, model_version),) = versions
+    items, vectors = _existing(_current(root, model_version, fresh))
+    pages = _manifest_urls(manifest) if manifest else {}
+    indexed = {(item["sha1"], item["page_url"]) for item in items}
+    report = BuildReport(skipped=Counter({"error row": len(table) - len(answered)}) - Counter())
+    for row in answered:
+        urls = pages.get(_local(row["source"]), {})
+        labels = {"category": row["true_category"] or row["category"], "colour": row["true_colour"] or row["colour"]}
+        item = _item({**urls, **labels}, row["sha1"], (row["width"], row["height"]))
+        if (item["sha1"], item["page_url"]) in indexed:
+            report.skipped["already indexed"] += 1
+            continue
+        indexed.add((item["sha1"], item["page_url"]))
+        items.append(item)
+        vectors.append(np.asarray(row["embedding"], dtype=np.float32))
+        report.reused += 1
+    if not items:
+        raise ShopLensError(f"no answered picture in {answers}: nothing to index")
+    report.items = len(items)
+    report.version = write_version(root, np.stack(vectors), items, model_version, arch)
+    return report
+
+
+def _local(source: str) -> str:
+    """A batch output's ``source`` (a path or file: URI) as a resolved local path."""
+    return str(Path(urlsplit(source).path if source.startswith("file:") else source).resolve())
+
+
+def _manifest_urls(manifest: Path) -> dict[str, dict[str, str]]:
+    """Per picture path in the crawl's manifest, its product page and picture URLs."""
+    return {str((manifest.parent / row["path"]).resolve()): {"page_url": row.get("page_url") or "",
+                                                             "source_url": row.get("source_url") or ""}
+            for row in read_manifest(manifest)}
 
 
 def _embed(pending: list, predict: Any, preprocessing: Any, items: list, vectors: list, report: BuildReport,
