@@ -198,11 +198,12 @@ def run_demo(args: argparse.Namespace) -> None:
         _done(started, f"{_accuracy_line(metrics)}; report {out / 'model' / 'report' / 'index.html'}")
 
         stage, started = 4, _stage(4)
-        key = secrets.token_urlsafe(16)
+        key, admin_key = secrets.token_urlsafe(16), secrets.token_urlsafe(16)
         index = build_index(out / "data" / "manifest.csv", out / "model" / "bundle", out / "index", fresh=True)
         print(f"  catalogue {index.line()}", flush=True)
         stack = Stack(out / "model" / "bundle", out / "stack", [key], instances=args.instances,
-                      api_environment=settings.environment({settings.INDEX_DIR: str(out / "index")}))
+                      api_environment=settings.environment({settings.INDEX_DIR: str(out / "index"),
+                                                            settings.ADMIN_KEYS: [admin_key]}))
         running.append(stack)
         stack.start()
         record.write([shop.process.pid, *stack.pids()], api=stack.api.url, shop=shop.url, api_key=key)
@@ -229,7 +230,8 @@ def run_demo(args: argparse.Namespace) -> None:
         record.path.unlink(missing_ok=True)
         _done(started, "stack stopped (--once)")
     else:
-        _done(started, f"stack left running: shop {shop.url}/shop, API {stack.api.url} (X-API-Key {key}). "
+        _done(started, f"stack left running: shop {shop.url}/shop, API {stack.api.url} (X-API-Key {key}), "
+                       f"review queue {stack.api.url}/review (admin key {admin_key}). "
                        f"Stop it with: {Path(sys.executable).parent / 'shoplens'} stop --out {args.out}")
 
 
