@@ -31,7 +31,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import numpy as np
-from visual_search import DEFAULT_DATA, SCALE_ITEMS, embed, index_of, padded, percentiles, pictures, trained_bundle
+from clothing_small import DEFAULT_DATA, absent
+from visual_search import SCALE_ITEMS, embed, index_of, padded, percentiles, pictures, trained_bundle
 
 from serving.stack import Stack
 from shoplens.bundle import read_bundle
@@ -67,8 +68,7 @@ def main() -> int:
     parser.add_argument("--rank", choices=("similarity", "category"), default="similarity",
                         help="the API's ranking asked for (default: %(default)s)")
     args = parser.parse_args()
-    if not (args.data / "train").is_dir() or not (args.data / "validation").is_dir():
-        print(f"skipped: clothing-small not found at {args.data} (expects train/ and validation/)")
+    if absent(args.data):
         return 0
     bundle = args.bundle or trained_bundle(args.data)
     info, _ = read_bundle(bundle)

@@ -18,9 +18,10 @@ import sys
 import time
 from pathlib import Path
 
+from clothing_small import DEFAULT_DATA, absent
+
 from training.starter import colour_figures, report_lines, run_starter
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
 COLOUR_LABELS = Path(__file__).with_name("colour_labels.csv")
 
 
@@ -30,8 +31,7 @@ def main() -> int:
     parser.add_argument("--members", default="efficientnet_lite0,efficientnet_lite1,efficientnet_lite2")
     parser.add_argument("--feature-cache", type=Path, default=Path("~/.cache/shoplens/features").expanduser())
     args = parser.parse_args()
-    if not (args.data / "train").is_dir() or not (args.data / "validation").is_dir():
-        print(f"skipped: clothing-small not found at {args.data} (expects train/ and validation/)")
+    if absent(args.data):
         return 0
     started = time.perf_counter()
     _, _, report = run_starter(args.data, args.feature_cache, args.members.split(","))

@@ -16,11 +16,12 @@ import sys
 import time
 from pathlib import Path
 
+from clothing_small import DEFAULT_DATA, absent
+
 from training.cli import main as training_main
 from training.lite import LITE_SIZES
 from training.metrics import accuracy_text
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
 THREE = "dress,longsleeve,shirt"
 
 
@@ -52,8 +53,7 @@ def main() -> int:
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--tasks", default="b,a", help="which of (a) and (b) to run (default: %(default)s)")
     args = parser.parse_args()
-    if not (args.data / "train").is_dir() or not (args.data / "validation").is_dir():
-        print(f"skipped: clothing-small not found at {args.data} (expects train/ and validation/)")
+    if absent(args.data):
         return 0
     started = time.perf_counter()
     split, cache = args.out / "split.json", args.out / "feature-cache"

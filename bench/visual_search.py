@@ -37,6 +37,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from clothing_small import DEFAULT_DATA, absent
 from PIL import Image
 
 from serving.index.store import RERANK_DEPTH, CatalogueIndex, category_prior, current_name, write_version
@@ -49,7 +50,6 @@ from shoplens.sample import jpeg_bytes
 from shoplens.stats import t_interval, wilson_interval
 from training.cli import main as training_main
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "clothing-small"
 CACHE = Path("~/.cache/shoplens/visual-search").expanduser()
 SCALE_ITEMS = 100_000
 BATCH = 32
@@ -188,8 +188,7 @@ def main() -> int:
     parser.add_argument("--bundle", type=Path, help="a bundle with the embedding output (default: train one)")
     parser.add_argument("--no-scale", action="store_true", help="leave out 3 (the 100,000-item index: minutes)")
     args = parser.parse_args()
-    if not (args.data / "train").is_dir() or not (args.data / "validation").is_dir():
-        print(f"skipped: clothing-small not found at {args.data} (expects train/ and validation/)")
+    if absent(args.data):
         return 0
     started = time.perf_counter()
     bundle = args.bundle or trained_bundle(args.data)
