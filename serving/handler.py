@@ -10,8 +10,8 @@ and never fails the rest. Decoding, preprocessing and the answer are ``shoplens.
 shared with the Spark batch job.
 
 A request with the header ``X-ShopLens-Embedding: true`` also gets the picture's
-L2-normalised embedding, the exported model's "embedding" output (visual
-search, ``serving.index``).
+L2-normalised descriptors, the exported model's "embedding" and "copy_embedding" outputs
+(visual search and finding altered copies, ``serving.index``).
 """
 
 from __future__ import annotations

@@ -51,7 +51,9 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
     log-probabilities (log-softmax, N x len(labels)) in label order, so that
     ``shoplens.classifier`` can apply the calibration temperature; a model with a garment
     gate also outputs "garment", the (N,) garment score; and "embedding": the pooled
-    features before the heads, L2-normalised (N, D), for visual search. TorchScript
+    features before the heads, L2-normalised (N, D), for visual search; "copy_embedding":
+    GeM of the last convolutional feature map, L2-normalised (N, C), for finding altered copies
+    (``shoplens.exported``). TorchScript
     returns them as a dict {name: tensor}; ONNX as outputs of those names. (Format 2
     exported softmax probabilities; bundles exported before the embedding existed lack
     it, and visual search refuses them.)

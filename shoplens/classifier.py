@@ -18,7 +18,7 @@ from PIL import Image
 
 from shoplens.bundle import BundleInfo
 from shoplens.colour import dominant_colour
-from shoplens.exported import EMBEDDING, Predict
+from shoplens.exported import DESCRIPTORS, EMBEDDING, Predict
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
 
@@ -128,8 +128,9 @@ class PictureClassifier:
     def answers(self, prepared: Prepared, outputs: dict[str, np.ndarray],
                 with_embedding: Sequence[bool] | None = None) -> list[dict[str, Any]]:
         """Per input picture, its answer (with model and version) or ``{"error": reason}``; the
-        pictures flagged in `with_embedding` also get their embedding (None if the model has none)."""
-        per_picture = {name: values for name, values in outputs.items() if name != EMBEDDING}
+        pictures flagged in `with_embedding` also get their descriptors: EMBEDDING (None if the model has
+        none) and COPY_EMBEDDING where the model has it."""
+        per_picture = {name: values for name, values in outputs.items() if name not in DESCRIPTORS}
         flags = with_embedding or [False] * len(prepared.errors)
         answers = []
         for error, row, embedding_asked in zip(prepared.errors, prepared.rows(), flags, strict=True):
@@ -140,5 +141,6 @@ class PictureClassifier:
                               self.margin)
             if embedding_asked:
                 answer[EMBEDDING] = outputs[EMBEDDING][row].tolist() if EMBEDDING in outputs else None
+                answer.update({name: outputs[name][row].tolist() for name in DESCRIPTORS[1:] if name in outputs})
             answers.append({**answer, "model": self.info.arch, "version": self.info.version})
         return answers

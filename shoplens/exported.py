@@ -2,7 +2,8 @@
 
 Both take the (N, 3, S, S) float32 batch of ``shoplens.preprocessing`` and return
 {task: (N, labels) log-probabilities, scores such as "garment": (N,), "embedding": (N, D)
-L2-normalised features} as NumPy arrays; the file format is described in ``shoplens.bundle``. torch and onnxruntime are
+L2-normalised features, "copy_embedding": (N, C) L2-normalised copy descriptor} as NumPy
+arrays; the file format is described in ``shoplens.bundle``. torch and onnxruntime are
 imported only for the runtime asked for.
 """
 
@@ -17,6 +18,10 @@ from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, exported_model
 
 EMBEDDING = "embedding"  # the exported models' output beside the tasks: pooled features, L2-normalised
+# the descriptor for finding altered copies (near-duplicates): GeM pooling of the frozen backbone's last
+# convolutional feature map (Radenovic et al.), L2-normalised; computed in the same pass as the labels
+COPY_EMBEDDING = "copy_embedding"
+DESCRIPTORS = (EMBEDDING, COPY_EMBEDDING)  # outputs that are one vector per picture, not a distribution
 SCORES = ("garment",)  # outputs that are one score per picture, not a distribution over labels
 Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
 
@@ -60,9 +65,10 @@ def load_predictor(directory: Path, info: BundleInfo, runtime: str, threads: int
     return torchscript_predictor(path) if runtime == "torchscript" else onnx_predictor(path, threads)
 
 
-def embeddings(predict: Predict, pixels: np.ndarray) -> np.ndarray:
-    """The (N, D) float32 L2-normalised embeddings of a preprocessed batch (visual search, batch jobs)."""
+def embeddings(predict: Predict, pixels: np.ndarray) -> dict[str, np.ndarray]:
+    """{EMBEDDING: (N, D), and COPY_EMBEDDING: (N, C) where the model has it} float32 L2-normalised
+    descriptors of a preprocessed batch (visual search, batch jobs)."""
     outputs = predict(pixels)
     if EMBEDDING not in outputs:
         raise ShopLensError("this bundle's exported model has no embedding output: export it again")
-    return np.ascontiguousarray(outputs[EMBEDDING], dtype=np.float32)
+    return {name: np.ascontiguousarray(outputs[name], dtype=np.float32) for name in DESCRIPTORS if name in outputs}

@@ -66,7 +66,7 @@ def test_answers_equal_the_handlers_and_bad_pictures_are_error_rows(spark, bundl
     bad = rows[rows["error"].notna()]
     assert dict(zip(bad["source"].map(lambda s: local_path(s).name), bad["error"], strict=True)) == {
         "truncated.jpg": "truncated", "notes.txt": "not_an_image"}
-    assert bad["labels"].isna().all() and bad["embedding"].isna().all()
+    assert bad["labels"].isna().all() and bad["embedding"].isna().all() and bad["copy_embedding"].isna().all()
     good = rows[rows["error"].isna()]
     expected = handler_answers(bundle, [local_path(s) for s in good["source"]])
     for (_, row), answer in zip(good.iterrows(), expected, strict=True):
@@ -77,7 +77,7 @@ def test_answers_equal_the_handlers_and_bad_pictures_are_error_rows(spark, bundl
             answer["category"], answer["colour"]["label"], answer["low_confidence"])
         assert abs(row["colour_probability"] - answer["colour"]["probability"]) < PROBABILITY_TOLERANCE
         assert (row["model"], row["version"]) == (answer["model"], answer["version"])
-        assert abs(np.linalg.norm(row["embedding"]) - 1) < 1e-5
+        assert all(abs(np.linalg.norm(row[name]) - 1) < 1e-5 for name in ("embedding", "copy_embedding"))
         picture = local_path(row["source"])
         assert row["sha1"] == hashlib.sha1(picture.read_bytes()).hexdigest()
         assert (row["width"], row["height"]) == ((120, 90) if "large" in picture.parts else (48, 64))

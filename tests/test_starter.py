@@ -57,6 +57,29 @@ def test_starter_answers_real_shop_photographs(starter):
                for _, a in answers)
 
 
+def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_a_mirror_image_shares_it():
+    """copy_embedding beside embedding in the one pass the labels come from: unit length, the GeM of the
+    frozen backbone's last feature map (1280 channels), the same for a picture and its mirror image."""
+    import skimage.data
+    from PIL import Image
+
+    from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
+    from shoplens.preprocessing import eval_batch
+    from training.export import eager_outputs
+    from training.models import load_bundle_model
+
+    model, info = load_bundle_model(STARTER_BUNDLE)
+    picture = Image.fromarray(skimage.data.chelsea())
+    pixels = eval_batch([picture, picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], info.preprocessing)
+    outputs = eager_outputs(model, pixels)
+    assert outputs[COPY_EMBEDDING].shape == (2, 1280) and outputs[EMBEDDING].shape == (2, 1280)
+    assert all(np.allclose(np.linalg.norm(outputs[name], axis=1), 1, atol=1e-5) for name in DESCRIPTORS)
+    assert np.abs(outputs[COPY_EMBEDDING][0] - outputs[COPY_EMBEDDING][1]).max() < 1e-4
+    assert float(outputs[COPY_EMBEDDING][0] @ outputs[EMBEDDING][0]) < 0.999  # a descriptor of its own
+    with torch.inference_mode():
+        assert set(model(torch.from_numpy(pixels))) == set(info.tasks) | {"garment"}  # the answer's outputs only
+
+
 @pytest.mark.parametrize("name", ["coffee", "rocket", "chelsea", "coins", "moon", "hubble_deep_field"])
 def test_sample_photographs_are_no_garment(starter, name):
     import skimage.data

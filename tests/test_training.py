@@ -13,7 +13,7 @@ from torch.utils.data import DataLoader
 
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
-from shoplens.exported import EMBEDDING, load_predictor
+from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, load_predictor
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch, eval_pixels
 from training.data import LabelSpace, PictureDataset
@@ -210,8 +210,9 @@ def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast
     for runtime in ("torchscript", "onnx"):
         for batch in (pixels[:1], pixels):  # the batch dimension stays dynamic
             got = probabilities(load_predictor(out / "bundle", info, runtime)(batch))  # exports: log-probabilities
-            assert set(got) == set(expected) == {*info.tasks, EMBEDDING}  # embeddings compared too
-            assert np.allclose(np.linalg.norm(got[EMBEDDING], axis=1), 1, atol=1e-5)
+            assert set(got) == set(expected) == {*info.tasks, *DESCRIPTORS}  # descriptors compared too
+            assert all(np.allclose(np.linalg.norm(got[name], axis=1), 1, atol=1e-5) for name in DESCRIPTORS)
+            assert got[COPY_EMBEDDING].shape == (len(batch), 256)  # GeM of simple_cnn's last map: its channels
             for name, value in got.items():
                 assert np.abs(value - expected[name][: len(batch)]).max() < 1e-4, (runtime, name)
 

@@ -18,8 +18,9 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo
-from shoplens.exported import EMBEDDING
+from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
 from training.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
+from training.pooling import gem
 
 ARCH = "efficientnet_lite_ensemble"
 
@@ -87,11 +88,19 @@ class Member(nn.Module):
         self.backbone = tf_efficientnet_lite(arch, weights).eval().requires_grad_(False)
         self.head = nn.Linear(self.backbone.num_features, classes)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features of pictures cropped at any size (resized to this member's own)."""
+    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen backbone's last convolutional feature map of pictures cropped at any size (resized to
+        this member's own)."""
         if x.shape[-1] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        return self.backbone.forward_head(self.backbone.forward_features(x), pre_logits=True)
+        return self.backbone.forward_features(x)
+
+    def pooled(self, feature_map: torch.Tensor) -> torch.Tensor:
+        return self.backbone.forward_head(feature_map, pre_logits=True)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled features of pictures cropped at any size (what the head reads)."""
+        return self.pooled(self.feature_map(x))
 
     def imagenet_logits(self, features: torch.Tensor) -> torch.Tensor:
         return self.backbone.classifier(features)
@@ -123,21 +132,25 @@ class Ensemble(nn.Module):
     preprocessing = tf_lite_preprocessing(max(LITE_SIZES.values()))
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Category log-probabilities, garment score and EMBEDDING: each member's view-averaged
-        features, unit length, side by side (visual search)."""
+        """Category log-probabilities, garment score, EMBEDDING: each member's view-averaged
+        features, unit length, side by side (visual search), and COPY_EMBEDDING: the same for the
+        GeM of each member's frozen feature map (averaged over the picture and its mirror image, so
+        a mirrored copy has the very same descriptor)."""
         views = torch.cat([x, x.flip(-1)])  # flip test-time augmentation
-        category, garment, embedding = [], [], []
+        category, garment, embedding, copy = [], [], [], []
         for member in self.members:
-            features = member.features(views)
+            feature_map = member.feature_map(views)
+            features = member.pooled(feature_map)
             category.append(member.head(features).unflatten(0, (2, len(x))))
             garment.append(garment_score(member.imagenet_logits(features)).unflatten(0, (2, len(x))))
             embedding.append(F.normalize(features.unflatten(0, (2, len(x))).mean(0), dim=1))
+            copy.append(F.normalize(gem(feature_map).unflatten(0, (2, len(x))).mean(0), dim=1))
         category_logits = torch.cat(category)  # (members * views, batch, classes)
         return {"category": mean_log_probs(category_logits, 0), "garment": torch.cat(garment).mean(0),
-                EMBEDDING: torch.cat(embedding, dim=1)}
+                EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copy, dim=1)}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        return {name: out for name, out in self.outputs(x).items() if name != EMBEDDING}
+        return {name: out for name, out in self.outputs(x).items() if name not in DESCRIPTORS}
 
     def trained_state(self) -> dict[str, torch.Tensor]:
         """The trained parts only: the heads (the backbones come from their PyPI packages)."""

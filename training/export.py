@@ -12,16 +12,17 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import EXPORT_FILES, Preprocessing
-from shoplens.exported import EMBEDDING, SCORES, onnx_predictor, torchscript_predictor
+from shoplens.exported import DESCRIPTORS, SCORES, onnx_predictor, torchscript_predictor
 
-TOLERANCE = 1e-4  # largest difference (probability, score, embedding component) of an export to the eager network
+TOLERANCE = 1e-4  # largest difference (probability, score, descriptor component) of an export to the eager network
 
 
 class LogProbabilities(nn.Module):
     """The network's outputs as every runtime serves them: log-softmax on each label head (log-probabilities
     keep the temperature's effect: softmax(log p / T) equals softmax(logits / T), which
-    ``shoplens.classifier`` computes), scores such as "garment" as they are, and the pooled features
-    L2-normalised (visual search). The embedding is 2-D too: it is told apart by name, never by shape."""
+    ``shoplens.classifier`` computes), scores such as "garment" as they are, and the descriptors (pooled
+    features, copy descriptor) L2-normalised (visual search). They are 2-D too: told apart by name, never by
+    shape."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
@@ -29,23 +30,23 @@ class LogProbabilities(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         outputs = self.net.outputs(pixels)
-        return {name: F.normalize(out, dim=1) if name == EMBEDDING else out if name in SCORES else out.log_softmax(1)
+        return {name: F.normalize(out, dim=1) if name in DESCRIPTORS else out if name in SCORES else out.log_softmax(1)
                 for name, out in outputs.items()}
 
 
 def eager_outputs(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """What the exports return, from the eager network: log-probabilities per label head, scores, embedding."""
+    """What the exports return, from the eager network: log-probabilities per label head, scores, descriptors."""
     with torch.inference_mode():
         return {task: out.numpy() for task, out in LogProbabilities(net).eval()(torch.from_numpy(pixels)).items()}
 
 
 def probabilities(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Exported outputs with each label head's log-probabilities turned into probabilities (temperature 1)."""
-    return {name: out if name in (EMBEDDING, *SCORES) else np.exp(out) for name, out in outputs.items()}
+    return {name: out if name in (*DESCRIPTORS, *SCORES) else np.exp(out) for name, out in outputs.items()}
 
 
 def eager_probabilities(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
-    """The eager network's probabilities per label head (temperature 1), its scores and embedding."""
+    """The eager network's probabilities per label head (temperature 1), its scores and descriptors."""
     return probabilities(eager_outputs(net, pixels))
 
 
@@ -68,7 +69,7 @@ def export_models(net: nn.Module, pre: Preprocessing, folder: Path,
 
 
 def check_exports(net: nn.Module, paths: dict[str, Path], pixels: np.ndarray) -> float:
-    """The largest difference (probability, score, embedding) of the exports to `net`; raises above TOLERANCE."""
+    """The largest difference (probability, score, descriptor) of the exports to `net`; raises above TOLERANCE."""
     expected = eager_probabilities(net, pixels)
     loaders = {"torchscript": torchscript_predictor, "onnx": onnx_predictor}
     worst = 0.0

@@ -1,8 +1,9 @@
 """Networks: a backbone cut into frozen and trainable parts, and one head per task.
 
-Every architecture is a list of parts whose last part outputs the embedding. ``cut``
-splits the list: parts before it are frozen (their outputs can be cached), parts from
-it on are trained. Weight names do not depend on the cut, so one state dict fits any.
+Every architecture is a list of parts whose last part outputs the embedding; its last
+convolutional block outputs the last feature map, whose GeM is the copy descriptor
+(``training.pooling``). ``cut`` splits the list: parts before it are frozen (their
+outputs can be cached), parts from it on are trained. Weight names do not depend on the cut, so one state dict fits any.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, read_bundle
-from shoplens.exported import EMBEDDING
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING
 from training.lite import LITE_SIZES, tf_efficientnet_lite, tf_lite_preprocessing
+from training.pooling import gem
 from training.weights import load_exact, read_state_dict
 
 ARCHITECTURES = (*LITE_SIZES, "vgg16", "resnet50", "simple_cnn")
@@ -27,10 +29,11 @@ IMAGENET = Preprocessing()
 
 class ShopLensNet(nn.Module):
     def __init__(self, parts: list[nn.Module], cut: int, embed_dim: int,
-                 tasks: dict[str, list[str]], dropout: float) -> None:
+                 tasks: dict[str, list[str]], dropout: float, map_part: int) -> None:
         super().__init__()
         self.parts = nn.ModuleList(parts)
         self.cut = cut
+        self.map_part = map_part  # parts[map_part] outputs the last convolutional feature map
         self.heads = nn.ModuleDict({
             task: nn.Sequential(nn.Dropout(dropout), nn.Linear(embed_dim, len(labels)))
             for task, labels in tasks.items()
@@ -60,9 +63,13 @@ class ShopLensNet(nn.Module):
         return self.embed_from_stem(self.stem(x))
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Every head's logits and the pooled features (EMBEDDING): what the exports serve, from one pass."""
-        embedding = self.embed(x)
-        return {**{task: head(embedding) for task, head in self.heads.items()}, EMBEDDING: embedding}
+        """Every head's logits, the pooled features (EMBEDDING) and the GeM of the last feature map
+        (COPY_EMBEDDING): what the exports serve, from one pass."""
+        for index, part in enumerate(self.parts):
+            x = part(x)
+            if index == self.map_part:
+                copy = gem(x)
+        return {**{task: head(x) for task, head in self.heads.items()}, EMBEDDING: x, COPY_EMBEDDING: copy}
 
     def train(self, mode: bool = True) -> ShopLensNet:
         super().train(mode)
@@ -143,9 +150,10 @@ def build_model(arch: str, tasks: dict[str, list[str]], weights: str = "imagenet
         raise ShopLensError(f"unknown architecture {arch!r}; choose from {', '.join(ARCHITECTURES)}")
     if trainable not in TRAINABLE:
         raise ShopLensError(f"trainable must be one of {', '.join(TRAINABLE)}, not {trainable!r}")
-    parts, last_from, embed_dim, preprocessing = _BUILDERS[arch](weights)
-    cut = {"head": len(parts), "last": last_from, "all": 0}[trainable]
-    return ShopLensNet(parts, cut, embed_dim, tasks, dropout), preprocessing
+    # last_block: the last convolutional block, trained with --trainable last; it outputs the last feature map
+    parts, last_block, embed_dim, preprocessing = _BUILDERS[arch](weights)
+    cut = {"head": len(parts), "last": last_block, "all": 0}[trainable]
+    return ShopLensNet(parts, cut, embed_dim, tasks, dropout, map_part=last_block), preprocessing
 
 
 def load_network(arch: str, tasks: dict[str, list[str]], trainable: str, dropout: float,

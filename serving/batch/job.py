@@ -26,7 +26,7 @@ import pyarrow as pa
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
-from shoplens.exported import EMBEDDING, load_predictor
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING, load_predictor
 from shoplens.imaging import ImageRejected
 from shoplens.manifest import read_manifest
 
@@ -38,7 +38,7 @@ OUTPUT_SCHEMA = pa.schema([
     ("labels", LABELS), ("category", pa.string()), ("probability", pa.float64()), ("colour", pa.string()),
     ("colour_probability", pa.float64()), ("colour_source", pa.string()), ("categories", pa.list_(pa.string())),
     ("low_confidence", pa.bool_()), ("garment", pa.bool_()), ("garment_score", pa.float64()),
-    ("embedding", pa.list_(pa.float32())),
+    (EMBEDDING, pa.list_(pa.float32())), (COPY_EMBEDDING, pa.list_(pa.float32())),
     ("model", pa.string()), ("version", pa.string()), ("error", pa.string()),
     ("true_category", pa.string()), ("true_colour", pa.string()),
 ])
@@ -80,17 +80,13 @@ def answer_rows(classifier: PictureClassifier, chunk: list[dict[str, Any]]) -> l
     """The output rows of one model batch of input rows."""
     pictures = [ImageRejected(p["read_error"], p["read_error"]) if p["read_error"] else p["content"] for p in chunk]
     prepared = classifier.prepare(pictures)
-    outputs = classifier.predict(prepared)
-    rows = []
-    for answer, size, row, picture in zip(classifier.answers(prepared, outputs), prepared.sizes, prepared.rows(),
-                                          chunk, strict=True):
-        embedding = None if row is None else outputs[EMBEDDING][row].tolist()
-        rows.append({"sha1": picture["sha1"], "source": picture["source"], "true_category": picture["true_category"],
-                     "true_colour": picture["true_colour"], **output_fields(answer, size, embedding)})
-    return rows
+    answers = classifier.answers(prepared, classifier.predict(prepared), with_embedding=[True] * len(chunk))
+    return [{"sha1": picture["sha1"], "source": picture["source"], "true_category": picture["true_category"],
+             "true_colour": picture["true_colour"], **output_fields(answer, size)}
+            for answer, size, picture in zip(answers, prepared.sizes, chunk, strict=True)]
 
 
-def output_fields(answer: dict[str, Any], size: tuple[int, int] | None, embedding: Any) -> dict[str, Any]:
+def output_fields(answer: dict[str, Any], size: tuple[int, int] | None) -> dict[str, Any]:
     """One answer as output columns (the one place to change when the answer grows)."""
     if "error" in answer:
         return {"error": answer["error"]}
@@ -101,7 +97,8 @@ def output_fields(answer: dict[str, Any], size: tuple[int, int] | None, embeddin
             "categories": [entry["label"] for entry in answer["categories"]],
             "low_confidence": answer["low_confidence"],
             "garment": answer.get("garment"), "garment_score": answer.get("garment_score"),
-            "embedding": embedding, "model": answer["model"], "version": answer["version"]}
+            EMBEDDING: answer.get(EMBEDDING), COPY_EMBEDDING: answer.get(COPY_EMBEDDING),
+            "model": answer["model"], "version": answer["version"]}
 
 
 def classify_batches(model: JobModel, batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]:

@@ -23,7 +23,7 @@ import numpy as np
 from serving.index.store import ITEM_FIELDS, CatalogueIndex, load_current, write_version
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
-from shoplens.exported import embeddings, load_predictor
+from shoplens.exported import EMBEDDING, embeddings, load_predictor
 from shoplens.imaging import ImageRejected, decode_image
 from shoplens.manifest import read_manifest
 from shoplens.preprocessing import eval_batch
@@ -177,7 +177,7 @@ def _embed(pending: list, predict: Any, preprocessing: Any, items: list, vectors
            progress: Callable[[str], None]) -> None:
     if not pending:
         return
-    batch = embeddings(predict, eval_batch([image for _, image in pending], preprocessing))
+    batch = embeddings(predict, eval_batch([image for _, image in pending], preprocessing))[EMBEDDING]
     items.extend(item for item, _ in pending)
     vectors.extend(batch)
     report.embedded += len(pending)
