@@ -427,8 +427,20 @@ def report_lines(report: dict) -> list[str]:
 
 
 def colour_figures(data: Path, labels_csv: Path) -> dict:
-    """Colour from pixels against the hand-made labels of `labels_csv` (file, colour, single_colour)."""
+    """Colour from pixels against the hand-made labels of `labels_csv` (file, colour, single_colour; each file
+    relative to `data`, its first folder the split)."""
     rows = list(csv.DictReader(labels_csv.open(encoding="utf-8")))
     right = np.array([dominant_colour(decode_image(data / row["file"])).name == row["colour"] for row in rows], float)
     single = np.array([row["single_colour"] == "yes" for row in rows])
-    return {"all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
+    return {"split": "/".join(sorted({Path(row["file"]).parts[0] for row in rows})),
+            "all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
+
+
+def colour_lines(data: Path, labels: dict[str, Path]) -> list[str]:
+    """Colour from pixels as the benchmarks print it, for each role ("tuning", "evaluation") and its labels."""
+    lines = []
+    for role, labels_csv in labels.items():
+        figures = colour_figures(data, labels_csv)
+        lines += [f"colour from pixels, {role} ({labels_csv.name}, {figures['split']} split, {name} pictures): "
+                  f"accuracy {_interval(figures[name])}" for name in ("all", "single_colour")]
+    return lines
