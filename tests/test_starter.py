@@ -120,6 +120,26 @@ def test_colour_of_drawn_garments_on_busy_backgrounds():
         assert dominant_colour(picture).name == colour
 
 
+def _flat_lay(floor, garment, light):
+    """A T-shirt laid flat on a plain floor, photographed under `light` (1: full exposure), with sensor noise."""
+    from PIL import Image, ImageDraw
+
+    picture = Image.new("RGB", (300, 400), floor)
+    shirt = [(80, 70), (220, 70), (285, 140), (240, 175), (230, 345), (70, 345), (60, 175), (15, 140)]
+    ImageDraw.Draw(picture).polygon(shirt, fill=garment)
+    noise = np.random.default_rng(0).normal(0, 3, (400, 300, 3))
+    return Image.fromarray(np.clip(np.asarray(picture, np.float64) * light + noise, 0, 255).astype(np.uint8))
+
+
+def test_colour_of_white_in_a_dim_photograph_and_of_navy():
+    """A white shirt on a dark floor in a dim room is white (the picture's own bright end sets its exposure),
+    and a navy shirt in a plain photograph (CIELAB about 20, 1, -7: what navy keeps in these photographs) is blue
+    while a black one stays black."""
+    assert dominant_colour(_flat_lay((70, 55, 40), (235, 235, 230), 0.5)).name == "white"
+    assert dominant_colour(_flat_lay((190, 180, 165), (45, 48, 58), 1.0)).name == "blue"
+    assert dominant_colour(_flat_lay((190, 180, 165), (32, 32, 32), 1.0)).name == "black"
+
+
 @pytest.mark.timeout(300)
 def test_torchserve_serves_the_starter_model_as_shoplens_serve_up_does(tmp_path):
     """`shoplens-serve up` with no bundle: the starter archive in a real TorchServe names a sample
