@@ -1,11 +1,12 @@
-"""Benchmark: the starter model (frozen EfficientNet-Lite ensemble) on clothing-small, on this machine.
+"""Benchmark: the starter model (EfficientNet-Lite ensemble, last blocks fine-tuned) on clothing-small, here.
 
 Prints, on the validation split, for each backbone alone and for the best ensemble
 (probability average + flip test-time augmentation): accuracy with its 95 % t interval
 for ten classes and for dress/longsleeve/shirt, expected calibration error before and
-after temperature scaling, inference ms/picture; then the not-a-garment figures and
-colour-from-pixels accuracy (as `bench/colour_clothing_small.py` prints it). Features are
-cached (`--feature-cache`), so a second run takes seconds. Skips where the data is absent.
+after temperature scaling, inference ms/picture; then the not-a-garment figures, the
+training wall time with the load average, and colour-from-pixels accuracy (as
+`bench/colour_clothing_small.py` prints it). Trunk maps are cached (`--feature-cache`), so a
+second run only fine-tunes. Skips where the data is absent.
 
     .venv/bin/python bench/starter_clothing_small.py [--data DIR] [--members a,b,c]
 """

