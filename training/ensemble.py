@@ -84,7 +84,7 @@ GARMENT_IMAGENET_CLASSES = (
 )
 
 
-TUNED_BLOCKS = 2  # the backbone's last blocks that the category head's training fine-tunes
+TUNED_BLOCKS = 1  # the backbone's last blocks that the category head's training fine-tunes (its last stage)
 
 
 class Member(nn.Module):

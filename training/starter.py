@@ -104,7 +104,7 @@ def split_maps(ensemble: Ensemble, split: Split, cache: Path, name: str, views: 
 class TuneSettings:
     """How a member's last blocks and head are fine-tuned on cached trunk maps (chosen on validation)."""
 
-    epochs: int = 10
+    epochs: int = 6
     lr: float = 1e-3  # AdamW, one-cycle schedule; the copied ImageNet blocks take lr * BLOCK_LR_SCALE
     block_lr_scale: float = 0.3
     weight_decay: float = 0.05
