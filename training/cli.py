@@ -125,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     starter.add_argument("--data", default="../shared/datasets/clothing-small",
                          help="ROOT/{train,validation}/<category>/*.jpg (default: %(default)s)")
     starter.add_argument("--out", default="models/starter", help="bundle folder (default: %(default)s)")
-    starter.add_argument("--members", default="efficientnet_lite1",
+    starter.add_argument("--members", default="efficientnet_lite1,efficientnet_lite2",
                          help="backbones to choose the ensemble from (default: %(default)s)")
     starter.add_argument("--feature-cache", default="~/.cache/shoplens/features",
                          help="folder for cached trunk maps (default: %(default)s)")
