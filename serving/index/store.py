@@ -19,8 +19,20 @@ This docstring is the format's one description. ``INDEX/`` holds:
     unit vectors is cosine similarity.
 ``v000007/items.json``
     one object per row: sha1, page_url, picture_url, category, colour, shop, width, height.
+``v000007/copy.faiss``, ``copy_vectors.npy``, ``copy_owners.npy``, ``copy_whitening.npz``
+    the copy index (present when the model has a ``copy_embedding`` output; index.json's
+    "copy": {"dim", "views", "kind", "whitened", "threshold"}): every item's copy descriptors,
+    one row per view of its picture (``copy_owners``: the item row of each view; several
+    views per picture: database-side augmentation, ``serving.index.build``), PCA-whitened
+    (``Whitening``, fitted on the catalogue's own views once it holds ``WHITEN_MIN_VIEWS``,
+    then kept for appends) and L2-normalised, in a FAISS inner-product index of the same
+    kinds as above. "threshold": the copy similarity from which a catalogue picture counts
+    as the query's original (near-duplicate), calibrated when it was built (``build``).
 
-Ranking: by score = cosine similarity, or, when the search is given the query picture's
+Ranking: near-duplicates first: products whose best view's copy similarity (query's copy
+descriptor against the item's views, maximum over views) reaches the threshold, best first,
+marked ``match="copy"``; then the similarity ranking (``match="similar"``): by score =
+cosine similarity, or, when the search is given the query picture's
 category prior, + ``CATEGORY_PRIOR`` x the probability the model gives the query picture
 for the item's category (its top-3 labels; 0 for other categories); one result per
 product (its best picture; a product is its page URL), optional filters on category,
@@ -53,11 +65,15 @@ from shoplens import ShopLensError
 FORMAT = 1
 CURRENT = "CURRENT"
 EXACT_MAX_ITEMS = 50_000  # exact search answers in milliseconds up to here on 2 cores; HNSW above
+COPY_DIM = 256  # whitened copy dimensions kept: 100,000 items x 5 views x 256 x 4 bytes = 512 MB
+WHITEN_MIN_VIEWS = 2048  # fewer views than about 8 per kept dimension give an unstable whitening
+WHITEN_FIT_SAMPLE = 50_000  # views the whitening is fitted on (a seeded sample of a larger catalogue)
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 CATEGORY_PRIOR = 0.2  # tuned on clothing-small validation (bench/visual_search.py): 0.1 and 0.5 measured too
 RERANK_DEPTH = 128  # rows re-ranked with the prior: enough that a boosted row from further down is seen
+COPY_DEPTH = 64  # copy-index views looked at per query: near-duplicates are few, a product has a few views
 TIE = 1e-4  # similarities closer than this are a tie, broken toward the larger picture
 KEEP_VERSIONS = 3  # older versions are removed (a worker may still be reading the previous one)
 RECHECK_SECONDS = 1.0  # how often a running API looks for a new version
@@ -78,7 +94,77 @@ class Filters:
 class Hit:
     item: dict[str, Any]
     similarity: float  # cosine similarity of the embeddings
-    score: float  # what the ranking sorts by: similarity plus the category prior
+    score: float  # what the ranking sorts by: similarity plus the category prior; for a copy, its copy similarity
+    match: str = "similar"  # "copy": a near-duplicate of the query picture (copy similarity >= the threshold)
+
+
+@dataclass(frozen=True)
+class Whitening:
+    """PCA-whitening of copy descriptors (Jegou and Chum 2012; Radenovic et al. learn it the same way):
+    centre, project on the leading principal directions, divide by their spread, renormalise. It evens
+    out the channels that every picture of a catalogue shares (white backgrounds, shop lighting), which
+    otherwise dominate the cosine between two pictures, and cuts the dimension to COPY_DIM."""
+
+    mean: np.ndarray  # (C,)
+    projection: np.ndarray  # (dim, C)
+
+    @classmethod
+    def fit(cls, vectors: np.ndarray, dim: int = COPY_DIM) -> Whitening:
+        rng = np.random.default_rng(0)
+        sample = vectors if len(vectors) <= WHITEN_FIT_SAMPLE else vectors[
+            rng.choice(len(vectors), WHITEN_FIT_SAMPLE, replace=False)]
+        mean = sample.mean(0)
+        _, spread, directions = np.linalg.svd(sample - mean, full_matrices=False)
+        dim = min(dim, len(spread))
+        scale = np.maximum(spread[:dim] / np.sqrt(len(sample)), 1e-6)
+        return cls(mean.astype(np.float32), (directions[:dim] / scale[:, None]).astype(np.float32))
+
+    def apply(self, vectors: np.ndarray) -> np.ndarray:
+        projected = (np.asarray(vectors, dtype=np.float32) - self.mean) @ self.projection.T
+        return projected / np.maximum(np.linalg.norm(projected, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class CopyViews:
+    """An index's copy descriptors: one row per view of a picture, ``owners`` its item row; whitened once
+    the catalogue holds WHITEN_MIN_VIEWS views (raw unit vectors before); ``threshold``: the copy
+    similarity from which an item counts as the query's original (None: not calibrated, nothing is
+    marked a copy)."""
+
+    vectors: np.ndarray  # (views, dim) float32, unit length
+    owners: np.ndarray  # (views,) int64
+    whitening: Whitening | None = None
+    threshold: float | None = None
+
+    def added(self, raw: np.ndarray, owners: np.ndarray) -> CopyViews:
+        """These views (raw copy descriptors, unit length) appended; the whitening fitted when the
+        catalogue has just grown large enough (then the threshold must be calibrated again)."""
+        owners = np.concatenate([self.owners, np.asarray(owners, dtype=np.int64)])
+        if self.whitening is not None:
+            return CopyViews(np.concatenate([self.vectors, self.whitening.apply(raw)]), owners, self.whitening,
+                             self.threshold)
+        before = self.vectors if len(self.owners) else np.zeros((0, raw.shape[1]), dtype=np.float32)
+        vectors = np.concatenate([before, np.asarray(raw, dtype=np.float32)])
+        if len(vectors) < WHITEN_MIN_VIEWS:
+            return CopyViews(vectors, owners, None, self.threshold)
+        whitening = Whitening.fit(vectors)
+        return CopyViews(whitening.apply(vectors), owners, whitening, None)
+
+    def kept(self, rows: np.ndarray) -> CopyViews:
+        """The views of these item rows only, owners renumbered to their positions in `rows`."""
+        renumber = np.full(int(self.owners.max(initial=-1)) + 1, -1, dtype=np.int64)
+        renumber[rows] = np.arange(len(rows))
+        keep = renumber[self.owners] >= 0
+        return CopyViews(self.vectors[keep], renumber[self.owners[keep]], self.whitening, self.threshold)
+
+    def query(self, raw: np.ndarray) -> np.ndarray:
+        """A query's raw copy descriptor as the views are stored (whitened where they are)."""
+        raw = np.asarray(raw, dtype=np.float32).reshape(1, -1)
+        return (self.whitening.apply(raw) if self.whitening is not None else raw)[0]
+
+
+def empty_copy_views() -> CopyViews:
+    return CopyViews(np.zeros((0, 0), dtype=np.float32), np.zeros(0, dtype=np.int64))
 
 
 def category_prior(labels: list[dict[str, Any]] | None) -> dict[str, float]:
@@ -108,10 +194,13 @@ def current_name(root: Path) -> str | None:
 
 
 def write_version(root: Path, vectors: np.ndarray, items: list[dict[str, Any]],
-                  model_version: str, model_arch: str) -> str:
-    """Writes the next version of the index under `root`, makes it current and returns its name."""
+                  model_version: str, model_arch: str, copies: CopyViews | None = None) -> str:
+    """Writes the next version of the index under `root`, makes it current and returns its name;
+    `copies`: the copy index (None for a model without copy descriptors)."""
     if len(vectors) != len(items) or not len(items):
         raise ShopLensError("an index needs at least one item, with one vector each")
+    if copies is not None and set(np.unique(copies.owners).tolist()) != set(range(len(items))):
+        raise ShopLensError("the copy index needs at least one view of every item, and none of another")
     root.mkdir(parents=True, exist_ok=True)
     previous = current_name(root)
     name = f"v{(int(previous[1:]) if previous else 0) + 1:06d}"
@@ -123,6 +212,8 @@ def write_version(root: Path, vectors: np.ndarray, items: list[dict[str, Any]],
             "created": datetime.now(UTC).isoformat(timespec="seconds")}
     np.save(staging / "vectors.npy", vectors)
     faiss.write_index(index, str(staging / "index.faiss"))
+    if copies is not None:
+        info["copy"] = _write_copies(staging, copies)
     (staging / "items.json").write_text(json.dumps(items), encoding="utf-8")
     (staging / "index.json").write_text(json.dumps(info, indent=2), encoding="utf-8")
     os.replace(staging, root / name)
@@ -131,6 +222,33 @@ def write_version(root: Path, vectors: np.ndarray, items: list[dict[str, Any]],
     os.replace(pointer, root / CURRENT)
     _prune(root, name)
     return name
+
+
+def _write_copies(folder: Path, copies: CopyViews) -> dict[str, Any]:
+    views = np.ascontiguousarray(copies.vectors, dtype=np.float32)
+    index, kind = make_faiss_index(views)
+    np.save(folder / "copy_vectors.npy", views)
+    np.save(folder / "copy_owners.npy", copies.owners.astype(np.int64))
+    faiss.write_index(index, str(folder / "copy.faiss"))
+    if copies.whitening is not None:
+        np.savez(folder / "copy_whitening.npz", mean=copies.whitening.mean, projection=copies.whitening.projection)
+    return {"dim": int(views.shape[1]), "views": len(views), "kind": kind, "whitened": copies.whitening is not None,
+            "threshold": copies.threshold}
+
+
+def _read_copies(folder: Path, info: dict[str, Any]) -> tuple[CopyViews, Any]:
+    whitening = None
+    if info["whitened"]:
+        with np.load(folder / "copy_whitening.npz") as stored:
+            whitening = Whitening(stored["mean"], stored["projection"])
+    views = CopyViews(np.load(folder / "copy_vectors.npy", mmap_mode="r"), np.load(folder / "copy_owners.npy"),
+                      whitening, info["threshold"])
+    index = _read_faiss(folder / "copy.faiss")
+    if index.ntotal != len(views.owners):
+        raise ShopLensError(f"{folder}'s copy index is incomplete")
+    if info["kind"] == "hnsw":
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+    return views, index
 
 
 def _prune(root: Path, live: str) -> None:
@@ -156,7 +274,9 @@ class CatalogueIndex:
             self.items = json.loads((folder / "items.json").read_text(encoding="utf-8"))
             self.vectors = np.load(folder / "vectors.npy", mmap_mode="r")
             self.index = _read_faiss(folder / "index.faiss")
-        except (OSError, ValueError, RuntimeError) as exc:
+            self.copies, self.copy_index = _read_copies(folder, self.info["copy"]) if self.info.get("copy") else (
+                None, None)
+        except (OSError, ValueError, RuntimeError, KeyError) as exc:
             raise ShopLensError(f"cannot read the index in {folder}: {exc}") from None
         if self.info.get("format") != FORMAT or len(self.items) != self.index.ntotal:
             raise ShopLensError(f"{folder} is not a complete index of format {FORMAT}")
@@ -197,12 +317,43 @@ class CatalogueIndex:
         return scores[0][keep], rows[0][keep]
 
     def search(self, query: np.ndarray, k: int, filters: Filters = Filters(),
-               prior: dict[str, float] | None = None) -> list[Hit]:
-        """The k best products for a unit query vector: one hit per product, ties toward larger pictures;
-        `prior`: the query's category probabilities (``category_prior``), added to the score with weight
+               prior: dict[str, float] | None = None, copy_query: np.ndarray | None = None) -> list[Hit]:
+        """The k best products for a unit query embedding: one hit per product; first the near-duplicates
+        of the picture whose copy descriptor is `copy_query` (where given and the index has a calibrated
+        copy index), then the rest by similarity, ties toward larger pictures; `prior`: the query's
+        category probabilities (``category_prior``), added to the similarity score with weight
         ``CATEGORY_PRIOR``."""
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
         allowed = self.allowed(filters)
+        copies = self._copies(query, copy_query, k, allowed) if copy_query is not None else []
+        listed = {_product(hit.item) for hit in copies}
+        similar = self._similar(query, k + len(copies), allowed, prior)
+        return (copies + [hit for hit in similar if _product(hit.item) not in listed])[:k]
+
+    def _copies(self, query: np.ndarray, copy_query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Hit]:
+        """Products with a view at or above the copy threshold, by their best view's copy similarity."""
+        if self.copies is None or self.copies.threshold is None:
+            return []
+        wanted = self.copies.query(copy_query)
+        if allowed is not None:  # filtered: exact over the allowed items' views
+            views = np.flatnonzero(np.isin(self.copies.owners, allowed))
+            scores = np.asarray(self.copies.vectors[views]) @ wanted
+        else:
+            found, views = self.copy_index.search(wanted[None, :], min(len(self.copies.owners), COPY_DEPTH))
+            keep = views[0] >= 0
+            scores, views = found[0][keep], views[0][keep]
+        close = scores >= self.copies.threshold
+        best: dict[str, tuple[float, int]] = {}
+        for score, row in zip(scores[close].tolist(), self.copies.owners[views[close]].tolist(), strict=True):
+            product = _product(self.items[row])
+            if product not in best or self._better((score, row), best[product]):
+                best[product] = (score, row)
+        ranked = sorted(best.values(), key=lambda pair: (-round(pair[0] / TIE), -self.pixels[pair[1]]))[:k]
+        return [Hit(self.items[row], float(np.asarray(self.vectors[row]) @ query), score, "copy")
+                for score, row in ranked]
+
+    def _similar(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
+                 prior: dict[str, float] | None) -> list[Hit]:
         total = len(self.items) if allowed is None else len(allowed)
         depth = min(total, max(4 * k, RERANK_DEPTH if prior else 32))
         while True:
@@ -223,12 +374,17 @@ class CatalogueIndex:
         for row, similarity in similarity_of.items():
             item = self.items[row]
             score = similarity + CATEGORY_PRIOR * prior.get(item["category"], 0.0)
-            product = item.get("page_url") or item["sha1"]
+            product = _product(item)
             held = best.get(product)
             if held is None or self._better((score, row), held):
                 best[product] = (score, row)
         ranked = sorted(best.values(), key=lambda pair: (-round(pair[0] / TIE), -self.pixels[pair[1]]))
         return [Hit(self.items[row], float(similarity_of[row]), float(score)) for score, row in ranked]
+
+
+def _product(item: dict[str, Any]) -> str:
+    """A product is its page URL (a picture without one is a product of its own)."""
+    return item.get("page_url") or item["sha1"]
 
 
 def load_current(root: Path) -> CatalogueIndex | None:
