@@ -51,6 +51,7 @@ from shoplens.preprocessing import eval_batch
 BATCH = 32
 REGION_CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the 80 % regions indexed besides the picture
 CALIBRATION_PICTURES = 200  # altered copies the copy threshold is calibrated on
+MIRROR_INVARIANT = 0.995  # cosine of a picture's and its mirror image's copy descriptors from which they are one
 
 
 @dataclass
@@ -99,16 +100,18 @@ def _existing(index: CatalogueIndex | None) -> tuple[list[dict[str, Any]], list[
 
 def database_views(image: Image.Image, mirror: bool) -> list[Image.Image]:
     """The views of a catalogue picture indexed besides it: overlapping 80 % regions at its corners (with
-    the centre the picture itself holds, they cover where a crop can fall), and its mirror image for a
-    model whose copy descriptor is not mirror-invariant."""
-    return [crop(image, corner) for corner in REGION_CORNERS] + ([flip(image)] if mirror else [])
+    the centre the picture itself holds, they cover where a crop can fall); for a model whose copy
+    descriptor is not mirror-invariant, its mirror image and the mirror image's regions too."""
+    pictures = [image, flip(image)] if mirror else [image]
+    return [*pictures[1:], *(crop(picture, corner) for picture in pictures for corner in REGION_CORNERS)]
 
 
 def mirror_variant(outputs: dict[str, np.ndarray]) -> bool:
     """Whether the model's copy descriptor differs between a picture and its mirror image (`outputs` of the
-    two), so that the mirror image is worth a view of its own (the starter model's is the same for both)."""
+    two), so that the mirror image is worth views of its own. The starter model's is the same for both but
+    for the pixel the centre crop's rounding may shift."""
     copies = outputs.get(COPY_EMBEDDING)
-    return copies is not None and float(np.abs(copies[0] - copies[1]).max()) > 1e-4
+    return copies is not None and float(copies[0] @ copies[1]) < MIRROR_INVARIANT
 
 
 @dataclass

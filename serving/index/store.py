@@ -24,10 +24,11 @@ This docstring is the format's one description. ``INDEX/`` holds:
     "copy": {"dim", "views", "kind", "whitened", "threshold"}): every item's copy descriptors,
     one row per view of its picture (``copy_owners``: the item row of each view; several
     views per picture: database-side augmentation, ``serving.index.build``), PCA-whitened
-    (``Whitening``, fitted on the catalogue's own views once it holds ``WHITEN_MIN_VIEWS``,
-    then kept for appends) and L2-normalised, in a FAISS inner-product index of the same
-    kinds as above. "threshold": the copy similarity from which a catalogue picture counts
-    as the query's original (near-duplicate), calibrated when it was built (``build``).
+    (``Whitening``, fitted on the views of the index's first build, then kept for appends;
+    only centred when that build has fewer than ``WHITEN_MIN_VIEWS``) and L2-normalised, in a
+    FAISS inner-product index of the same kinds as above. "threshold": the copy similarity
+    from which a catalogue picture counts as the query's original (near-duplicate),
+    calibrated when it was built (``build``).
 
 Ranking: near-duplicates first: products whose best view's copy similarity (query's copy
 descriptor against the item's views, maximum over views) reaches the threshold, best first,
@@ -66,7 +67,8 @@ FORMAT = 1
 CURRENT = "CURRENT"
 EXACT_MAX_ITEMS = 50_000  # exact search answers in milliseconds up to here on 2 cores; HNSW above
 COPY_DIM = 256  # whitened copy dimensions kept: 100,000 items x 5 views x 256 x 4 bytes = 512 MB
-WHITEN_MIN_VIEWS = 2048  # fewer views than about 8 per kept dimension give an unstable whitening
+WHITEN_POWER = 0.5  # divide each direction by its spread to this power (1: full whitening); tuned on train
+WHITEN_MIN_VIEWS = 4 * COPY_DIM  # fewer views give an unstable whitening: a smaller first build is only centred
 WHITEN_FIT_SAMPLE = 50_000  # views the whitening is fitted on (a seeded sample of a larger catalogue)
 HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
@@ -110,13 +112,16 @@ class Whitening:
 
     @classmethod
     def fit(cls, vectors: np.ndarray, dim: int = COPY_DIM) -> Whitening:
+        """Fitted on these views; only centred (the mean taken out, no projection) below WHITEN_MIN_VIEWS."""
         rng = np.random.default_rng(0)
         sample = vectors if len(vectors) <= WHITEN_FIT_SAMPLE else vectors[
             rng.choice(len(vectors), WHITEN_FIT_SAMPLE, replace=False)]
         mean = sample.mean(0)
+        if len(sample) < WHITEN_MIN_VIEWS:
+            return cls(mean.astype(np.float32), np.eye(len(mean), dtype=np.float32))
         _, spread, directions = np.linalg.svd(sample - mean, full_matrices=False)
         dim = min(dim, len(spread))
-        scale = np.maximum(spread[:dim] / np.sqrt(len(sample)), 1e-6)
+        scale = np.maximum(spread[:dim] / np.sqrt(len(sample)), 1e-6) ** WHITEN_POWER
         return cls(mean.astype(np.float32), (directions[:dim] / scale[:, None]).astype(np.float32))
 
     def apply(self, vectors: np.ndarray) -> np.ndarray:
@@ -126,10 +131,11 @@ class Whitening:
 
 @dataclass(frozen=True)
 class CopyViews:
-    """An index's copy descriptors: one row per view of a picture, ``owners`` its item row; whitened once
-    the catalogue holds WHITEN_MIN_VIEWS views (raw unit vectors before); ``threshold``: the copy
-    similarity from which an item counts as the query's original (None: not calibrated, nothing is
-    marked a copy)."""
+    """An index's copy descriptors: one row per view of a picture, ``owners`` its item row; whitened by
+    the whitening fitted on the views of the index's first build (appends reuse it; ``--fresh`` fits
+    it anew, worth doing once a catalogue that began below WHITEN_MIN_VIEWS views has grown);
+    ``threshold``: the copy similarity from which an item counts as the query's original (None: not
+    calibrated, nothing is marked a copy)."""
 
     vectors: np.ndarray  # (views, dim) float32, unit length
     owners: np.ndarray  # (views,) int64
@@ -137,18 +143,14 @@ class CopyViews:
     threshold: float | None = None
 
     def added(self, raw: np.ndarray, owners: np.ndarray) -> CopyViews:
-        """These views (raw copy descriptors, unit length) appended; the whitening fitted when the
-        catalogue has just grown large enough (then the threshold must be calibrated again)."""
+        """These views (raw copy descriptors, unit length) appended, whitened; the whitening fitted on them
+        when these are the first (then the threshold is to be calibrated)."""
         owners = np.concatenate([self.owners, np.asarray(owners, dtype=np.int64)])
-        if self.whitening is not None:
-            return CopyViews(np.concatenate([self.vectors, self.whitening.apply(raw)]), owners, self.whitening,
-                             self.threshold)
-        before = self.vectors if len(self.owners) else np.zeros((0, raw.shape[1]), dtype=np.float32)
-        vectors = np.concatenate([before, np.asarray(raw, dtype=np.float32)])
-        if len(vectors) < WHITEN_MIN_VIEWS:
-            return CopyViews(vectors, owners, None, self.threshold)
-        whitening = Whitening.fit(vectors)
-        return CopyViews(whitening.apply(vectors), owners, whitening, None)
+        whitening = self.whitening or Whitening.fit(np.asarray(raw, dtype=np.float32))
+        vectors = whitening.apply(raw)
+        if len(self.owners):
+            vectors = np.concatenate([self.vectors, vectors])
+        return CopyViews(vectors, owners, whitening, self.threshold if self.whitening else None)
 
     def kept(self, rows: np.ndarray) -> CopyViews:
         """The views of these item rows only, owners renumbered to their positions in `rows`."""

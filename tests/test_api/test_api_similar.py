@@ -14,6 +14,9 @@ from PIL import Image
 
 from crawler.testshop import Catalogue, serve_shop
 from serving.api import create_app
+from serving.archive import archive
+from serving.cli import STARTER_BUNDLE
+from serving.index.alterations import crop, flip, jpeg
 from serving.index.store import (
     CATEGORY_PRIOR,
     RECHECK_SECONDS,
@@ -23,6 +26,7 @@ from serving.index.store import (
     current_name,
     write_version,
 )
+from serving.torchserve import TorchServe
 from shoplens.sample import jpeg_bytes
 
 CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]
@@ -76,7 +80,49 @@ def altered(picture: bytes) -> bytes:
     return jpeg_bytes(image.resize((image.width // 2, image.height // 2)), 40)
 
 
+def off_centre_copy(picture: bytes) -> bytes:
+    """A copy as reverse image search meets one: 80 % cut near the top right corner, mirrored, JPEG quality 40."""
+    return jpeg_bytes(jpeg(flip(crop(Image.open(io.BytesIO(picture)).convert("RGB"), (0.85, 0.2)))), 40)
+
+
+@pytest.fixture(scope="module")
+def starter_search(crawl, serving_stack, tmp_path_factory):
+    """/v1/similar in front of a TorchServe serving the starter model (eager, as `shoplens-serve up` serves
+    it), over an index of the crawl built with the starter: the model copies are found with."""
+    out, _ = crawl
+    root = tmp_path_factory.mktemp("starter-similar")
+    built = index_cli("build", "--manifest", str(out / "manifest.csv"), "--bundle", str(STARTER_BUNDLE),
+                      "--runtime", "eager", "--index", str(root / "index"))
+    assert built.returncode == 0 and "threshold 0." in built.stdout, built.stderr
+    mar = archive(STARTER_BUNDLE, root / "store")
+    server = TorchServe(root / "store", root / "work").start()
+    try:
+        server.register(mar.name)
+        settings = serving_stack.settings(torchserve_urls=[server.inference_url],
+                                          management_urls=[server.management_url], key_files=[str(server.key_file)],
+                                          index_dir=str(root / "index"), database_url=f"sqlite:///{root / 'c.db'}")
+        yield create_app(settings).test_client()
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(600)
+def test_a_cropped_mirrored_recompressed_copy_finds_its_product_first_marked_copy(starter_search, crawl, headers):
+    """An 80 % crop off the centre, mirrored and recompressed at JPEG quality 40: with the starter model its
+    own product comes first, marked as a copy (near-duplicate); products that are no copy come after it."""
+    out, rows = crawl
+    for row in distinct_products(rows):
+        sent = off_centre_copy((out / row["path"]).read_bytes())
+        answer = starter_search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
+        assert answer.status_code == 200, answer.json
+        first = answer.json["results"][0]
+        assert (first["page_url"], first["match"]) == (row["page_url"], "copy")
+        assert answer.json["results"][-1]["match"] == "similar"
+
+
 def test_indexed_picture_and_its_altered_copy_find_their_product_first(search, crawl, headers):
+    """The picture itself and a re-encoded copy: its own product first, marked as a copy (a near-duplicate),
+    the other products after it marked similar."""
     out, rows = crawl
     for row in distinct_products(rows):
         picture = (out / row["path"]).read_bytes()
@@ -84,10 +130,13 @@ def test_indexed_picture_and_its_altered_copy_find_their_product_first(search, c
             answer = search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
             assert answer.status_code == 200, answer.json
             first = answer.json["results"][0]
-            assert (first["page_url"], first["picture_url"]) == (row["page_url"], row["source_url"])
+            assert (first["page_url"], first["picture_url"], first["match"]) == (row["page_url"], row["source_url"],
+                                                                                 "copy")
+            assert answer.json["results"][-1]["match"] == "similar"
             assert first["picture_url"].startswith("http")
             assert answer.json["query"]["category"] and answer.json["query"]["labels"]
-        assert first["similarity"] > answer.json["results"][1]["similarity"]
+        similar = [result["similarity"] for result in answer.json["results"] if result["match"] == "similar"]
+        assert similar == sorted(similar, reverse=True)
     parts = dict(part.split(";dur=") for part in answer.headers["Server-Timing"].split(", "))
     assert set(parts) == {"model", "search"} and all(float(ms) > 0 for ms in parts.values())
     again = search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
@@ -101,16 +150,21 @@ def test_one_result_per_product_and_filters_hold(search, crawl, headers):
     everything = search.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
     pages = [result["page_url"] for result in everything["results"]]
     assert len(pages) == len(set(pages)) == len({row["page_url"] for row in rows})
-    similarities = [result["similarity"] for result in everything["results"]]
-    assert similarities == sorted(similarities, reverse=True)
-    assert all(result["score"] == result["similarity"] for result in everything["results"])
+    matches = [result["match"] for result in everything["results"]]
+    assert matches[0] == "copy" and matches == sorted(matches)  # the picture's own products first, then the rest
+    similar = [result for result in everything["results"] if result["match"] == "similar"]
+    assert [result["similarity"] for result in similar] == sorted((r["similarity"] for r in similar), reverse=True)
+    assert all(result["score"] == result["similarity"] for result in similar)
     ranked = search.post("/v1/similar?k=50&rank=category", data=picture, content_type="image/jpeg",
                          headers=headers).json
     assert not ranked["cached"]  # a ranking of its own, cached apart
-    scores = [result["score"] for result in ranked["results"]]
+    assert [r for r in ranked["results"] if r["match"] == "copy"] == [r for r in everything["results"]
+                                                                      if r["match"] == "copy"]
+    ranked_similar = [result for result in ranked["results"] if result["match"] == "similar"]
+    scores = [result["score"] for result in ranked_similar]
     assert scores == sorted(scores, reverse=True)
     prior = category_prior(ranked["query"]["labels"])
-    for result in ranked["results"]:
+    for result in ranked_similar:
         expected = result["similarity"] + CATEGORY_PRIOR * prior.get(result["category"], 0.0)
         assert result["score"] == pytest.approx(expected, abs=2e-4)
     shirts = search.post("/v1/similar?k=50&category=shirt&colour=blue", data=picture, content_type="image/jpeg",
@@ -144,7 +198,9 @@ def test_no_index_and_another_models_index_are_503_with_the_reason(settings, hea
                                                        headers=headers)
     assert response.status_code == 503 and "no catalogue index built" in response.json["error"]
     live = CatalogueIndex(index_dir / current_name(index_dir))
-    write_version(tmp_path / "other", np.asarray(live.vectors), live.items, "19990101000000", "simple_cnn")
+    assert live.copies is not None  # refused with its copy index too
+    write_version(tmp_path / "other", np.asarray(live.vectors), live.items, "19990101000000", "simple_cnn",
+                  live.copies)
     settings.index_dir = str(tmp_path / "other")
     response = create_app(settings).test_client().post("/v1/similar", data=picture(), content_type="image/jpeg",
                                                        headers=headers)
@@ -175,12 +231,19 @@ def test_updates_append_without_reembedding_remove_a_shop_and_reach_a_running_ap
     second = client.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
     assert second["index_version"] != first["index_version"]
     assert {r["shop"] for r in second["results"]} == {"127.0.0.1", "127.0.0.2"}
+    # the new version's copy index: the second shop's copies of the picture's views are found by the running API
+    copy_info = [json.loads((folder / name / "index.json").read_text())["copy"]
+                 for name in (first["index_version"], second["index_version"])]
+    assert copy_info[1]["views"] == 2 * copy_info[0]["views"] and copy_info[1]["threshold"] == copy_info[0]["threshold"]
+    assert {r["shop"] for r in second["results"] if r["match"] == "copy"} == {"127.0.0.1", "127.0.0.2"}
+    assert {r["shop"] for r in first["results"] if r["match"] == "copy"} == {"127.0.0.1"}
     removed = index_cli("remove-shop", "--index", str(folder), "--shop", "127.0.0.1")
     assert removed.returncode == 0 and f"{len(rows)} items of 127.0.0.1 removed" in removed.stdout
     time.sleep(RECHECK_SECONDS + 0.1)
     third = client.post("/v1/similar?k=50", data=picture, content_type="image/jpeg", headers=headers).json
     assert {r["shop"] for r in third["results"]} == {"127.0.0.2"}
     assert third["results"][0]["page_url"] == rows[0]["page_url"].replace("127.0.0.1", "127.0.0.2")
+    assert third["results"][0]["match"] == "copy"
 
 
 def test_index_from_another_bundle_is_not_extended_and_bad_input_is_one_line(tmp_path, crawl, served_bundle,
