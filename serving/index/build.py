@@ -43,7 +43,7 @@ from serving.index.store import (
 )
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
-from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings, load_predictor
 from shoplens.imaging import ImageRejected, decode_image
 from shoplens.manifest import read_manifest
 from shoplens.preprocessing import eval_batch
@@ -196,6 +196,14 @@ def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: 
     return float((others + originals_low) / 2 if originals_low > others else others)
 
 
+def _predictor(bundle: Path, info: Any, runtime: str) -> Predict:
+    if runtime != "eager":
+        return load_predictor(bundle, info, runtime)
+    from serving.handler import eager_predictor  # TorchServe's and training's imports: only for the eager network
+
+    return eager_predictor(bundle)
+
+
 def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, runtime: str = "onnx",
                 progress: Callable[[str], None] = print) -> BuildReport:
     """Adds the manifest's pictures to the index under `root` (a new version) and reports what it did."""
@@ -206,9 +214,7 @@ def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, r
     report = BuildReport()
     pending: list[tuple[dict[str, Any], Any]] = []
     reused: list[tuple[int, int]] = []  # (row of the picture's first copy, row reusing its vectors)
-    from serving.handler import bundle_predictor  # TorchServe's and torch's imports: only where a model runs
-
-    embedder = _Embedder(bundle_predictor(bundle, info, runtime), info.preprocessing)
+    embedder = _Embedder(_predictor(bundle, info, runtime), info.preprocessing)
     folder = manifest.parent
     for row in read_manifest(manifest):
         path = folder / row["path"]
@@ -253,8 +259,8 @@ def _copy_line(copies: CopyViews | None) -> str:
     if copies is None:
         return "no copy index (the model has no copy_embedding output)"
     threshold = "not calibrated: nothing is marked a copy" if copies.threshold is None else f"{copies.threshold:.4f}"
-    return (f"copy index: {len(copies.owners)} views, {'whitened' if copies.whitening else 'not whitened'}, "
-            f"threshold {threshold}")
+    whitening = copies.whitening.kind if copies.whitening else "no"
+    return f"copy index: {len(copies.owners)} views, whitening {whitening}, threshold {threshold}"
 
 
 def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = None, fresh: bool = False

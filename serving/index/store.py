@@ -21,7 +21,7 @@ This docstring is the format's one description. ``INDEX/`` holds:
     one object per row: sha1, page_url, picture_url, category, colour, shop, width, height.
 ``v000007/copy.faiss``, ``copy_vectors.npy``, ``copy_owners.npy``, ``copy_whitening.npz``
     the copy index (present when the model has a ``copy_embedding`` output; index.json's
-    "copy": {"dim", "views", "kind", "whitened", "threshold"}): every item's copy descriptors,
+    "copy": {"dim", "views", "kind", "whitened": "pca" | "centred", "threshold"}): every item's copy descriptors,
     one row per view of its picture (``copy_owners``: the item row of each view; several
     views per picture: database-side augmentation, ``serving.index.build``), PCA-whitened
     (``Whitening``, fitted on the views of the index's first build, then kept for appends;
@@ -109,6 +109,12 @@ class Whitening:
 
     mean: np.ndarray  # (C,)
     projection: np.ndarray  # (dim, C)
+
+    @property
+    def kind(self) -> str:
+        """"pca", or "centred" (fitted on fewer than WHITEN_MIN_VIEWS views: the identity projection)."""
+        square = self.projection.shape[0] == self.projection.shape[1]
+        return "centred" if square and np.array_equal(self.projection, np.eye(len(self.mean))) else "pca"
 
     @classmethod
     def fit(cls, vectors: np.ndarray, dim: int = COPY_DIM) -> Whitening:
@@ -234,13 +240,13 @@ def _write_copies(folder: Path, copies: CopyViews) -> dict[str, Any]:
     faiss.write_index(index, str(folder / "copy.faiss"))
     if copies.whitening is not None:
         np.savez(folder / "copy_whitening.npz", mean=copies.whitening.mean, projection=copies.whitening.projection)
-    return {"dim": int(views.shape[1]), "views": len(views), "kind": kind, "whitened": copies.whitening is not None,
-            "threshold": copies.threshold}
+    return {"dim": int(views.shape[1]), "views": len(views), "kind": kind,
+            "whitened": copies.whitening.kind if copies.whitening else "no", "threshold": copies.threshold}
 
 
 def _read_copies(folder: Path, info: dict[str, Any]) -> tuple[CopyViews, Any]:
     whitening = None
-    if info["whitened"]:
+    if info["whitened"] != "no":
         with np.load(folder / "copy_whitening.npz") as stored:
             whitening = Whitening(stored["mean"], stored["projection"])
     views = CopyViews(np.load(folder / "copy_vectors.npy", mmap_mode="r"), np.load(folder / "copy_owners.npy"),
