@@ -26,7 +26,7 @@ import pyarrow as pa
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
-from shoplens.exported import COPY_EMBEDDING, EMBEDDING
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING, load_predictor
 from shoplens.imaging import ImageRejected
 from shoplens.manifest import read_manifest
 
@@ -66,11 +66,12 @@ def worker_classifier(model: JobModel) -> PictureClassifier:
         torch.set_num_threads(model.threads)  # the task's share of the cores (spark.task.cpus)
         directory = Path(SparkFiles.get(model.bundle_name))
         info, _ = read_bundle(directory)
-        # eager (a bundle without exports): the handler's loader, with training's code; torch or ONNX Runtime
-        # alone: the batch extra is enough
-        from serving.handler import bundle_predictor
+        if model.runtime == "eager":  # a bundle without exports: the handler's loader, with training's code
+            from serving.handler import eager_predictor
 
-        predict = bundle_predictor(directory, info, model.runtime, model.threads)
+            predict = eager_predictor(directory)
+        else:  # torch or ONNX Runtime alone: the batch extra is enough
+            predict = load_predictor(directory, info, model.runtime, model.threads)
         _LOADED[model] = PictureClassifier(info, predict, info.serving.low_confidence_margin)
     return _LOADED[model]
 
