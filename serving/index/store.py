@@ -67,7 +67,7 @@ FORMAT = 1
 CURRENT = "CURRENT"
 EXACT_MAX_ITEMS = 50_000  # exact search answers in milliseconds up to here on 2 cores; HNSW above
 COPY_DIM = 256  # whitened copy dimensions kept: 100,000 items x 5 views x 256 x 4 bytes = 512 MB
-WHITEN_POWER = 0.5  # divide each direction by its spread to this power (1: full whitening); tuned on train
+WHITEN_POWER = 0.5  # divide each direction by its spread to this power (1: full whitening); 0.5 and 1 alike (README)
 WHITEN_MIN_VIEWS = 4 * COPY_DIM  # fewer views give an unstable whitening: a smaller first build is only centred
 WHITEN_FIT_SAMPLE = 50_000  # views the whitening is fitted on (a seeded sample of a larger catalogue)
 HNSW_NEIGHBOURS = 32
