@@ -96,8 +96,7 @@ class Embedded:
     def __init__(self, bundle: Path, name: str, paths: list[Path], load: Callable[[Path], Image.Image],
                  views: bool = False) -> None:
         info, _ = read_bundle(bundle)
-        key = hashlib.sha256(f"{info.version}{info.data_digest}{name}{len(paths)}{views}".encode()).hexdigest()[:16]
-        cached = CACHE / f"{name}-{key}.npz"
+        cached = cache_file(bundle, name, len(paths), views)
         if not cached.is_file():
             np.savez(cached, **_embed(bundle, paths, load, views))
         stored = np.load(cached)
@@ -108,6 +107,18 @@ class Embedded:
     def first_views(self) -> np.ndarray:
         """Each picture's own copy descriptor (its first view): what a query sends."""
         return self.copies[np.searchsorted(self.owners, np.arange(len(self.vectors)))]
+
+
+def cache_file(bundle: Path, name: str, count: int, views: bool) -> Path:
+    """Where Embedded caches these pictures' outputs under the bundle's version."""
+    info, _ = read_bundle(bundle)
+    key = hashlib.sha256(f"{info.version}{info.data_digest}{name}{count}{views}".encode()).hexdigest()[:16]
+    return CACHE / f"{name}-{key}.npz"
+
+
+def altered_name(names: tuple[str, ...], seed: int | None) -> str:
+    """The cache name of validation pictures altered so."""
+    return "altered-" + "-".join(names).replace(" ", "").replace("%", "") + (f"-seed{seed}" if seed is not None else "")
 
 
 def _embed(bundle: Path, paths: list[Path], load: Callable[[Path], Image.Image], views: bool) -> dict[str, np.ndarray]:
@@ -233,9 +244,7 @@ def main() -> int:
         full = index_of(everything, labels, Path(scratch) / "full",
                         copies.added(validation_embedded.copies, validation_embedded.owners + len(train)))
         originals = [f"item/{len(train) + row}" for row in range(len(validation))]
-        altered_sets = {name: Embedded(args.bundle, "altered-" + "-".join(names).replace(" ", "").replace("%", "")
-                                       + (f"-seed{seed}" if seed is not None else ""), validation_paths,
-                                       altering(names, seed))
+        altered_sets = {name: Embedded(args.bundle, altered_name(names, seed), validation_paths, altering(names, seed))
                         for name, (names, seed) in alteration_sets(not args.together_only).items()}
         for ranking, use_prior in (("rank=similarity", False), ("rank=category", True)):
             table += [f"1. retrieval ({ranking}, copies first as /v1/similar ranks), gallery train "
