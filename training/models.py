@@ -59,9 +59,6 @@ class ShopLensNet(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return self.forward_from_stem(self.stem(x))
 
-    def embed(self, x: torch.Tensor) -> torch.Tensor:
-        return self.embed_from_stem(self.stem(x))
-
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Every head's logits, the pooled features (EMBEDDING) and the GeM of the last feature map
         (COPY_EMBEDDING): what the exports serve, from one pass."""
