@@ -36,6 +36,7 @@ queries; Wilson for recall). Skips when the dataset is absent.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import os
 import random
@@ -52,7 +53,14 @@ from PIL import Image
 from serving.cli import STARTER_BUNDLE
 from serving.handler import bundle_predictor
 from serving.index.alterations import ALTERATIONS, altered, flip
-from serving.index.build import CALIBRATION_PICTURES, calibrated_threshold, database_views, mirror_variant
+from serving.index.build import (
+    CALIBRATION_PICTURES,
+    calibrated_min_inliers,
+    calibrated_threshold,
+    database_views,
+    mirror_variant,
+)
+from serving.index.local import KEYPOINTS, VERIFY_SIDE, LocalFeatures, LocalStore, local_features, query_features
 from serving.index.store import (
     RERANK_DEPTH,
     CatalogueIndex,
@@ -116,6 +124,26 @@ def cache_file(bundle: Path, name: str, count: int, views: bool) -> Path:
     return CACHE / f"{name}-{key}.npz"
 
 
+def keypoints(name: str, paths: list[Path], load: Callable[[Path], Image.Image], query: bool
+              ) -> list[tuple[LocalFeatures, ...]]:
+    """Each picture's keypoints as the index stores them, or (`query`) as /v1/similar finds a query's: the
+    picture's and its mirror image's; cached."""
+    key = hashlib.sha256(f"{name}{len(paths)}{query}{VERIFY_SIDE}{KEYPOINTS}".encode()).hexdigest()[:16]
+    cached = CACHE / f"keypoints-{name}-{key}.npz"
+    fields = ("points", "descriptors", "offsets")
+    if not cached.is_file():
+        found = [query_features(load(path)) if query else (local_features(load(path)),) for path in paths]
+        if None in found:
+            sys.exit(f"{name}: a query picture is too small to verify; clothing-small's are not")
+        stores = [LocalStore.of([forms[form] for forms in found]) for form in range(len(found[0]))]
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.savez(cached, **{f"{form}-{field}": getattr(store, field) for form, store in enumerate(stores)
+                            for field in fields})
+    stored = np.load(cached)
+    stores = [LocalStore(*(stored[f"{form}-{field}"] for field in fields)) for form in range(2 if query else 1)]
+    return [tuple(store[row] for store in stores) for row in range(len(paths))]
+
+
 def altered_name(names: tuple[str, ...], seed: int | None) -> str:
     """The cache name of validation pictures altered so."""
     return "altered-" + "-".join(names).replace(" ", "").replace("%", "") + (f"-seed{seed}" if seed is not None else "")
@@ -148,31 +176,40 @@ def interval(values: np.ndarray) -> str:
     return f"{t_interval(values)} 95%"
 
 
-def index_of(vectors: np.ndarray, labels: list[str], folder: Path, copies: CopyViews | None = None) -> CatalogueIndex:
-    """An index of these vectors (and copy views), item i being product item/i of category labels[i]."""
+def index_of(vectors: np.ndarray, labels: list[str], folder: Path, copies: CopyViews | None = None,
+             model: tuple[str, str] = ("bench", "bench")) -> CatalogueIndex:
+    """An index of these vectors (and copy views), item i being product item/i of category labels[i], tagged
+    with `model` (version, arch)."""
     items = [{"sha1": str(row), "page_url": f"item/{row}", "picture_url": "", "category": label, "colour": "",
               "shop": "bench", "width": 0, "height": 0} for row, label in enumerate(labels)]
-    write_version(folder, vectors, items, "bench", "bench", copies)
+    write_version(folder, vectors, items, *model, copies)
     return CatalogueIndex(folder / current_name(folder))
 
 
-def padded(real: np.ndarray, labels: list[str], count: int) -> tuple[np.ndarray, list[str]]:
+def padded(real: np.ndarray, labels: list[str], count: int) -> tuple[np.ndarray, list[str], np.ndarray]:
     """`real` vectors padded to `count` with synthetic ones (real ones plus noise, renormalised; category
-    "synthetic"), so an index of them is as large as a big catalogue."""
+    "synthetic"), so an index of them is as large as a big catalogue; and each synthetic row's real source."""
     rng = np.random.default_rng(0)
     extra = count - len(real)
-    synthetic = real[rng.integers(0, len(real), extra)] + rng.normal(0, 0.02, (extra, real.shape[1])).astype(np.float32)
-    synthetic /= np.linalg.norm(synthetic, axis=1, keepdims=True)
-    return np.concatenate([real, synthetic]).astype(np.float32), labels + ["synthetic"] * extra
+    sources = rng.integers(0, len(real), extra)
+    return (np.concatenate([real, noisy(real[sources], rng)]).astype(np.float32), labels + ["synthetic"] * extra,
+            sources)
 
 
-def retrieval(gallery: CatalogueIndex, queries: Embedded, query_labels: list[str], use_prior: bool) -> list[str]:
+def noisy(vectors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Unit vectors moved a little at random, renormalised."""
+    moved = vectors + rng.normal(0, 0.02, vectors.shape).astype(np.float32)
+    return moved / np.linalg.norm(moved, axis=1, keepdims=True)
+
+
+def retrieval(gallery: CatalogueIndex, queries: Embedded, local: list[tuple[LocalFeatures, ...]],
+              query_labels: list[str], use_prior: bool) -> list[str]:
     relevant_total = {label: int((gallery.columns["category"] == label).sum()) for label in set(query_labels)}
     precision = {k: [] for k in (1, 5, 10)}
     average_precision, copies = [], 0
-    for vector, copy, label, prior in zip(queries.vectors, queries.first_views(), query_labels, queries.priors,
-                                          strict=True):
-        found = gallery.search(vector, 10, prior=prior if use_prior else None, copy_query=copy)
+    for vector, copy, local_query, label, prior in zip(queries.vectors, queries.first_views(), local, query_labels,
+                                                       queries.priors, strict=True):
+        found = gallery.search(vector, 10, prior=prior if use_prior else None, copy_query=copy, local_query=local_query)
         copies += sum(hit.match == "copy" for hit in found)
         hits = np.asarray([hit.item["category"] == label for hit in found], dtype=float)
         for k in precision:
@@ -184,14 +221,22 @@ def retrieval(gallery: CatalogueIndex, queries: Embedded, query_labels: list[str
             f"results marked copy: {copies} of {10 * len(query_labels)}"]
 
 
-def recall_at_1(full: CatalogueIndex, queries: Embedded, originals: list[str], use_prior: bool,
-                copy: bool = True) -> str:
-    found = 0
-    for vector, copy_query, prior, original in zip(queries.vectors, queries.first_views(), queries.priors,
-                                                   originals, strict=True):
-        top = full.search(vector, 1, prior=prior if use_prior else None, copy_query=copy_query if copy else None)[0]
+COPY_MODES = ("verified", "threshold", "similarity alone")  # copies found by keypoints, by the threshold, not at all
+
+
+def recall_at_1(full: CatalogueIndex, queries: Embedded, local: list[tuple[LocalFeatures, ...]], originals: list[str],
+                use_prior: bool, mode: str = COPY_MODES[0]) -> str:
+    found, seconds = 0, []
+    for vector, copy_query, local_query, prior, original in zip(queries.vectors, queries.first_views(), local,
+                                                                queries.priors, originals, strict=True):
+        began = time.perf_counter()
+        top = full.search(vector, 1, prior=prior if use_prior else None,
+                          copy_query=copy_query if mode != "similarity alone" else None,
+                          local_query=local_query if mode == "verified" else None)[0]
+        seconds.append(time.perf_counter() - began)
         found += top.item["page_url"] == original
-    return f"recall@1 {found}/{len(originals)} = {wilson_interval(found, len(originals))} 95%"
+    return (f"recall@1 {found}/{len(originals)} = {wilson_interval(found, len(originals))} 95% "
+            f"(search {percentiles(seconds)})")
 
 
 def alteration_sets(alone: bool = True) -> dict[str, tuple[tuple[str, ...], int | None]]:
@@ -202,17 +247,21 @@ def alteration_sets(alone: bool = True) -> dict[str, tuple[tuple[str, ...], int 
 
 
 def calibrated(train: list[Path], train_embedded: Embedded, bundle: Path) -> tuple[CopyViews, str]:
-    """The train pictures' copy views (whitening fitted on them) with the threshold calibrated on altered
-    copies of a seeded sample of them (the validation pictures play no part)."""
+    """The train pictures' copy views (whitening fitted on them) and keypoints, with the threshold and the
+    inliers that verify a copy calibrated on altered copies of a seeded sample of them (the validation
+    pictures play no part)."""
     copies = empty_copy_views().added(train_embedded.copies, train_embedded.owners)
+    copies = copies.with_local([forms[0] for forms in keypoints("train", train, decode_image, query=False)])
     sample = sorted(random.Random(0).sample(range(len(train)), min(CALIBRATION_PICTURES, len(train))))
-    altered_copies = Embedded(bundle, "calibration", [train[row] for row in sample],
-                              altering(tuple(ALTERATIONS), SEED))
+    alter = altering(tuple(ALTERATIONS), SEED)
+    altered_copies = Embedded(bundle, "calibration", [train[row] for row in sample], alter)
     threshold = calibrated_threshold(copies, altered_copies.first_views(), np.asarray(sample))
-    copies = CopyViews(copies.vectors, copies.owners, copies.whitening, threshold)
-    return copies, (f"0. copy threshold {threshold:.4f}: calibrated on altered copies (all five, random crop "
-                    f"position) of {len(sample)} train pictures against the train gallery (n={len(train)}, "
-                    f"{len(copies.owners)} views, whitening {copies.whitening.kind})")
+    local = keypoints("calibration", [train[row] for row in sample], alter, query=True)
+    min_inliers = calibrated_min_inliers(copies, altered_copies.first_views(), local, np.asarray(sample))
+    copies = dataclasses.replace(copies, threshold=threshold, min_inliers=min_inliers)
+    return copies, (f"0. copy threshold {threshold:.4f}, copies verified from {min_inliers} inliers: calibrated on "
+                    f"altered copies (all five, random crop position) of {len(sample)} train pictures against the "
+                    f"train gallery (n={len(train)}, {len(copies.owners)} views, whitening {copies.whitening.kind})")
 
 
 def main() -> int:
@@ -241,20 +290,28 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         gallery = index_of(train_embedded.vectors, labels[:len(train)], Path(scratch) / "gallery", copies)
         everything = np.concatenate([train_embedded.vectors, validation_embedded.vectors])
+        validation_local = [forms[0] for forms in keypoints("validation", validation_paths, decode_image, False)]
         full = index_of(everything, labels, Path(scratch) / "full",
-                        copies.added(validation_embedded.copies, validation_embedded.owners + len(train)))
+                        copies.added(validation_embedded.copies, validation_embedded.owners + len(train))
+                        .with_local(validation_local))
         originals = [f"item/{len(train) + row}" for row in range(len(validation))]
-        altered_sets = {name: Embedded(args.bundle, altered_name(names, seed), validation_paths, altering(names, seed))
-                        for name, (names, seed) in alteration_sets(not args.together_only).items()}
+        altered_sets = {}
+        for name, (names, seed) in alteration_sets(not args.together_only).items():
+            alter, called = altering(names, seed), altered_name(names, seed)
+            altered_sets[name] = (Embedded(args.bundle, called, validation_paths, alter),
+                                  keypoints(called, validation_paths, alter, query=True))
+        query_local = keypoints("validation", validation_paths, decode_image, query=True)
         for ranking, use_prior in (("rank=similarity", False), ("rank=category", True)):
             table += [f"1. retrieval ({ranking}, copies first as /v1/similar ranks), gallery train "
                       f"(n={len(train)}), queries validation (n={len(validation)}):"]
-            table += ["   " + line for line in retrieval(gallery, validation_embedded, labels[len(train):], use_prior)]
+            table += ["   " + line for line in retrieval(gallery, validation_embedded, query_local,
+                                                          labels[len(train):], use_prior)]
             table.append(f"2. altered copies ({ranking}), gallery train+validation (n={len(everything)}), queries "
                          f"validation (n={len(validation)}):")
-            for name, queries in altered_sets.items():
-                table.append(f"   {name}: {recall_at_1(full, queries, originals, use_prior)}; similarity alone "
-                             f"(no copy index): {recall_at_1(full, queries, originals, use_prior, copy=False)}")
+            for name, (queries, local) in altered_sets.items():
+                table.append(f"   {name}:")
+                table += [f"      copies {mode}: {recall_at_1(full, queries, local, originals, use_prior, mode)}"
+                          for mode in COPY_MODES]
         if not args.no_scale:
             table += scale(everything, labels, validation_embedded, Path(scratch))
     print("\n".join(table))
@@ -270,7 +327,7 @@ def percentiles(seconds: list[float]) -> str:
 def scale(real: np.ndarray, labels: list[str], embedded: Embedded, scratch: Path) -> list[str]:
     """The similarity index at SCALE_ITEMS (the copy index is not padded: its synthetic views would say little)."""
     queries, priors = embedded.vectors, embedded.priors
-    vectors, labels = padded(real, labels, SCALE_ITEMS)
+    vectors, labels, _ = padded(real, labels, SCALE_ITEMS)
     begun = time.perf_counter()
     approximate = index_of(vectors, labels, scratch / "scale")
     build = time.perf_counter() - begun
@@ -278,16 +335,17 @@ def scale(real: np.ndarray, labels: list[str], embedded: Embedded, scratch: Path
     recall, latencies, ranked_latencies = [], [], []
     for vector, prior, truth in zip(queries, priors, exact, strict=True):
         tick = time.perf_counter()
-        hits = approximate.search(vector, 10)
+        approximate.search(vector, 10)
         tock = time.perf_counter()
         approximate.search(vector, 10, prior=prior)
         latencies.append(tock - tick)
         ranked_latencies.append(time.perf_counter() - tock)
+        hits = approximate.search(vector, 10, expansion=0)  # the same query as the exact search's
         recall.append(len({int(hit.item["sha1"]) for hit in hits} & set(truth.tolist())) / 10)
     return [f"3. {len(vectors)} items, {approximate.info['kind']} index (built in {build:.1f}s):",
             f"   recall@10 approximate vs exact: {interval(np.asarray(recall))}",
-            f"   index query latency (k=10, one result per product): {percentiles(latencies)}, load average "
-            f"{os.getloadavg()[0]:.1f}",
+            f"   index query latency (k=10, one result per product, query expanded): {percentiles(latencies)}, "
+            f"load average {os.getloadavg()[0]:.1f}",
             f"   the same with rank=category (category prior over {RERANK_DEPTH} rows): "
             f"{percentiles(ranked_latencies)}",
             "   (through the API, with TorchServe, HTTP and Redis: bench/similar_api.py)"]

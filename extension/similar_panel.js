@@ -35,8 +35,10 @@
     if (picture) thumb.src = picture;
     const name = link ? element(doc, "a", { href: link, target: "_blank", rel: "noopener noreferrer", textContent: title })
       : element(doc, "span", { textContent: title });
+    // the API marks the catalogue's own copies of this very picture (cropped, resized, mirrored...)
+    const copy = product.match === "copy" ? "same picture · " : "";
     const meta = element(doc, "div", { className: "meta",
-      textContent: `${product.shop || "unknown shop"} · ${Math.round(product.similarity * 100)}% similar` });
+      textContent: `${product.shop || "unknown shop"} · ${copy}${Math.round(product.similarity * 100)}% similar` });
     return element(doc, "li", {}, [thumb, element(doc, "div", {}, [name, meta])]);
   }
 

@@ -8,9 +8,9 @@ const ANSWER = {
   query: { category: "dress", colour: { label: "red", probability: 0.9 } },
   results: [
     { page_url: "https://shop.example/p/1", picture_url: "https://cdn.example/1.jpg", shop: "shop.example",
-      category: "dress", colour: "red", similarity: 0.97 },
+      category: "dress", colour: "red", similarity: 0.97, match: "copy", inliers: 80 },
     { page_url: "javascript:alert(1)", picture_url: "data:x", shop: "bad.example", category: "skirt", colour: "",
-      similarity: 0.5 },
+      similarity: 0.5, match: "similar", inliers: null },
   ],
 };
 
@@ -34,7 +34,8 @@ test("the panel lists products with thumbnails, labels, shop and safe links, and
   assert.equal(items.length, 2);
   assert.equal(items[0].querySelector("a").href, "https://shop.example/p/1");
   assert.equal(items[0].querySelector("img").src, "https://cdn.example/1.jpg");
-  assert.match(items[0].textContent, /dress · red.*shop\.example · 97% similar/);
+  assert.match(items[0].textContent, /dress · red.*shop\.example · same picture · 97% similar/);
+  assert.doesNotMatch(items[1].textContent, /same picture/);
   assert.equal(items[1].querySelector("a"), null); // a script URL is never a link
   assert.equal(items[1].querySelector("img").getAttribute("src"), null);
   assert.match(shadow.querySelector("[role=status]").textContent, /This picture: dress · red — 2 similar products/);

@@ -5,13 +5,16 @@ JSON ``{"url": ...}`` through the same address guard and size limits); the query
 carries ``k`` (1 to 50, default 10) and the optional filters ``category``, ``colour``
 and ``shop``. TorchServe answers the picture's labels, embedding and copy descriptor in one
 call; the catalogue index (``serving.index``) lists first the products of which the picture is
-an altered copy (copy similarity at or above the index's calibrated threshold, marked
-``"match": "copy"``), then ranks the others (``"match": "similar"``): by similarity (``rank=similarity``,
+an altered copy, marked ``"match": "copy"`` (the nearest candidates by copy similarity whose
+keypoints, found here in the API worker, agree with the picture's in at least the index's
+calibrated number of ``inliers``; or, for an index without keypoints, copy similarity at or
+above its calibrated threshold), then ranks the others (``"match": "similar"``): by similarity (``rank=similarity``,
 the default), or with ``rank=category`` by similarity plus the picture's own category
 probabilities (``serving.index.store``'s ranking: more products of the picture's category,
 but a weak model's wrong label can push an altered copy's own product down). An uncached
 answer says how long each part took in a ``Server-Timing`` header (``model``: TorchServe's
-labels and embedding, ``search``: the index). Answers are cached in Redis
+labels and embedding; ``keypoints``: the query's, found here; ``copies``: finding and verifying
+copies; ``search``: the similarity ranking). Answers are cached in Redis
 under (picture SHA-256, model version, index version, filters, k, rank). Without a usable
 index, or with an index built by another model version than the one served, the answer
 is 503 with the reason: an index is only ever queried with its own model's vectors.
@@ -31,8 +34,10 @@ from serving.api.errors import APIError
 from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import request_pictures
 from serving.api.services import cache, catalogue, default_version, model
+from serving.index.local import LocalFeatures, query_features
 from serving.index.store import CatalogueIndex, Filters, Hit, category_prior
 from shoplens.exported import COPY_EMBEDDING
+from shoplens.imaging import ImageRejected, decode_image
 
 blueprint = Blueprint("similar", __name__, url_prefix="/v1")
 
@@ -85,12 +90,21 @@ def _embedded(picture: bytes, version: str | None) -> dict[str, Any]:
     return answer
 
 
+def _keypoints(picture: bytes) -> tuple[LocalFeatures, ...] | None:
+    """The query picture's keypoints, to verify copies with (None where it does not decode here or is too
+    small to verify: the copies are then found by threshold)."""
+    try:
+        return query_features(decode_image(picture))
+    except ImageRejected:
+        return None
+
+
 def _result(hit: Hit) -> dict[str, Any]:
     item = hit.item
     return {"page_url": item["page_url"], "picture_url": item["picture_url"], "shop": item["shop"],
             "category": item["category"], "colour": item["colour"], "width": item["width"],
             "height": item["height"], "similarity": round(hit.similarity, 4), "score": round(hit.score, 4),
-            "match": hit.match}
+            "match": hit.match, "inliers": hit.inliers}
 
 
 @blueprint.post("/similar")
@@ -114,13 +128,16 @@ def similar():  # noqa: ANN201 (Flask view)
     index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
     prior = category_prior(answer.get("labels")) if rank == "category" else None
     copy_query = np.asarray(answer[COPY_EMBEDDING], dtype=np.float32) if answer.get(COPY_EMBEDDING) else None
-    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior, copy_query)
-    searched = time.perf_counter()
+    local_query = _keypoints(picture) if copy_query is not None and index.copies and index.copies.verifiable else None
+    found = time.perf_counter()
+    seconds: dict[str, float] = {}
+    hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior, copy_query, local_query,
+                        seconds=seconds)
     body = {"query": {name: answer[name] for name in QUERY_FIELDS if name in answer},
             "model_version": answer.get("version"), "index_version": index.version,
             "results": [_result(hit) for hit in hits]}
     guarded(cache().put, digest, scope, body)
     response = jsonify({**body, "cached": False})
-    response.headers["Server-Timing"] = (f"model;dur={1000 * (embedded - began):.2f}, "
-                                         f"search;dur={1000 * (searched - embedded):.2f}")
+    parts = {"model": embedded - began, "keypoints": found - embedded, **seconds}
+    response.headers["Server-Timing"] = ", ".join(f"{name};dur={1000 * value:.2f}" for name, value in parts.items())
     return response

@@ -11,10 +11,12 @@ The copy index (a model with a ``copy_embedding`` output) holds several views of
 picture, database-side augmentation as instance retrieval does it (Arandjelovic and
 Zisserman; Turcot and Lowe): the picture itself and ``DATABASE_VIEWS`` (overlapping 80 %
 regions, and the mirror image for a model whose copy descriptor is not mirror-invariant); a
-query then meets the view that overlaps it most (maximum over a picture's views). Its copy
-threshold is calibrated on the catalogue itself whenever the copy index is new or its
-whitening was fitted anew: ``calibrated_threshold`` on altered copies of a seeded sample of
-the pictures being embedded.
+query then meets the view that overlaps it most (maximum over a picture's views). Every
+picture's ORB keypoints are stored beside its views (``serving.index.local``), so that a
+query's nearest candidates can be verified. Its copy threshold and the inliers that verify a
+copy are calibrated on the catalogue itself whenever the copy index is new or its whitening
+was fitted anew: ``calibrated_threshold`` and ``calibrated_min_inliers`` on altered copies of
+a seeded sample of the pictures being embedded.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ import numpy as np
 from PIL import Image
 
 from serving.index.alterations import altered, crop, flip
+from serving.index.local import LocalFeatures, best_inliers, local_features, query_features
 from serving.index.store import (
     ITEM_FIELDS,
+    VERIFY_DEPTH,
     CatalogueIndex,
     CopyViews,
     empty_copy_views,
@@ -51,6 +55,7 @@ from shoplens.preprocessing import eval_batch
 BATCH = 32
 REGION_CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the 80 % regions indexed besides the picture
 CALIBRATION_PICTURES = 200  # altered copies the copy threshold is calibrated on
+CALIBRATION_MIN_VERIFIED = 10  # altered copies large enough to verify, below which min_inliers is not calibrated
 MIRROR_INVARIANT = 0.995  # cosine of a picture's and its mirror image's copy descriptors from which they are one
 
 
@@ -62,11 +67,13 @@ class BuildReport:
     reused: int = 0
     skipped: Counter = field(default_factory=Counter)
     copies: str = "no copy index"
+    without_keypoints: int = 0  # items indexed whose picture could not be read for keypoints (never verified)
 
     def line(self) -> str:
         skipped = ", ".join(f"{count} {reason}" for reason, count in sorted(self.skipped.items())) or "none"
+        unread = f"; {self.without_keypoints} pictures unread for keypoints" if self.without_keypoints else ""
         return (f"index {self.version}: {self.items} items ({self.embedded} pictures embedded, {self.reused} "
-                f"vectors reused); skipped: {skipped}; {self.copies}")
+                f"vectors reused); skipped: {skipped}; {self.copies}{unread}")
 
 
 def shop_of(page_url: str) -> str:
@@ -125,6 +132,7 @@ class _Embedder:
     copy_owners: list[np.ndarray] = field(default_factory=list)
     mirror: bool | None = None  # whether views need the mirror image: known from the first picture
     sample: list[tuple[int, Image.Image]] = field(default_factory=list)  # (item row, picture) to calibrate on
+    local: dict[int, LocalFeatures] = field(default_factory=dict)  # keypoints of the pictures embedded, by item row
     seen: int = 0
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
@@ -147,6 +155,7 @@ class _Embedder:
             self.copy_raw.append(outputs[COPY_EMBEDDING])
             self.copy_owners.append(np.repeat(np.arange(first, len(items)), [len(views) for views in per_picture]))
         for row, (_, image) in enumerate(pending, start=first):  # reservoir sample of the embedded pictures
+            self.local[row] = local_features(image)
             self.seen += 1
             slot = self.rng.randrange(self.seen)
             if len(self.sample) < CALIBRATION_PICTURES:
@@ -167,6 +176,7 @@ class _Embedder:
             views = np.flatnonzero(copies.owners == source)
             copies = dataclasses.replace(copies, vectors=np.concatenate([copies.vectors, copies.vectors[views]]),
                                          owners=np.concatenate([copies.owners, np.full(len(views), row)]))
+        copies = self._with_local(copies, existing, dict((row, source) for source, row in reused), len(items))
         if copies.threshold is None and self.sample:
             rows = np.asarray([row for row, _ in self.sample])
             queries = [altered(image, rng=random.Random(row)) for row, image in self.sample]
@@ -174,7 +184,26 @@ class _Embedder:
                                   for start in range(0, len(queries), BATCH)])
             pictures = np.unique([item["sha1"] for item in items], return_inverse=True)[1]
             copies = dataclasses.replace(copies, threshold=calibrated_threshold(copies, raw, rows, pictures))
+            if copies.local is not None:
+                local = [query_features(query) for query in queries]
+                copies = dataclasses.replace(copies, min_inliers=calibrated_min_inliers(copies, raw, local, rows,
+                                                                                        pictures))
         return copies
+
+    def _with_local(self, copies: CopyViews, existing: CopyViews | None, source_of: dict[int, int], count: int
+                    ) -> CopyViews:
+        """The copy views with the keypoints of the rows added (a reused picture's from its first row); none
+        where the index already held items without keypoints (an index built before they were kept)."""
+        if existing is not None and existing.local is None:
+            return copies
+
+        def features(row: int) -> LocalFeatures:
+            if row in self.local:
+                return self.local[row]
+            return features(source_of[row]) if source_of[row] >= held else copies.local[source_of[row]]
+
+        held = 0 if existing is None else len(existing.local)
+        return copies.with_local([features(row) for row in range(held, count)])
 
 
 def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: np.ndarray,
@@ -196,6 +225,30 @@ def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: 
     nearest_other = np.where(own, -np.inf, scores).max(1)
     others, originals_low = np.quantile(nearest_other, 0.95), np.quantile(original, 0.05)
     return float((others + originals_low) / 2 if originals_low > others else others)
+
+
+def calibrated_min_inliers(copies: CopyViews, raw_queries: np.ndarray,
+                           local_queries: list[tuple[LocalFeatures, ...] | None], originals: np.ndarray,
+                           pictures: np.ndarray | None = None) -> int | None:
+    """The inliers from which a verified candidate counts as the query's original, calibrated on what
+    verification meets: each altered copy's VERIFY_DEPTH nearest items by copy similarity, the most inliers
+    any picture other than its original has among them. min_inliers is the smallest count above their 95th
+    percentile: about 1 in 20 pictures that are no copy brings a product marked a copy, the same rate as
+    ``calibrated_threshold``'s. The originals' own counts play no part (they rank the copies, most inliers
+    first), so a catalogue's hard pictures (few corners) stay verifiable. Copies too small to verify (None)
+    are left out; with fewer than CALIBRATION_MIN_VERIFIED left (a catalogue of thumbnails) it is None:
+    copies are found by threshold."""
+    pictures = np.arange(int(copies.owners.max()) + 1) if pictures is None else pictures
+    kept = [row for row, local in enumerate(local_queries) if local is not None]
+    if len(kept) < CALIBRATION_MIN_VERIFIED:
+        return None
+    scores = np.stack([copies.query(raw_queries[row]) for row in kept]) @ np.asarray(copies.vectors).T
+    nearest_other = []
+    for query_scores, row in zip(scores, kept, strict=True):
+        nearest = list(dict.fromkeys(copies.owners[np.argsort(-query_scores, kind="stable")].tolist()))[:VERIFY_DEPTH]
+        others = [item for item in nearest if pictures[item] != pictures[originals[row]]]
+        nearest_other.append(max((best_inliers(local_queries[row], copies.local[item]) for item in others), default=0))
+    return int(np.quantile(nearest_other, 0.95)) + 1
 
 
 def _predictor(bundle: Path, info: Any, runtime: str) -> Predict:
@@ -262,7 +315,10 @@ def _copy_line(copies: CopyViews | None) -> str:
         return "no copy index (the model has no copy_embedding output)"
     threshold = "not calibrated: nothing is marked a copy" if copies.threshold is None else f"{copies.threshold:.4f}"
     whitening = copies.whitening.kind if copies.whitening else "no"
-    return f"copy index: {len(copies.owners)} views, whitening {whitening}, threshold {threshold}"
+    verified = ("no keypoints: copies by threshold only" if copies.local is None else
+                f"{len(copies.local.points)} keypoints, verified from {copies.min_inliers} inliers"
+                if copies.verifiable else "keypoints kept, inliers not calibrated")
+    return f"copy index: {len(copies.owners)} views, whitening {whitening}, threshold {threshold}; {verified}"
 
 
 def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = None, fresh: bool = False
@@ -286,7 +342,7 @@ def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = 
         raise ShopLensError(f"{answers} holds {len(versions)} model versions' answers; an index needs exactly one")
     ((arch, model_version),) = versions
     items, vectors, copies = _existing(_current(root, model_version, fresh))
-    copy_raw, copy_owners, first = [], [], len(items)
+    copy_raw, copy_owners, sources, first = [], [], [], len(items)
     pages = _manifest_urls(manifest) if manifest else {}
     indexed = {(item["sha1"], item["page_url"]) for item in items}
     report = BuildReport(skipped=Counter({"error row": len(table) - len(answered)}) - Counter())
@@ -302,18 +358,31 @@ def build_index_from_answers(answers: Path, root: Path, manifest: Path | None = 
             copy_raw.append(np.asarray(row["copy_embedding"], dtype=np.float32))
             copy_owners.append(len(items))
         items.append(item)
+        sources.append(row["source"])
         vectors.append(np.asarray(row["embedding"], dtype=np.float32))
         report.reused += 1
     if not items:
         raise ShopLensError(f"no answered picture in {answers}: nothing to index")
     if len(copy_raw) < len(items) - first or (copies is None and first):
         copies = None  # a copy index needs every item's descriptor: an older model's or older index's lack them
-    elif copy_raw:  # one view each (no pictures here: no database-side views, no calibration of a new threshold)
+    elif copy_raw:  # one view each (no database-side views, no calibration of a new threshold)
+        keep_local = copies is None or copies.local is not None
         copies = (copies or empty_copy_views()).added(np.stack(copy_raw), np.asarray(copy_owners))
+        if keep_local:
+            copies = copies.with_local([_source_features(source, report) for source in sources])
     report.items = len(items)
     report.version, report.copies = write_version(root, np.stack(vectors), items, model_version, arch,
                                                   copies), _copy_line(copies)
     return report
+
+
+def _source_features(source: str, report: BuildReport) -> LocalFeatures:
+    """The keypoints of a batch output row's picture, read again from its source; none where it cannot be read."""
+    try:
+        return local_features(decode_image(Path(_local(source)).read_bytes()))
+    except (OSError, ImageRejected):
+        report.without_keypoints += 1
+        return LocalFeatures.none()
 
 
 def _local(source: str) -> str:

@@ -29,11 +29,22 @@ This docstring is the format's one description. ``INDEX/`` holds:
     FAISS inner-product index of the same kinds as above. "threshold": the copy similarity
     from which a catalogue picture counts as the query's original (near-duplicate),
     calibrated when it was built (``build``).
+``v000007/local_points.npy``, ``local_descriptors.npy``, ``local_offsets.npy``
+    each item's ORB keypoints (``serving.index.local.LocalStore``: float16 positions, uint8
+    descriptors, row i's from offsets[i] to offsets[i + 1]), present when the build had the
+    pictures; index.json's "copy" then also holds "min_inliers": the verified matches from
+    which a candidate is the query's original, calibrated with the threshold.
 
-Ranking: near-duplicates first: products whose best view's copy similarity (query's copy
-descriptor against the item's views, maximum over views) reaches the threshold, best first,
-marked ``match="copy"``; then the similarity ranking (``match="similar"``): by score =
-cosine similarity, or, when the search is given the query picture's
+Ranking: near-duplicates first, marked ``match="copy"``: where the index has keypoints and
+the query brings its own, the ``VERIFY_DEPTH`` items nearest by copy similarity (query's copy
+descriptor against the item's views, maximum over views) are verified
+(``serving.index.local.best_inliers``) and those with at least "min_inliers" inliers are
+copies, most inliers first; otherwise products whose best view's copy similarity reaches
+the threshold, best first. Then the similarity ranking (``match="similar"``): by score =
+cosine similarity with the query expanded (average query expansion, Chum et al. 2007: the
+query's embedding plus those of its ``QUERY_EXPANSION`` nearest rows, renormalised; each
+result still reports its cosine similarity to the query itself), or, when the search is
+given the query picture's
 category prior, + ``CATEGORY_PRIOR`` x the probability the model gives the query picture
 for the item's category (its top-3 labels; 0 for other categories); one result per
 product (its best picture; a product is its page URL), optional filters on category,
@@ -47,6 +58,7 @@ request only (``rank=category``).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -61,6 +73,7 @@ from typing import Any
 import faiss
 import numpy as np
 
+from serving.index.local import LocalFeatures, LocalStore, best_inliers
 from shoplens import ShopLensError
 
 FORMAT = 1
@@ -74,8 +87,13 @@ HNSW_NEIGHBOURS = 32
 HNSW_EF_CONSTRUCTION = 80
 HNSW_EF_SEARCH = 128
 CATEGORY_PRIOR = 0.2  # tuned on clothing-small validation (bench/visual_search.py): 0.1 and 0.5 measured too
+QUERY_EXPANSION = 2  # nearest rows averaged into the query: precision@5 0.8499 -> 0.8557 on clothing-small,
+# and 0.8522 to 0.8557 for 2, 3 or 5 rows; with the category prior it lowers precision@5 (0.9021 -> 0.8868),
+# so rank=category does without it (bench/visual_search.py; README)
 RERANK_DEPTH = 128  # rows re-ranked with the prior: enough that a boosted row from further down is seen
 COPY_DEPTH = 64  # copy-index views looked at per query: near-duplicates are few, a product has a few views
+VERIFY_DEPTH = 32  # items verified per query: the original is among the first 32 by copy similarity for
+# 0.994 of clothing-small's altered validation pictures (bench/visual_search.py); about 2 ms each
 TIE = 1e-4  # similarities closer than this are a tie, broken toward the larger picture
 KEEP_VERSIONS = 3  # older versions are removed (a worker may still be reading the previous one)
 RECHECK_SECONDS = 1.0  # how often a running API looks for a new version
@@ -97,7 +115,8 @@ class Hit:
     item: dict[str, Any]
     similarity: float  # cosine similarity of the embeddings
     score: float  # what the ranking sorts by: similarity plus the category prior; for a copy, its copy similarity
-    match: str = "similar"  # "copy": a near-duplicate of the query picture (copy similarity >= the threshold)
+    match: str = "similar"  # "copy": a near-duplicate of the query picture (verified, or over the threshold)
+    inliers: int | None = None  # for a verified copy: its keypoint matches that agree with the query's
 
 
 @dataclass(frozen=True)
@@ -141,12 +160,19 @@ class CopyViews:
     the whitening fitted on the views of the index's first build (appends reuse it; ``--fresh`` fits
     it anew, worth doing once a catalogue that began below WHITEN_MIN_VIEWS views has grown);
     ``threshold``: the copy similarity from which an item counts as the query's original (None: not
-    calibrated, nothing is marked a copy)."""
+    calibrated, nothing is marked a copy); ``local``: every item's keypoints, and ``min_inliers``
+    the verified matches from which an item is the original (None: not verifiable)."""
 
     vectors: np.ndarray  # (views, dim) float32, unit length
     owners: np.ndarray  # (views,) int64
     whitening: Whitening | None = None
     threshold: float | None = None
+    local: LocalStore | None = None  # per item row
+    min_inliers: int | None = None
+
+    @property
+    def verifiable(self) -> bool:
+        return self.local is not None and self.min_inliers is not None
 
     def added(self, raw: np.ndarray, owners: np.ndarray) -> CopyViews:
         """These views (raw copy descriptors, unit length) appended, whitened; the whitening fitted on them
@@ -156,14 +182,22 @@ class CopyViews:
         vectors = whitening.apply(raw)
         if len(self.owners):
             vectors = np.concatenate([self.vectors, vectors])
-        return CopyViews(vectors, owners, whitening, self.threshold if self.whitening else None)
+        calibrated = self.whitening is not None
+        return CopyViews(vectors, owners, whitening, self.threshold if calibrated else None, self.local,
+                         self.min_inliers if calibrated else None)
+
+    def with_local(self, features: list[LocalFeatures]) -> CopyViews:
+        """These items' keypoints appended (in item order, after those already held)."""
+        added = LocalStore.of(features)
+        return dataclasses.replace(self, local=added if self.local is None else self.local.added(added))
 
     def kept(self, rows: np.ndarray) -> CopyViews:
         """The views of these item rows only, owners renumbered to their positions in `rows`."""
         renumber = np.full(int(self.owners.max(initial=-1)) + 1, -1, dtype=np.int64)
         renumber[rows] = np.arange(len(rows))
         keep = renumber[self.owners] >= 0
-        return CopyViews(self.vectors[keep], renumber[self.owners[keep]], self.whitening, self.threshold)
+        return CopyViews(self.vectors[keep], renumber[self.owners[keep]], self.whitening, self.threshold,
+                         self.local and self.local.kept(rows), self.min_inliers)
 
     def query(self, raw: np.ndarray) -> np.ndarray:
         """A query's raw copy descriptor as the views are stored (whitened where they are)."""
@@ -209,6 +243,8 @@ def write_version(root: Path, vectors: np.ndarray, items: list[dict[str, Any]],
         raise ShopLensError("an index needs at least one item, with one vector each")
     if copies is not None and set(np.unique(copies.owners).tolist()) != set(range(len(items))):
         raise ShopLensError("the copy index needs at least one view of every item, and none of another")
+    if copies is not None and copies.local is not None and len(copies.local) != len(items):
+        raise ShopLensError("the copy index needs the keypoints of every item, or of none")
     root.mkdir(parents=True, exist_ok=True)
     previous = current_name(root)
     name = f"v{(int(previous[1:]) if previous else 0) + 1:06d}"
@@ -240,8 +276,12 @@ def _write_copies(folder: Path, copies: CopyViews) -> dict[str, Any]:
     faiss.write_index(index, str(folder / "copy.faiss"))
     if copies.whitening is not None:
         np.savez(folder / "copy_whitening.npz", mean=copies.whitening.mean, projection=copies.whitening.projection)
+    if copies.local is not None:
+        for name, array in LOCAL_ARRAYS.items():
+            np.save(folder / name, getattr(copies.local, array))
     return {"dim": int(views.shape[1]), "views": len(views), "kind": kind,
-            "whitened": copies.whitening.kind if copies.whitening else "no", "threshold": copies.threshold}
+            "whitened": copies.whitening.kind if copies.whitening else "no", "threshold": copies.threshold,
+            "keypoints": None if copies.local is None else len(copies.local.points), "min_inliers": copies.min_inliers}
 
 
 def _read_copies(folder: Path, info: dict[str, Any]) -> tuple[CopyViews, Any]:
@@ -249,14 +289,20 @@ def _read_copies(folder: Path, info: dict[str, Any]) -> tuple[CopyViews, Any]:
     if info["whitened"] != "no":
         with np.load(folder / "copy_whitening.npz") as stored:
             whitening = Whitening(stored["mean"], stored["projection"])
+    local = None
+    if info.get("keypoints") is not None:
+        local = LocalStore(**{array: np.load(folder / name, mmap_mode="r") for name, array in LOCAL_ARRAYS.items()})
     views = CopyViews(np.load(folder / "copy_vectors.npy", mmap_mode="r"), np.load(folder / "copy_owners.npy"),
-                      whitening, info["threshold"])
+                      whitening, info["threshold"], local, info.get("min_inliers"))
     index = _read_faiss(folder / "copy.faiss")
     if index.ntotal != len(views.owners):
         raise ShopLensError(f"{folder}'s copy index is incomplete")
     if info["kind"] == "hnsw":
         index.hnsw.efSearch = HNSW_EF_SEARCH
     return views, index
+
+
+LOCAL_ARRAYS = {"local_points.npy": "points", "local_descriptors.npy": "descriptors", "local_offsets.npy": "offsets"}
 
 
 def _prune(root: Path, live: str) -> None:
@@ -325,34 +371,41 @@ class CatalogueIndex:
         return scores[0][keep], rows[0][keep]
 
     def search(self, query: np.ndarray, k: int, filters: Filters = Filters(),
-               prior: dict[str, float] | None = None, copy_query: np.ndarray | None = None) -> list[Hit]:
+               prior: dict[str, float] | None = None, copy_query: np.ndarray | None = None,
+               local_query: tuple[LocalFeatures, ...] | None = None, expansion: int = QUERY_EXPANSION,
+               seconds: dict[str, float] | None = None) -> list[Hit]:
         """The k best products for a unit query embedding: one hit per product; first the near-duplicates
         of the picture whose copy descriptor is `copy_query` (where given and the index has a calibrated
-        copy index), then the rest by similarity, ties toward larger pictures; `prior`: the query's
-        category probabilities (``category_prior``), added to the similarity score with weight
-        ``CATEGORY_PRIOR``."""
+        copy index; verified with the picture's keypoints `local_query`, ``local.query_features``, where
+        given and the index holds keypoints), then the rest by similarity, ties toward larger pictures;
+        `prior`: the query's category probabilities (``category_prior``), added to the similarity score
+        with weight ``CATEGORY_PRIOR``; `expansion`: the nearest rows averaged into the query (0: none);
+        `seconds`, where given, receives the time spent finding copies ("copies") and ranking ("search")."""
+        began = time.perf_counter()
         query = np.ascontiguousarray(query, dtype=np.float32).reshape(-1)
         allowed = self.allowed(filters)
-        copies = self._copies(query, copy_query, k, allowed) if copy_query is not None else []
+        copies = self._copies(query, copy_query, k, allowed, local_query) if copy_query is not None else []
         listed = {_product(hit.item) for hit in copies}
-        similar = self._similar(query, k + len(copies), allowed, prior)
+        copied = time.perf_counter()
+        similar = self._similar(query, k + len(copies), allowed, prior, expansion)
+        if seconds is not None:
+            seconds.update(copies=copied - began, search=time.perf_counter() - copied)
         return (copies + [hit for hit in similar if _product(hit.item) not in listed])[:k]
 
-    def _copies(self, query: np.ndarray, copy_query: np.ndarray, k: int, allowed: np.ndarray | None) -> list[Hit]:
-        """Products with a view at or above the copy threshold, by their best view's copy similarity."""
-        if self.copies is None or self.copies.threshold is None:
+    def _copies(self, query: np.ndarray, copy_query: np.ndarray, k: int, allowed: np.ndarray | None,
+                local_query: tuple[LocalFeatures, ...] | None) -> list[Hit]:
+        """The query picture's near-duplicates: verified (where both sides have keypoints), else the products
+        with a view at or above the copy threshold, by their best view's copy similarity."""
+        if self.copies is None:
             return []
-        wanted = self.copies.query(copy_query)
-        if allowed is not None:  # filtered: exact over the allowed items' views
-            views = np.flatnonzero(np.isin(self.copies.owners, allowed))
-            scores = np.asarray(self.copies.vectors[views]) @ wanted
-        else:
-            found, views = self.copy_index.search(wanted[None, :], min(len(self.copies.owners), COPY_DEPTH))
-            keep = views[0] >= 0
-            scores, views = found[0][keep], views[0][keep]
+        if local_query is not None and self.copies.verifiable:
+            return self._verified(query, copy_query, k, allowed, local_query)
+        if self.copies.threshold is None:
+            return []
+        scores, rows = self._copy_candidates(copy_query, COPY_DEPTH, allowed)
         close = scores >= self.copies.threshold
         best: dict[str, tuple[float, int]] = {}
-        for score, row in zip(scores[close].tolist(), self.copies.owners[views[close]].tolist(), strict=True):
+        for score, row in zip(scores[close].tolist(), rows[close].tolist(), strict=True):
             product = _product(self.items[row])
             if product not in best or self._better((score, row), best[product]):
                 best[product] = (score, row)
@@ -360,15 +413,60 @@ class CatalogueIndex:
         return [Hit(self.items[row], float(np.asarray(self.vectors[row]) @ query), score, "copy")
                 for score, row in ranked]
 
+    def _copy_candidates(self, copy_query: np.ndarray, depth: int, allowed: np.ndarray | None
+                         ) -> tuple[np.ndarray, np.ndarray]:
+        """(copy similarities, item rows) of the `depth` views nearest the query's copy descriptor, best first."""
+        wanted = self.copies.query(copy_query)
+        if allowed is not None:  # filtered: exact over the allowed items' views
+            views = np.flatnonzero(np.isin(self.copies.owners, allowed))
+            scores = np.asarray(self.copies.vectors[views]) @ wanted
+            top = np.argsort(-scores, kind="stable")[:depth]
+            scores, views = scores[top], views[top]
+        else:
+            found, views = self.copy_index.search(wanted[None, :], min(len(self.copies.owners), depth))
+            keep = views[0] >= 0
+            scores, views = found[0][keep], views[0][keep]
+        return scores, self.copies.owners[views]
+
+    def _verified(self, query: np.ndarray, copy_query: np.ndarray, k: int, allowed: np.ndarray | None,
+                  local_query: tuple[LocalFeatures, ...]) -> list[Hit]:
+        """The VERIFY_DEPTH items nearest by copy similarity whose keypoints agree with the query's in at least
+        min_inliers matches, one per product, most inliers first (then copy similarity)."""
+        views_per_item = -(-len(self.copies.owners) // len(self.items))
+        scores, rows = self._copy_candidates(copy_query, VERIFY_DEPTH * views_per_item, allowed)
+        nearest: dict[int, float] = {}
+        for score, row in zip(scores.tolist(), rows.tolist(), strict=True):
+            if len(nearest) < VERIFY_DEPTH:
+                nearest.setdefault(row, score)
+        best: dict[str, tuple[int, float, int]] = {}
+        for row, score in nearest.items():
+            agreeing = best_inliers(local_query, self.copies.local[row])
+            product = _product(self.items[row])
+            if agreeing >= self.copies.min_inliers and (agreeing, score) > best.get(product, (-1, 0.0))[:2]:
+                best[product] = (agreeing, score, row)
+        ranked = sorted(best.values(), key=lambda found: (-found[0], -found[1]))[:k]
+        return [Hit(self.items[row], float(np.asarray(self.vectors[row]) @ query), score, "copy", agreeing)
+                for agreeing, score, row in ranked]
+
     def _similar(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
-                 prior: dict[str, float] | None) -> list[Hit]:
+                 prior: dict[str, float] | None, expansion: int) -> list[Hit]:
         total = len(self.items) if allowed is None else len(allowed)
         depth = min(total, max(4 * k, RERANK_DEPTH if prior else 32))
+        expanded = self._expanded(query, 0 if prior else expansion, allowed)  # the prior does better alone
         while True:
-            hits = self._collapse(*self._candidates(query, depth, allowed), prior or {})
+            hits = self._collapse(*self._candidates(expanded, depth, allowed), prior or {}, query)
             if len(hits) >= k or depth >= total:
                 return hits[:k]
             depth = min(total, depth * 4)
+
+    def _expanded(self, query: np.ndarray, expansion: int, allowed: np.ndarray | None) -> np.ndarray:
+        """The query plus its `expansion` nearest rows' embeddings, unit length: neighbours that are surely
+        relevant pull the query toward what the catalogue's pictures of its kind share."""
+        if not expansion:
+            return query
+        _, rows = self._candidates(query, expansion, allowed)
+        expanded = query + np.asarray(self.vectors[np.sort(rows)]).sum(0)
+        return (expanded / max(float(np.linalg.norm(expanded)), 1e-12)).astype(np.float32)
 
     def _better(self, one: tuple[float, int], other: tuple[float, int]) -> bool:
         """Whether (score, row) `one` outranks `other`: a higher score, or as high and more pixels."""
@@ -376,7 +474,9 @@ class CatalogueIndex:
             return one[0] > other[0]
         return self.pixels[one[1]] > self.pixels[other[1]]
 
-    def _collapse(self, similarities: np.ndarray, rows: np.ndarray, prior: dict[str, float]) -> list[Hit]:
+    def _collapse(self, similarities: np.ndarray, rows: np.ndarray, prior: dict[str, float], query: np.ndarray
+                  ) -> list[Hit]:
+        """One hit per product from these (expanded-query similarities, rows); each hit's similarity is to `query`."""
         best: dict[str, tuple[float, int]] = {}
         similarity_of = dict(zip(rows.tolist(), similarities.tolist(), strict=True))
         for row, similarity in similarity_of.items():
@@ -387,7 +487,8 @@ class CatalogueIndex:
             if held is None or self._better((score, row), held):
                 best[product] = (score, row)
         ranked = sorted(best.values(), key=lambda pair: (-round(pair[0] / TIE), -self.pixels[pair[1]]))
-        return [Hit(self.items[row], float(similarity_of[row]), float(score)) for score, row in ranked]
+        return [Hit(self.items[row], float(np.asarray(self.vectors[row]) @ query), float(score))
+                for score, row in ranked]
 
 
 def _product(item: dict[str, Any]) -> str:

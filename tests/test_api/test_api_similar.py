@@ -17,11 +17,13 @@ from crawler.testshop import Catalogue, serve_shop
 from serving.api import create_app
 from serving.archive import archive
 from serving.cli import STARTER_BUNDLE
-from serving.index.alterations import crop, flip, jpeg
+from serving.index.alterations import crop, flip, jpeg, rotate
+from serving.index.local import local_features, query_features
 from serving.index.store import (
     CATEGORY_PRIOR,
     RECHECK_SECONDS,
     CatalogueIndex,
+    CopyViews,
     Filters,
     category_prior,
     current_name,
@@ -122,7 +124,7 @@ def starter_search(photographs, serving_stack, tmp_path_factory):
     root = tmp_path_factory.mktemp("starter-similar")
     built = index_cli("build", "--manifest", str(manifest), "--bundle", str(STARTER_BUNDLE),
                       "--runtime", "eager", "--index", str(root / "index"))
-    assert built.returncode == 0 and "threshold 0." in built.stdout, built.stderr
+    assert built.returncode == 0 and "threshold 0." in built.stdout and "verified from" in built.stdout, built.stderr
     mar = archive(STARTER_BUNDLE, root / "store")
     server = TorchServe(root / "store", root / "work").start()
     try:
@@ -165,10 +167,11 @@ def test_indexed_picture_and_its_altered_copy_find_their_product_first(search, c
             assert answer.json["results"][-1]["match"] == "similar"
             assert first["picture_url"].startswith("http")
             assert answer.json["query"]["category"] and answer.json["query"]["labels"]
-        similar = [result["similarity"] for result in answer.json["results"] if result["match"] == "similar"]
+        similar = [result["score"] for result in answer.json["results"] if result["match"] == "similar"]
         assert similar == sorted(similar, reverse=True)
     parts = dict(part.split(";dur=") for part in answer.headers["Server-Timing"].split(", "))
-    assert set(parts) == {"model", "search"} and all(float(ms) > 0 for ms in parts.values())
+    assert set(parts) == {"model", "keypoints", "copies", "search"}
+    assert float(parts["model"]) > 0 and float(parts["search"]) > 0
     again = search.post("/v1/similar?k=5", data=sent, content_type="image/jpeg", headers=headers)
     assert again.json["cached"] and again.json["results"] == answer.json["results"]
     assert "Server-Timing" not in again.headers  # nothing was computed
@@ -183,8 +186,8 @@ def test_one_result_per_product_and_filters_hold(search, crawl, headers):
     matches = [result["match"] for result in everything["results"]]
     assert matches[0] == "copy" and matches == sorted(matches)  # the picture's own products first, then the rest
     similar = [result for result in everything["results"] if result["match"] == "similar"]
-    assert [result["similarity"] for result in similar] == sorted((r["similarity"] for r in similar), reverse=True)
-    assert all(result["score"] == result["similarity"] for result in similar)
+    assert [result["score"] for result in similar] == sorted((r["score"] for r in similar), reverse=True)
+    assert all(-1 <= result["score"] <= 1 for result in similar)  # the expanded query's cosine
     ranked = search.post("/v1/similar?k=50&rank=category", data=picture, content_type="image/jpeg",
                          headers=headers).json
     assert not ranked["cached"]  # a ranking of its own, cached apart
@@ -315,8 +318,53 @@ def test_the_query_category_prior_reranks_within_its_weight(tmp_path):
     index = CatalogueIndex(tmp_path / current_name(tmp_path))
     assert [hit.item["page_url"] for hit in index.search(query, 3)] == ["p0", "p1", "p2"]
     prior = category_prior([{"label": "dress", "probability": 1.0}, {"label": "shirt", "probability": 0.0}])
-    hits = index.search(query, 3, prior=prior)
+    hits = index.search(query, 3, prior=prior, expansion=0)
     assert [hit.item["page_url"] for hit in hits] == ["p1", "p0", "p2"]
     assert hits[0].similarity == pytest.approx(similarities[1], abs=1e-6)
     assert hits[0].score == pytest.approx(similarities[1] + CATEGORY_PRIOR, abs=1e-6)
     assert [hit.item["page_url"] for hit in index.search(query, 3, Filters(category="shirt"), prior)] == ["p0"]
+
+
+def test_keypoints_verify_an_altered_copy_where_the_copy_descriptor_cannot_tell(tmp_path):
+    """Every picture's copy descriptor made the same, so that only verification can tell them apart: an
+    altered copy of one photograph (cut off-centre, mirrored, rotated, recompressed) comes back first,
+    marked copy with its inliers, and no other photograph is marked copy; without the query's keypoints the
+    index falls back to its threshold. The keypoints survive the version's round trip and a shop's removal."""
+    import skimage.data
+
+    photographs = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in PHOTOGRAPHS]
+    items = [{"sha1": str(n), "page_url": f"http://127.0.0.{1 + n % 2}/p/{n}", "picture_url": f"{n}.jpg",
+              "category": "photograph", "colour": "", "shop": f"127.0.0.{1 + n % 2}", "width": 1, "height": 1}
+             for n in range(len(photographs))]
+    vectors = np.eye(len(photographs), dtype=np.float32)
+    copies = CopyViews(np.ones((len(photographs), 4), np.float32) / 2, np.arange(len(photographs)), threshold=1.5,
+                       min_inliers=15).with_local([local_features(photo) for photo in photographs])
+    write_version(tmp_path, vectors, items, "1", "x", copies)
+    index = CatalogueIndex(tmp_path / current_name(tmp_path))
+    for n, photo in enumerate(photographs[:4]):
+        copy = Image.open(io.BytesIO(off_centre_copy(jpeg_bytes(rotate(photo))))).convert("RGB")
+        hits = index.search(vectors[(n + 1) % len(photographs)], 3, copy_query=np.full(4, 0.5, np.float32),
+                            local_query=query_features(copy))
+        assert (hits[0].item["sha1"], hits[0].match) == (str(n), "copy") and hits[0].inliers >= 15
+        assert [hit.match for hit in hits[1:]] == ["similar", "similar"]
+        unverified = index.search(vectors[(n + 1) % len(photographs)], 3, copy_query=np.full(4, 0.5, np.float32))
+        assert unverified[0].item["sha1"] == str((n + 1) % len(photographs)) and unverified[0].match == "similar"
+    kept = index.copies.kept(np.arange(0, len(photographs), 2))
+    assert [len(kept.local[row]) for row in range(len(kept.local))] == [
+        len(index.copies.local[row]) for row in range(0, len(photographs), 2)]
+
+
+def test_query_expansion_pulls_toward_the_nearest_neighbours_kind_and_reports_the_plain_similarity(tmp_path):
+    """B lies beyond the query's nearest neighbour A, C as close to the query on another side: plain cosine
+    ranks C before B; the query expanded with A ranks B first after A. Similarities stay the query's own."""
+    vectors = np.asarray([[0.95, 0.312, 0.0], [0.80, 0.60, 0.0], [0.82, 0.0, 0.572]], dtype=np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    items = [{"sha1": name, "page_url": name, "picture_url": "", "category": "", "colour": "", "shop": "a",
+              "width": 1, "height": 1} for name in "ABC"]
+    write_version(tmp_path, vectors, items, "1", "x")
+    index = CatalogueIndex(tmp_path / current_name(tmp_path))
+    query = np.asarray([1.0, 0.0, 0.0], dtype=np.float32)
+    assert [hit.item["sha1"] for hit in index.search(query, 3, expansion=0)] == ["A", "C", "B"]
+    expanded = index.search(query, 3, expansion=1)
+    assert [hit.item["sha1"] for hit in expanded] == ["A", "B", "C"]
+    assert [hit.similarity for hit in expanded] == pytest.approx((vectors @ query)[[0, 1, 2]].tolist(), abs=1e-6)
