@@ -154,6 +154,10 @@ def test_the_visual_search_index_is_built_from_the_output_without_embedding_agai
         assert (item["picture_url"], item["category"], item["colour"], item["shop"]) == (
             twin["picture_url"], twin["category"], twin["colour"], "shop.example")
         assert np.allclose(from_answers.vectors[row], embedded.vectors[order[item["page_url"]]], atol=1e-5)
+        # the keypoints read again from the job's source pictures: the same as the build's from the manifest
+        assert np.array_equal(from_answers.copies.local[row].descriptors,
+                              embedded.copies.local[order[item["page_url"]]].descriptors)
+    assert report.without_keypoints == 0 and "keypoints" in report.copies
     again = build_index_from_answers(out, tmp_path / "from-answers", manifest)
     assert again.skipped["already indexed"] == 6 and again.items == 6
 
