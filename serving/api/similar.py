@@ -8,10 +8,10 @@ call; the catalogue index (``serving.index``) lists first the products of which 
 an altered copy, marked ``"match": "copy"`` (the nearest candidates by copy similarity whose
 keypoints, found here in the API worker, agree with the picture's in at least the index's
 calibrated number of ``inliers``; or, for an index without keypoints, copy similarity at or
-above its calibrated threshold), then ranks the others (``"match": "similar"``): by similarity (``rank=similarity``,
-the default), or with ``rank=category`` by similarity plus the picture's own category
-probabilities (``serving.index.store``'s ranking: more products of the picture's category,
-but a weak model's wrong label can push an altered copy's own product down). An uncached
+above its calibrated threshold), then ranks the others (``"match": "similar"``): by similarity
+with the query expanded (``rank=similarity``, the default), or with ``rank=category`` by
+similarity plus the picture's own category probabilities (``serving.index.store``'s ranking:
+more products of the picture's category). An uncached
 answer says how long each part took in a ``Server-Timing`` header (``model``: TorchServe's
 labels and embedding; ``keypoints``: the query's, found here; ``copies``: finding and verifying
 copies; ``search``: the similarity ranking). Answers are cached in Redis
