@@ -57,6 +57,7 @@ from serving.index.build import (
     CALIBRATION_PICTURES,
     calibrated_min_inliers,
     calibrated_threshold,
+    calibration_scores,
     database_views,
     mirror_variant,
 )
@@ -255,9 +256,10 @@ def calibrated(train: list[Path], train_embedded: Embedded, bundle: Path) -> tup
     sample = sorted(random.Random(0).sample(range(len(train)), min(CALIBRATION_PICTURES, len(train))))
     alter = altering(tuple(ALTERATIONS), SEED)
     altered_copies = Embedded(bundle, "calibration", [train[row] for row in sample], alter)
-    threshold = calibrated_threshold(copies, altered_copies.first_views(), np.asarray(sample))
+    scores = calibration_scores(copies, altered_copies.first_views())
+    threshold = calibrated_threshold(copies, scores, np.asarray(sample))
     local = keypoints("calibration", [train[row] for row in sample], alter, query=True)
-    min_inliers = calibrated_min_inliers(copies, altered_copies.first_views(), local, np.asarray(sample))
+    min_inliers = calibrated_min_inliers(copies, scores, local, np.asarray(sample))
     copies = dataclasses.replace(copies, threshold=threshold, min_inliers=min_inliers)
     return copies, (f"0. copy threshold {threshold:.4f}, copies verified from {min_inliers} inliers: calibrated on "
                     f"altered copies (all five, random crop position) of {len(sample)} train pictures against the "

@@ -94,19 +94,24 @@ def _lookup(source: bytes | str, version: str | None) -> dict[str, Any] | Miss:
     return cached or Miss(digest, picture, url)
 
 
-def model_input(picture: bytes) -> bytes:
-    """The picture as TorchServe gets it: checked, and shrunk (JPEG) when a side is over SHOPLENS_SEND_MAX_SIDE
-    or its file is large."""
-    limits = ImageLimits(max_bytes=settings().max_upload_bytes)
+def checked_image(picture: bytes) -> Image.Image:
+    """The picture decoded within the API's limits; 413 or 422 with the reason when it is not usable."""
     try:
-        image = decode_image(picture, limits)
+        return decode_image(picture, ImageLimits(max_bytes=settings().max_upload_bytes))
     except ImageRejected as exc:
         raise APIError(413 if exc.reason == "too_large_file" else 422, f"not a usable picture: {exc}") from None
+
+
+def model_input(picture: bytes, image: Image.Image | None = None) -> bytes:
+    """The picture as TorchServe gets it: checked (`image`: already decoded by ``checked_image``), and shrunk
+    (JPEG) when a side is over SHOPLENS_SEND_MAX_SIDE or its file is large."""
+    image = checked_image(picture) if image is None else image
     side = settings().send_max_side
     if max(image.size) <= side and len(picture) <= SEND_AS_IS_BYTES:
         return picture
-    image.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
-    return jpeg_bytes(image, SEND_QUALITY)
+    shrunk = image.copy()  # the caller may use `image` again
+    shrunk.thumbnail((side, side), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return jpeg_bytes(shrunk, SEND_QUALITY)
 
 
 def _attempt(call: Any, *args: Any) -> Any:

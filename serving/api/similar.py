@@ -28,16 +28,16 @@ from typing import Any
 
 import numpy as np
 from flask import Blueprint, g, jsonify, request
+from PIL import Image
 
-from serving.api.classify import fetch, guarded, model_input
+from serving.api.classify import checked_image, fetch, guarded, model_input
 from serving.api.errors import APIError
 from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import request_pictures
 from serving.api.services import cache, catalogue, default_version, model
-from serving.index.local import LocalFeatures, query_features
+from serving.index.local import query_features
 from serving.index.store import CatalogueIndex, Filters, Hit, category_prior
 from shoplens.exported import COPY_EMBEDDING
-from shoplens.imaging import ImageRejected, decode_image
 
 blueprint = Blueprint("similar", __name__, url_prefix="/v1")
 
@@ -78,9 +78,9 @@ def _index_for(model_version: str | None) -> CatalogueIndex:
     return index
 
 
-def _embedded(picture: bytes, version: str | None) -> dict[str, Any]:
+def _embedded(picture: bytes, image: Image.Image, version: str | None) -> dict[str, Any]:
     try:
-        answer = model().embed(model_input(picture), version)
+        answer = model().embed(model_input(picture, image), version)
     except InferenceUnavailable as exc:
         raise APIError(503, str(exc)) from None
     if "error" in answer:
@@ -88,15 +88,6 @@ def _embedded(picture: bytes, version: str | None) -> dict[str, Any]:
     if not answer.get("embedding"):
         raise APIError(503, "visual search unavailable: the served model has no embedding output; export it again")
     return answer
-
-
-def _keypoints(picture: bytes) -> tuple[LocalFeatures, ...] | None:
-    """The query picture's keypoints, to verify copies with (None where it does not decode here or is too
-    small to verify: the copies are then found by threshold)."""
-    try:
-        return query_features(decode_image(picture))
-    except ImageRejected:
-        return None
 
 
 def _result(hit: Hit) -> dict[str, Any]:
@@ -123,12 +114,14 @@ def similar():  # noqa: ANN201 (Flask view)
     if cached:
         return jsonify({**cached, "cached": True})
     began = time.perf_counter()
-    answer = _embedded(picture, version.name)
+    image = checked_image(picture)
+    answer = _embedded(picture, image, version.name)
     embedded = time.perf_counter()
     index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
     prior = category_prior(answer.get("labels")) if rank == "category" else None
     copy_query = np.asarray(answer[COPY_EMBEDDING], dtype=np.float32) if answer.get(COPY_EMBEDDING) else None
-    local_query = _keypoints(picture) if copy_query is not None and index.copies and index.copies.verifiable else None
+    verifiable = copy_query is not None and index.copies is not None and index.copies.verifiable
+    local_query = query_features(image) if verifiable else None  # None too for a picture too small to verify
     found = time.perf_counter()
     seconds: dict[str, float] = {}
     hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior, copy_query, local_query,

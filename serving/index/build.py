@@ -183,10 +183,11 @@ class _Embedder:
             raw = np.concatenate([self.outputs(queries[start:start + BATCH])[COPY_EMBEDDING]
                                   for start in range(0, len(queries), BATCH)])
             pictures = np.unique([item["sha1"] for item in items], return_inverse=True)[1]
-            copies = dataclasses.replace(copies, threshold=calibrated_threshold(copies, raw, rows, pictures))
+            scores = calibration_scores(copies, raw)
+            copies = dataclasses.replace(copies, threshold=calibrated_threshold(copies, scores, rows, pictures))
             if copies.local is not None:
                 local = [query_features(query) for query in queries]
-                copies = dataclasses.replace(copies, min_inliers=calibrated_min_inliers(copies, raw, local, rows,
+                copies = dataclasses.replace(copies, min_inliers=calibrated_min_inliers(copies, scores, local, rows,
                                                                                         pictures))
         return copies
 
@@ -206,9 +207,14 @@ class _Embedder:
         return copies.with_local([features(row) for row in range(held, count)])
 
 
-def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: np.ndarray,
+def calibration_scores(copies: CopyViews, raw_queries: np.ndarray) -> np.ndarray:
+    """(queries, views) copy similarities of altered copies (their raw copy descriptors) to every view."""
+    return np.stack([copies.query(raw) for raw in raw_queries]) @ np.asarray(copies.vectors).T
+
+
+def calibrated_threshold(copies: CopyViews, scores: np.ndarray, originals: np.ndarray,
                          pictures: np.ndarray | None = None) -> float:
-    """The copy threshold from altered copies of catalogue pictures (their raw copy descriptors, and their
+    """The copy threshold from altered copies of catalogue pictures (their ``calibration_scores``, and their
     originals' item rows; `pictures`: per item row, an id equal for the same picture bytes, whose other
     items are copies too). Each altered copy gives its similarity to its original (best view) and to the
     nearest other picture, which is what a query that is no copy meets. The threshold lies midway
@@ -218,8 +224,6 @@ def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: 
     are still answered by the similarity ranking. Chosen on the catalogue's own pictures only: the
     benchmark calibrates it on train pictures and measures it on validation."""
     pictures = np.arange(int(copies.owners.max()) + 1) if pictures is None else pictures
-    queries = np.stack([copies.query(raw) for raw in raw_queries])
-    scores = queries @ np.asarray(copies.vectors).T
     own = pictures[copies.owners][None, :] == pictures[originals][:, None]
     original = np.where(own, scores, -np.inf).max(1)
     nearest_other = np.where(own, -np.inf, scores).max(1)
@@ -227,7 +231,7 @@ def calibrated_threshold(copies: CopyViews, raw_queries: np.ndarray, originals: 
     return float((others + originals_low) / 2 if originals_low > others else others)
 
 
-def calibrated_min_inliers(copies: CopyViews, raw_queries: np.ndarray,
+def calibrated_min_inliers(copies: CopyViews, scores: np.ndarray,
                            local_queries: list[tuple[LocalFeatures, ...] | None], originals: np.ndarray,
                            pictures: np.ndarray | None = None) -> int | None:
     """The inliers from which a verified candidate counts as the query's original, calibrated on what
@@ -242,9 +246,8 @@ def calibrated_min_inliers(copies: CopyViews, raw_queries: np.ndarray,
     kept = [row for row, local in enumerate(local_queries) if local is not None]
     if len(kept) < CALIBRATION_MIN_VERIFIED:
         return None
-    scores = np.stack([copies.query(raw_queries[row]) for row in kept]) @ np.asarray(copies.vectors).T
     nearest_other = []
-    for query_scores, row in zip(scores, kept, strict=True):
+    for query_scores, row in zip(scores[kept], kept, strict=True):
         nearest = list(dict.fromkeys(copies.owners[np.argsort(-query_scores, kind="stable")].tolist()))[:VERIFY_DEPTH]
         others = [item for item in nearest if pictures[item] != pictures[originals[row]]]
         nearest_other.append(max((best_inliers(local_queries[row], copies.local[item]) for item in others), default=0))
