@@ -3,7 +3,9 @@
 Prints accuracy with its 95 % t interval, for all labelled pictures and for the single-coloured
 ones, on the tuning labels (`colour_labels_train.csv`, train pictures: the thresholds were tuned
 on them) and on the evaluation labels (`colour_labels.csv`, validation pictures: never tuned on).
-Skips where the data is absent.
+The evaluation pictures were labelled a second time, blind to the first labels
+(`colour_labels_second.csv`): it also prints how often the two labellers agree, accuracy against
+the second labels, and accuracy on the pictures whose two labels agree. Skips where the data is absent.
 
     .venv/bin/python bench/colour_clothing_small.py [--data DIR]
 """
@@ -19,7 +21,9 @@ from clothing_small import DEFAULT_DATA, absent
 from training.starter import colour_lines
 
 HERE = Path(__file__).parent
-COLOUR_LABELS = {"tuning": HERE / "colour_labels_train.csv", "evaluation": HERE / "colour_labels.csv"}
+# role: (labels, the same pictures labelled again blind by someone else or None)
+COLOUR_LABELS = {"tuning": (HERE / "colour_labels_train.csv", None),
+                 "evaluation": (HERE / "colour_labels.csv", HERE / "colour_labels_second.csv")}
 
 
 def main() -> int:

@@ -124,6 +124,32 @@ def test_colour_of_drawn_garments_on_busy_backgrounds():
         assert dominant_colour(picture).name == colour
 
 
+
+def test_colour_figures_measure_the_labellers_agreement(tmp_path):
+    """Colour accuracy against two labellings of the same pictures: their agreement, accuracy against the
+    second, and accuracy on the pictures both name alike; a second labelling of other pictures is refused."""
+    from shoplens import ShopLensError
+    from training.starter import colour_figures
+
+    pictures = {f"validation/shirt/{colour}.png": colour for colour in ("red", "blue", "black", "white")}
+    for name, colour in pictures.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        draw_garment("shirt", colour, (192, 256), random.Random(1), busy=True).save(tmp_path / name)
+    first, second = tmp_path / "first.csv", tmp_path / "second.csv"
+    first.write_text("file,colour,single_colour\n" + "".join(f"{n},{c},yes\n" for n, c in pictures.items()))
+    # the second labeller calls the black shirt blue and the white one grey: 2 of 4 pictures agree
+    second_labels = pictures | {"validation/shirt/black.png": "blue", "validation/shirt/white.png": "grey"}
+    second.write_text("file,colour\n" + "".join(f"{n},{c}\n" for n, c in second_labels.items()))
+    figures = colour_figures(tmp_path, first, second)
+    assert figures["split"] == "validation"
+    assert figures["all"]["estimate"] == 1.0  # what test_colour_of_drawn_garments_on_busy_backgrounds asserts
+    assert figures["labellers_agree"]["estimate"] == 0.5
+    assert figures["second_labels"]["estimate"] == 0.5
+    assert (figures["labels_agreed"]["estimate"], figures["labels_agreed"]["n"]) == (1.0, 2)
+    second.write_text("file,colour\nvalidation/shirt/red.png,red\n")
+    with pytest.raises(ShopLensError, match="same pictures"):
+        colour_figures(tmp_path, first, second)
+
 def _flat_lay(floor, garment, light):
     """A T-shirt laid flat on a plain floor, photographed under `light` (1: full exposure), with sensor noise."""
     from PIL import Image, ImageDraw

@@ -31,6 +31,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, ServingSettings, write_bundle
 from shoplens.colour import dominant_colour
 from shoplens.imaging import decode_image
@@ -473,21 +474,43 @@ def report_lines(report: dict) -> list[str]:
     return lines
 
 
-def colour_figures(data: Path, labels_csv: Path) -> dict:
+def colour_figures(data: Path, labels_csv: Path, second_csv: Path | None = None) -> dict:
     """Colour from pixels against the hand-made labels of `labels_csv` (file, colour, single_colour; each file
-    relative to `data`, its first folder the split)."""
+    relative to `data`, its first folder the split); with `second_csv` (file, colour: the same pictures labelled
+    again by someone else, blind to the first labels), also how often the labellers agree, accuracy against the
+    second labels, and accuracy on the pictures whose two labels agree."""
     rows = list(csv.DictReader(labels_csv.open(encoding="utf-8")))
-    right = np.array([dominant_colour(decode_image(data / row["file"])).name == row["colour"] for row in rows], float)
+    named = [dominant_colour(decode_image(data / row["file"])).name for row in rows]
+    right = np.array([name == row["colour"] for name, row in zip(named, rows, strict=True)], float)
     single = np.array([row["single_colour"] == "yes" for row in rows])
-    return {"split": "/".join(sorted({Path(row["file"]).parts[0] for row in rows})),
-            "all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
+    figures = {"split": "/".join(sorted({Path(row["file"]).parts[0] for row in rows})),
+               "all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
+    if second_csv is not None:
+        second = {row["file"]: row["colour"] for row in csv.DictReader(second_csv.open(encoding="utf-8"))}
+        if set(second) != {row["file"] for row in rows}:
+            raise ShopLensError(f"{second_csv.name} does not label the same pictures as {labels_csv.name}")
+        agree = np.array([second[row["file"]] == row["colour"] for row in rows])
+        figures |= {"labellers_agree": t_interval(agree.astype(float)).as_dict(),
+                    "second_labels": t_interval(np.array([name == second[row["file"]] for name, row in
+                                                          zip(named, rows, strict=True)], float)).as_dict(),
+                    "labels_agreed": t_interval(right[agree]).as_dict()}
+    return figures
 
 
-def colour_lines(data: Path, labels: dict[str, Path]) -> list[str]:
-    """Colour from pixels as the benchmarks print it, for each role ("tuning", "evaluation") and its labels."""
+COLOUR_FIGURE_NAMES = {"all": "all pictures", "single_colour": "single_colour pictures",
+                       "second_labels": "all pictures, against the second labels",
+                       "labels_agreed": "pictures whose two labels agree"}
+
+
+def colour_lines(data: Path, labels: dict[str, tuple[Path, Path | None]]) -> list[str]:
+    """Colour from pixels as the benchmarks print it, for each role ("tuning", "evaluation") and its labels
+    (and second labels, if any)."""
     lines = []
-    for role, labels_csv in labels.items():
-        figures = colour_figures(data, labels_csv)
-        lines += [f"colour from pixels, {role} ({labels_csv.name}, {figures['split']} split, {name} pictures): "
-                  f"accuracy {_interval(figures[name])}" for name in ("all", "single_colour")]
+    for role, (labels_csv, second_csv) in labels.items():
+        figures = colour_figures(data, labels_csv, second_csv)
+        lines += [f"colour from pixels, {role} ({labels_csv.name}, {figures['split']} split, {name}): "
+                  f"accuracy {_interval(figures[key])}" for key, name in COLOUR_FIGURE_NAMES.items() if key in figures]
+        if second_csv is not None:
+            lines.append(f"labellers of {labels_csv.name} and {second_csv.name} agree on "
+                         f"{_interval(figures['labellers_agree'])}")
     return lines
