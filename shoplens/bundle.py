@@ -13,8 +13,11 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
     tasks           {"category": [labels...], "colour": [labels...]} in logit order;
                     "colour" is absent when the training data had no colours
     preprocessing   {"resize": int, "image_size": int, "mean": [3 floats],
-                     "std": [3 floats], "interpolation": "bilinear" | "bicubic"}:
-                    resize the shorter side, centre-crop, scale to [0, 1], normalise
+                     "std": [3 floats], "interpolation": "bilinear" | "bicubic",
+                     "whole_picture": bool (absent: false)}:
+                    resize the shorter side, centre-crop, scale to [0, 1], normalise; with
+                    whole_picture, a second view: the whole picture fitted into the square
+                    on white margins, so the model sees (N, 2, 3, image_size, image_size)
     metrics         the evaluation summary of the run (accuracy, interval, n, split)
     data_digest     SHA-256 of the labelled data the model saw (``manifest.digest``)
     weights_sha256  SHA-256 of ``weights.pt``, checked on load
@@ -90,6 +93,9 @@ class Preprocessing:
     mean: list[float] = field(default_factory=lambda: [0.485, 0.456, 0.406])
     std: list[float] = field(default_factory=lambda: [0.229, 0.224, 0.225])
     interpolation: str = "bilinear"
+    # The centre crop cuts off a garment's ends (a dress's hem, a sleeve): a model trained on it
+    # also sees the whole picture, fitted into the square (the starter model).
+    whole_picture: bool = False
 
 
 @dataclass

