@@ -3,9 +3,9 @@
 Pictures are decoded once; each member's frozen trunk maps (the feature map entering its last
 TUNED_BLOCKS blocks) of both views of train pictures (centre crop, whole picture), and of validation
 pictures' views and their mirror images, are cached on disk (one file per split, member and view),
-so fine-tuning a copy of the last blocks with a
-new head, choosing epochs, members, the temperature and thresholds runs on small maps, never on
-pictures again. The garment gate's threshold comes from the frozen tails on the same maps.
+so fine-tuning a copy of the last blocks with a new head, choosing epochs, members, the temperature
+and thresholds runs on small maps, never on pictures again. The garment gate's threshold comes from
+the frozen tails on the same maps.
 """
 
 from __future__ import annotations
@@ -490,19 +490,20 @@ def colour_figures(data: Path, labels_csv: Path, second_csv: Path | None = None)
     again by someone else, blind to the first labels), also how often the labellers agree, accuracy against the
     second labels, and accuracy on the pictures whose two labels agree."""
     rows = list(csv.DictReader(labels_csv.open(encoding="utf-8")))
-    named = [dominant_colour(decode_image(data / row["file"])).name for row in rows]
-    right = np.array([name == row["colour"] for name, row in zip(named, rows, strict=True)], float)
+    named = np.array([dominant_colour(decode_image(data / row["file"])).name for row in rows])
+    first = np.array([row["colour"] for row in rows])
+    right = (named == first).astype(float)
     single = np.array([row["single_colour"] == "yes" for row in rows])
     figures = {"split": "/".join(sorted({Path(row["file"]).parts[0] for row in rows})),
                "all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
     if second_csv is not None:
-        second = {row["file"]: row["colour"] for row in csv.DictReader(second_csv.open(encoding="utf-8"))}
-        if set(second) != {row["file"] for row in rows}:
+        labelled = {row["file"]: row["colour"] for row in csv.DictReader(second_csv.open(encoding="utf-8"))}
+        if set(labelled) != {row["file"] for row in rows}:
             raise ShopLensError(f"{second_csv.name} does not label the same pictures as {labels_csv.name}")
-        agree = np.array([second[row["file"]] == row["colour"] for row in rows])
+        second = np.array([labelled[row["file"]] for row in rows])
+        agree = second == first
         figures |= {"labellers_agree": t_interval(agree.astype(float)).as_dict(),
-                    "second_labels": t_interval(np.array([name == second[row["file"]] for name, row in
-                                                          zip(named, rows, strict=True)], float)).as_dict(),
+                    "second_labels": t_interval((named == second).astype(float)).as_dict(),
                     "labels_agreed": t_interval(right[agree]).as_dict()}
     return figures
 
