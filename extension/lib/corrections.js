@@ -13,8 +13,9 @@
    * theirs; the model's own top three stay for the hover card. */
   function corrected(answer, correction) {
     if (!correction.garment) return { ...answer, corrected: true, garment: false, category: "not a garment",
-      colour: undefined };
+      categories: [], colour: undefined };
     return { ...answer, corrected: true, garment: true, category: correction.category,
+      categories: [{ label: correction.category, probability: 1 }],
       colour: correction.colour ? { label: correction.colour, probability: 1 } : undefined };
   }
 

@@ -32,9 +32,17 @@
     return answer.labels.slice(0, 3).map((label) => `${label.label} ${percent(label.probability)}`);
   }
 
+  /** The categories a filter finds the picture under: the answer's category set (every category whose
+   * calibrated probability passes the model's threshold: a shirt that could be a pullover is both),
+   * or its one category where the answer has no set (older APIs). */
+  function categoriesOf(answer) {
+    return Array.isArray(answer.categories) && answer.categories.length
+      ? answer.categories.map((entry) => entry.label) : [answer.category];
+  }
+
   /** Whether an answer passes a filter {category, colour}; an empty field matches anything. */
   function matches(answer, filter) {
-    if (filter.category && answer.category !== filter.category) return false;
+    if (filter.category && !categoriesOf(answer).includes(filter.category)) return false;
     if (filter.colour && (!answer.colour || answer.colour.label !== filter.colour)) return false;
     return true;
   }

@@ -12,6 +12,10 @@ test("a corrected answer shows the shopper's labels, marked as theirs, never as 
   assert.equal(Labels.badgeText(mine), "skirt · blue · your label");
   assert.equal(Labels.isLowConfidence(mine, 0.9), false);
   assert.deepEqual(Labels.topThree(mine), ["dress 60%", "skirt 30%"]); // the model's own, for the hover card
+  const set = { ...ANSWER, categories: [{ label: "dress", probability: 0.6 }, { label: "skirt", probability: 0.3 }] };
+  const fixed = Corrections.corrected(set, { garment: true, category: "skirt", colour: "blue" });
+  assert.equal(Labels.matches(fixed, { category: "skirt" }), true);
+  assert.equal(Labels.matches(fixed, { category: "dress" }), false); // the model's set no longer counts
   const none = Corrections.corrected(ANSWER, { garment: false });
   assert.equal(Labels.badgeText(none), "not a garment · your label");
   assert.equal(Labels.isGarment(none), false);

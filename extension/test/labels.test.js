@@ -27,6 +27,16 @@ test("the filter matches category and colour; empty fields match anything", () =
   assert.equal(Labels.matches(answer("dress", null, 0.9), { colour: "red" }), false);
 });
 
+test("the filter finds an ambiguous picture under every category of its set", () => {
+  // an answer as POST /v1/classify gives it: a shirt that could be a pullover
+  const ambiguous = { ...answer("shirt", "blue", 0.55), categories: [{ label: "shirt", probability: 0.55 },
+    { label: "pullover", probability: 0.38 }] };
+  assert.equal(Labels.matches(ambiguous, { category: "pullover" }), true);
+  assert.equal(Labels.matches(ambiguous, { category: "shirt", colour: "blue" }), true);
+  assert.equal(Labels.matches(ambiguous, { category: "dress" }), false);
+  assert.equal(Labels.matches(ambiguous, { category: "pullover", colour: "red" }), false);
+});
+
 test("counts by category and colour", () => {
   const summary = Labels.summarise([answer("dress", "red", 0.9), answer("dress", "blue", 0.9), answer("shirt", "red", 0.9)]);
   assert.deepEqual(summary, { total: 3, categories: { dress: 2, shirt: 1 }, colours: { red: 2, blue: 1 } });
