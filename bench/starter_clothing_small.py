@@ -4,9 +4,10 @@ Prints, on the validation split, for each backbone alone and for the best ensemb
 (probability average + flip test-time augmentation): accuracy with its 95 % t interval
 for ten classes and for dress/longsleeve/shirt, expected calibration error before and
 after temperature scaling, inference ms/picture; then the not-a-garment figures, the
-training wall time with the load average, and colour-from-pixels accuracy (as
-`bench/colour_clothing_small.py` prints it). Trunk maps are cached (`--feature-cache`), so a
-second run only fine-tunes. Skips where the data is absent.
+training wall time with the load average, the colour model's accuracy beside colour from
+pixels on the same pictures (the model fitted on the train labels `shoplens-train starter` reads),
+and colour-from-pixels accuracy (as `bench/colour_clothing_small.py` prints it). Trunk maps are
+cached (`--feature-cache`), so a second run only fine-tunes. Skips where the data is absent.
 
     .venv/bin/python bench/starter_clothing_small.py [--data DIR] [--members a,b,c]
 """
@@ -22,7 +23,10 @@ from pathlib import Path
 from clothing_small import DEFAULT_DATA, absent
 from colour_clothing_small import COLOUR_LABELS
 
-from training.starter import colour_lines, report_lines, run_starter
+from training.cli import STARTER_COLOUR_LABELS
+from training.starter import ColourLabels, colour_lines, report_lines, run_starter
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def main() -> int:
@@ -34,7 +38,8 @@ def main() -> int:
     if absent(args.data):
         return 0
     started = time.perf_counter()
-    _, _, report = run_starter(args.data, args.feature_cache, args.members.split(","))
+    colour = ColourLabels([ROOT / path for path in STARTER_COLOUR_LABELS], COLOUR_LABELS["evaluation"][0])
+    _, _, report = run_starter(args.data, args.feature_cache, args.members.split(","), colour)
     print("\n".join(report_lines(report)))
     print("load average (1, 5, 15 min) after the timings: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("\n".join(colour_lines(args.data, COLOUR_LABELS)))

@@ -41,6 +41,9 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
                     the answer's ``categories`` (the top one always does)
     garment_threshold   null, or the garment score (the model's "garment" output) below
                     which a picture is answered as not a garment
+    colour_model    null, or a ``shoplens.colour.ColourModel`` as JSON (arrays as base64
+                    float32): the colour the answer gives, read from the pixels' features and
+                    the model's "colour_features" output
 
 ``weights.pt``
     a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``),
@@ -139,6 +142,7 @@ class BundleInfo:
     calibration: dict[str, Any] = field(default_factory=dict)
     category_threshold: float | None = None
     garment_threshold: float | None = None
+    colour_model: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
 
     def to_json(self) -> str:

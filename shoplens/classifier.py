@@ -17,8 +17,8 @@ import numpy as np
 from PIL import Image
 
 from shoplens.bundle import BundleInfo
-from shoplens.colour import dominant_colour
-from shoplens.exported import DESCRIPTORS, EMBEDDING, Predict
+from shoplens.colour import ColourModel, read_colour
+from shoplens.exported import COLOUR_FEATURES, DESCRIPTORS, EMBEDDING, Predict
 from shoplens.imaging import ImageLimits, ImageRejected, decode_image
 from shoplens.preprocessing import eval_pixels
 
@@ -47,8 +47,9 @@ def describe(outputs: dict[str, Any], info: BundleInfo, image: Image.Image | Non
     ``categories`` lists every category at or above the bundle's threshold (the top one always),
     so a filter finds an ambiguous picture under either label. A model with a garment score says
     whether the picture shows a garment at all. The colour comes from the model's colour head
-    when it has one, else from the pixels; both are reported when both exist, and
-    ``colour.source`` says which one the badge shows.
+    when it has one, or from the bundle's colour model (the pixels' features and the model's colour
+    features), else from the pixels alone; the pixels' own estimate is reported beside a model's,
+    and ``colour.source`` says which one the badge shows.
     """
     labels = info.tasks["category"]
     probs = calibrated_probabilities(outputs["category"], info)
@@ -65,17 +66,22 @@ def describe(outputs: dict[str, Any], info: BundleInfo, image: Image.Image | Non
         score = float(outputs["garment"])
         answer["garment"] = score >= info.garment_threshold
         answer["garment_score"] = round(score - info.garment_threshold, 4)
-    from_pixels = dominant_colour(image).as_dict() if image is not None else None
+    answer.update(_colour(outputs, info, image))
+    return answer
+
+
+def _colour(outputs: dict[str, Any], info: BundleInfo, image: Image.Image | None) -> dict[str, Any]:
+    """The answer's ``colour`` (and ``colour_from_pixels`` beside a model's colour)."""
+    reading = read_colour(image) if image is not None else None
     if "colour" in outputs:
         colour = softmax(outputs["colour"])
         best = int(colour.argmax())
-        answer["colour"] = {"label": info.tasks["colour"][best], "probability": round(float(colour[best]), 4),
-                            "source": "model"}
-        if from_pixels:
-            answer["colour_from_pixels"] = from_pixels
-    elif from_pixels:
-        answer["colour"] = from_pixels
-    return answer
+        chosen = {"label": info.tasks["colour"][best], "probability": round(float(colour[best]), 4), "source": "model"}
+    elif reading is not None and info.colour_model and COLOUR_FEATURES in outputs:
+        chosen = ColourModel.from_json(info.colour_model).answer(reading, outputs[COLOUR_FEATURES])
+    else:
+        return {"colour": reading.estimate.as_dict()} if reading is not None else {}
+    return {"colour": chosen, **({"colour_from_pixels": reading.estimate.as_dict()} if reading is not None else {})}
 
 
 @dataclass

@@ -18,11 +18,19 @@ a light yellow needs more (cream is white).
 The thresholds were tuned on ``bench/colour_labels_train.csv`` (160 clothing-small train
 pictures labelled by eye, coordinate descent over a grid of each threshold); the
 validation labels of ``bench/colour_labels.csv`` only evaluate.
+
+A bundle may carry a ``ColourModel``: a logistic regression, fitted on pictures labelled by eye, over
+this reading's features (``ColourReading.features``: the votes under several centre widths, with and
+without the background, lightness and chroma statistics, the border's colour) and the model's own
+trunk features. It names colours the thresholds cannot: how dark a navy still reads blue depends on
+the whole photograph.
 """
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -84,10 +92,10 @@ def _background_colours(border: np.ndarray, k: int = 3) -> np.ndarray:
     return model.cluster_centers_[shares >= BORDER_COLOUR_SHARE]
 
 
-def _centre_weights(h: int, w: int) -> np.ndarray:
+def _centre_weights(h: int, w: int, sigma: float = CENTRE_SIGMA) -> np.ndarray:
     y, x = np.mgrid[0:h, 0:w]
     d2 = ((y - (h - 1) / 2) / h) ** 2 + ((x - (w - 1) / 2) / w) ** 2
-    return np.exp(-d2 / (2 * CENTRE_SIGMA**2)).reshape(-1)
+    return np.exp(-d2 / (2 * sigma**2)).reshape(-1)
 
 
 def colour_names(lab: np.ndarray) -> np.ndarray:
@@ -116,16 +124,58 @@ def colour_name(lab: np.ndarray) -> str:
     return NAMES[int(colour_names(np.asarray(lab, dtype=np.float64).reshape(1, 3))[0])]
 
 
-def dominant_colour(image: Image.Image) -> ColourEstimate:
-    """The garment's dominant colour: background from the border removed, each pixel's name voting,
-    centre weighted."""
+@dataclass(frozen=True)
+class ColourReading:
+    """A picture's colour estimate and the features a learned colour model reads."""
+
+    estimate: ColourEstimate
+    features: np.ndarray  # (READING_FEATURES,) float64
+
+
+FEATURE_SIGMAS = (0.12, CENTRE_SIGMA, 0.4)  # centre widths whose votes the features hold
+READING_FEATURES = 2 * len(FEATURE_SIGMAS) * len(NAMES) + 14
+
+
+def _votes(names: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    votes = np.bincount(names, weights=weights, minlength=len(NAMES))
+    return votes / max(votes.sum(), 1e-12)
+
+
+def _weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: tuple[float, ...]) -> list[float]:
+    order = np.argsort(values)
+    cumulative = np.cumsum(weights[order]) / weights.sum()
+    picks = np.minimum(np.searchsorted(cumulative, quantiles), len(values) - 1)
+    return [float(v) for v in values[order][picks]]
+
+
+def _features(pixels: np.ndarray, names: np.ndarray, garment: np.ndarray, weights: np.ndarray,
+              border: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Votes for every name under each centre width, of the garment and of the whole picture; the garment's
+    mean CIELAB colour and chroma, lightness and chroma quantiles; the border's mean colour and chroma; the
+    share of pixels taken for garment. CIELAB statistics are divided by 50 to sit near the votes' scale."""
+    votes = []
+    for sigma in FEATURE_SIGMAS:
+        centre = _centre_weights(*shape, sigma)
+        masked = centre * garment
+        votes += [_votes(names, masked if masked.sum() > 1e-6 else centre), _votes(names, centre)]
+    chroma = np.hypot(pixels[:, 1], pixels[:, 2])
+    share = weights / weights.sum()
+    lab = [*(pixels * share[:, None]).sum(0), float((chroma * share).sum()),
+           *_weighted_quantiles(pixels[:, 0], share, (0.1, 0.5, 0.9)), *_weighted_quantiles(chroma, share, (0.5, 0.9)),
+           *border.mean(0), float(np.hypot(border[:, 1], border[:, 2]).mean())]
+    return np.concatenate([*votes, np.array(lab) / 50.0, [float(garment.mean())]])
+
+
+def read_colour(image: Image.Image) -> ColourReading:
+    """The garment's dominant colour (background from the border removed, each pixel's name voting, centre
+    weighted) and the features of the same reading."""
     lab = _lab_pixels(image)
     h, w, _ = lab.shape
-    pixels = lab.reshape(-1, 3)
-    background = _background_colours(_border(lab))
-    distance = np.min(np.linalg.norm(pixels[:, None, :] - background[None], axis=2), axis=1)
+    pixels, border = lab.reshape(-1, 3), _border(lab)
+    background = _background_colours(border)
+    garment = np.min(np.linalg.norm(pixels[:, None, :] - background[None], axis=2), axis=1) > BACKGROUND_DISTANCE
     centre = _centre_weights(h, w)
-    weights = centre * (distance > BACKGROUND_DISTANCE)
+    weights = centre * garment
     if weights.sum() < MIN_GARMENT_WEIGHT * centre.sum():
         weights = centre
     names = colour_names(pixels)
@@ -133,4 +183,53 @@ def dominant_colour(image: Image.Image) -> ColourEstimate:
     best = int(votes.argmax())
     chosen = weights * (names == best)
     mean = (pixels * chosen[:, None]).sum(0) / chosen.sum()
-    return ColourEstimate(NAMES[best], tuple(float(v) for v in mean), float(votes[best] / votes.sum()))
+    estimate = ColourEstimate(NAMES[best], tuple(float(v) for v in mean), float(votes[best] / votes.sum()))
+    return ColourReading(estimate, _features(pixels, names, garment, weights, border, (h, w)))
+
+
+def dominant_colour(image: Image.Image) -> ColourEstimate:
+    """The garment's dominant colour read from its pixels (see `read_colour`)."""
+    return read_colour(image).estimate
+
+
+def _array_to_json(array: np.ndarray) -> dict[str, Any]:
+    data = np.ascontiguousarray(array, dtype="<f4")
+    return {"shape": list(data.shape), "float32_base64": base64.b64encode(data.tobytes()).decode("ascii")}
+
+
+def _array_from_json(value: dict[str, Any]) -> np.ndarray:
+    data = np.frombuffer(base64.b64decode(value["float32_base64"]), dtype="<f4")
+    return data.reshape(value["shape"]).astype(np.float64)
+
+
+@dataclass(frozen=True)
+class ColourModel:
+    """Multinomial logistic regression over standardised [reading features, the model's colour features]."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray  # (D,) the training features' mean and standard deviation
+    scale: np.ndarray
+    coef: np.ndarray  # (len(names), D)
+    intercept: np.ndarray  # (len(names),)
+    figures: dict[str, Any]  # how it was fitted and how well it did, for the model card
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        if features.shape[-1] != self.mean.shape[0]:
+            raise ValueError(f"the colour model reads {self.mean.shape[0]} features, not {features.shape[-1]}")
+        logits = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
+        shifted = np.exp(logits - logits.max(-1, keepdims=True))
+        return shifted / shifted.sum(-1, keepdims=True)
+
+    def answer(self, reading: ColourReading, model_features: np.ndarray) -> dict[str, object]:
+        probs = self.probabilities(np.concatenate([reading.features, np.asarray(model_features, np.float64)]))
+        best = int(probs.argmax())
+        return {"label": self.names[best], "probability": round(float(probs[best]), 4), "source": "model"}
+
+    def to_json(self) -> dict[str, Any]:
+        return {"names": list(self.names), "figures": self.figures,
+                **{key: _array_to_json(getattr(self, key)) for key in ("mean", "scale", "coef", "intercept")}}
+
+    @classmethod
+    def from_json(cls, value: dict[str, Any]) -> ColourModel:
+        arrays = {key: _array_from_json(value[key]) for key in ("mean", "scale", "coef", "intercept")}
+        return cls(tuple(value["names"]), figures=value.get("figures", {}), **arrays)

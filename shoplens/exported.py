@@ -22,7 +22,9 @@ EMBEDDING = "embedding"  # the exported models' output beside the tasks: pooled 
 # convolutional feature map (Radenovic et al.), L2-normalised; computed in the same pass as the labels
 COPY_EMBEDDING = "copy_embedding"
 DESCRIPTORS = (EMBEDDING, COPY_EMBEDDING)  # outputs that are one vector per picture, not a distribution
-SCORES = ("garment",)  # outputs that are one score per picture, not a distribution over labels
+# the model's pooled trunk features of the centre crop, which a bundle's colour model reads beside the pixels
+COLOUR_FEATURES = "colour_features"
+PLAIN_OUTPUTS = ("garment", COLOUR_FEATURES)  # a score or features per picture, not a distribution over labels
 Predict = Callable[[np.ndarray], dict[str, np.ndarray]]
 
 

@@ -191,4 +191,5 @@ def test_the_starter_model_flags_pictures_that_show_no_garment(spark, tmp_path, 
                              **{f"garment-{p.parent.name}-{p.name}": True for p in garments}}
     assert all(category in categories for category, categories in zip(rows["category"], rows["categories"],
                                                                         strict=True))
-    assert set(rows["colour_source"]) == {"pixels"}
+    assert set(rows["colour_source"]) == {"model"}  # the starter's colour model, as the handler answers
+    assert rows["colour_probability"].between(0, 1).all()

@@ -1,5 +1,6 @@
 """The starter model committed in models/starter, calibration, the garment gate and colour from pixels."""
 
+import json
 import random
 from pathlib import Path
 
@@ -8,9 +9,11 @@ import pytest
 import torch
 
 from serving.cli import STARTER_BUNDLE
+from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.classifier import calibrated_probabilities, describe
-from shoplens.colour import dominant_colour
+from shoplens.colour import READING_FEATURES, ColourModel, dominant_colour
+from shoplens.exported import COLOUR_FEATURES
 from shoplens.sample import draw_garment
 from shoplens.settings import CLOTHING_SMALL as CLOTHING_SMALL_SETTING
 from shoplens.vocab import COLOURS
@@ -57,8 +60,10 @@ def test_starter_answers_real_shop_photographs(starter):
     answers = [(label, answer(decode_image(path))) for label, path in pictures]
     assert all(a["garment"] is True and a["category"] in info.tasks["category"] for _, a in answers)
     assert sum(a["category"] == label for label, a in answers) >= len(answers) - 2
-    assert all(a["category"] in [c["label"] for c in a["categories"]] and a["colour"]["source"] == "pixels"
-               for _, a in answers)
+    assert all(a["category"] in [c["label"] for c in a["categories"]] for _, a in answers)
+    # the bundle's colour model names the colour; the pixels' own estimate comes beside it
+    assert all(a["colour"]["source"] == "model" and a["colour_from_pixels"]["source"] == "pixels"
+               and a["colour"]["label"] in info.colour_model["names"] for _, a in answers)
 
 
 def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_a_mirror_image_shares_it():
@@ -81,7 +86,9 @@ def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_a_mirror_image_sha
     assert np.abs(outputs[COPY_EMBEDDING][0] - outputs[COPY_EMBEDDING][1]).max() < 1e-4
     assert float(outputs[COPY_EMBEDDING][0] @ outputs[EMBEDDING][0]) < 0.999  # a descriptor of its own
     with torch.inference_mode():
-        assert set(model(torch.from_numpy(pixels))) == set(info.tasks) | {"garment"}  # the answer's outputs only
+        answered = model(torch.from_numpy(pixels))
+    assert set(answered) == set(info.tasks) | {"garment", COLOUR_FEATURES}  # the answer's outputs only
+    assert answered[COLOUR_FEATURES].shape == (2, 192)  # what the bundle's colour model reads beside the pixels
 
 
 @pytest.mark.parametrize("name", ["coffee", "rocket", "chelsea", "coins", "moon", "hubble_deep_field"])
@@ -161,6 +168,64 @@ def _flat_lay(floor, garment, light):
     return Image.fromarray(np.clip(np.asarray(picture, np.float64) * light + noise, 0, 255).astype(np.uint8))
 
 
+def _colour_model(model_features: int) -> ColourModel:
+    """Names red where the model's first colour feature is positive, blue where it is negative."""
+    width = READING_FEATURES + model_features
+    coef = np.zeros((2, width))
+    coef[:, READING_FEATURES] = [-4.0, 4.0]
+    return ColourModel(("blue", "red"), np.zeros(width), np.ones(width), coef, np.zeros(2), {"C": 1.0})
+
+
+def test_a_bundles_colour_model_names_the_colour_and_the_pixels_estimate_stays_beside_it():
+    info = BundleInfo(arch="a", trainable="last", dropout=0.0, tasks={"category": ["dress", "shirt"]},
+                      preprocessing=Preprocessing(),
+                      colour_model=_colour_model(3).to_json())
+    info = BundleInfo(**{**json.loads(info.to_json()), "preprocessing": info.preprocessing})  # as bundle.json holds it
+    picture = draw_garment("shirt", "white", (96, 128), random.Random(0), busy=True)
+    answers = [describe({"category": np.log([0.3, 0.7]), COLOUR_FEATURES: np.array([sign, 0.0, 0.0])}, info,
+                        picture, 0.2) for sign in (1.0, -1.0)]
+    assert [a["colour"]["label"] for a in answers] == ["red", "blue"]
+    assert all(a["colour"]["source"] == "model" and a["colour"]["probability"] > 0.9 for a in answers)
+    assert all(a["colour_from_pixels"] == dominant_colour(picture).as_dict() for a in answers)
+    # without the model's colour features (a model exported before them) the pixels answer alone
+    assert describe({"category": np.log([0.3, 0.7])}, info, picture, 0.2)["colour"]["source"] == "pixels"
+    with pytest.raises(ValueError, match="reads 83 features"):
+        ColourModel.from_json(info.colour_model).probabilities(np.zeros(80))
+
+
+def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_validation(tmp_path):
+    from training.ensemble import Ensemble
+    from training.starter import ColourLabels, Split, extract, fit_colour_model
+
+    rng = random.Random(3)
+    rows = {split: [f"{split}/{category}/{colour}{i}.jpg" for category in ("shirt", "dress")
+                    for colour in ("red", "blue", "green") for i in range(count)]
+            for split, count in (("train", 4), ("validation", 1))}
+    for files in rows.values():
+        for file in files:
+            (tmp_path / file).parent.mkdir(parents=True, exist_ok=True)
+            colour = Path(file).stem.rstrip("0123456789")
+            draw_garment(Path(file).parent.name, colour, (160, 200), rng, busy=True).save(tmp_path / file)
+    for split, files in rows.items():
+        (tmp_path / f"{split}.csv").write_text("file,colour\n" + "".join(
+            f"{file},{Path(file).stem.rstrip('0123456789')}\n" for file in files))
+    served = Ensemble.build(["efficientnet_lite0"], 2).eval()
+    splits = {}
+    for split in rows:
+        folder = Split.read(tmp_path / split)
+        splits[split] = (extract(served, folder.paths, tmp_path / "cache", split, mirrors=False), folder)
+    labels = ColourLabels([tmp_path / "train.csv"], tmp_path / "validation.csv")
+    model = fit_colour_model(served, splits, tmp_path, labels)
+    assert model.names == ("blue", "green", "red") and model.coef.shape == (3, READING_FEATURES + 192)
+    assert model.figures["train_labels"] == 24 and model.figures["accuracy"]["n"] == 6
+    assert model.figures["accuracy"]["estimate"] == 1.0  # drawn garments: plain colours
+    assert set(model.figures["mcnemar"]) == {"b", "c", "p"}
+    missing = tmp_path / "missing.csv"
+    missing.write_text("file,colour\ntrain/shirt/gone.jpg,red\n")
+    with pytest.raises(ShopLensError, match="not in"):
+        fit_colour_model(served, splits, tmp_path, ColourLabels([missing], tmp_path / "validation.csv"))
+
+
 def test_colour_of_white_in_a_dim_photograph_and_of_navy():
     """A white shirt on a dark floor in a dim room is white (the picture's own bright end sets its exposure),
     and a navy shirt in a plain photograph (CIELAB about 20, 1, -7: what navy keeps in these photographs) is blue
@@ -173,7 +238,7 @@ def test_colour_of_white_in_a_dim_photograph_and_of_navy():
 @pytest.mark.timeout(300)
 def test_torchserve_serves_the_starter_model_as_shoplens_serve_up_does(tmp_path):
     """`shoplens-serve up` with no bundle: the starter archive in a real TorchServe names a sample
-    photograph no garment, with a colour from its pixels and a calibrated category set."""
+    photograph no garment, with a colour from its colour model and a calibrated category set."""
     import io
     import json
 
@@ -195,7 +260,8 @@ def test_torchserve_serves_the_starter_model_as_shoplens_serve_up_does(tmp_path)
     assert status == 200, body
     answer = json.loads(body)
     assert answer["garment"] is False and answer["garment_score"] < 0
-    assert answer["colour"]["source"] == "pixels" and answer["category"] in [c["label"] for c in answer["categories"]]
+    assert answer["colour"]["source"] == "model" and answer["colour_from_pixels"]["source"] == "pixels"
+    assert answer["category"] in [c["label"] for c in answer["categories"]]
 
 
 def test_fine_tuning_moves_the_category_tail_never_the_frozen_path():

@@ -13,6 +13,10 @@ from shoplens.cli import run_cli
 from shoplens.settings import MAX_DISTANCE
 from training.models import ARCHITECTURES, TRAINABLE
 
+# the colours of train pictures labelled by eye, relative to the repository's root
+STARTER_COLOUR_LABELS = ("bench/colour_labels_train.csv", "bench/colour_labels_train_second.csv",
+                         "bench/colour_labels_train_third.csv")
+
 
 def _add_split_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", help="picture folder ROOT/<category>/[<colour>/]* or a manifest CSV")
@@ -96,12 +100,14 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_starter(args: argparse.Namespace) -> None:
-    from training.starter import report_lines, run_starter, write_starter_bundle
+    from training.starter import ColourLabels, report_lines, run_starter, write_starter_bundle
 
     data = Path(args.data)
     if not (data / "train").is_dir() or not (data / "validation").is_dir():
         raise ShopLensError(f"{data} needs train/ and validation/ folders of ROOT/<split>/<category>/*.jpg")
-    served, _, report = run_starter(data, Path(args.feature_cache).expanduser(), args.members.split(","))
+    colour = ColourLabels([Path(p) for p in args.colour_labels], Path(args.colour_validation)) \
+        if args.colour_labels else None
+    served, _, report = run_starter(data, Path(args.feature_cache).expanduser(), args.members.split(","), colour)
     print("\n".join(report_lines(report)))
     print(f"wrote {write_starter_bundle(served, report, data, Path(args.out))}")
 
@@ -129,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
                          help="backbones to choose the ensemble from (default: %(default)s)")
     starter.add_argument("--feature-cache", default="~/.cache/shoplens/features",
                          help="folder for cached trunk maps (default: %(default)s)")
+    starter.add_argument("--colour-labels", nargs="*", default=list(STARTER_COLOUR_LABELS),
+                         help="CSV files (file, colour) of train pictures labelled by eye, to fit the colour "
+                         "model on; none: colour from the pixels alone (default: %(default)s)")
+    starter.add_argument("--colour-validation", default="bench/colour_labels.csv",
+                         help="CSV file of validation pictures labelled by eye, to measure the colour model "
+                         "(default: %(default)s)")
     starter.set_defaults(func=_cmd_starter)
 
     compare = commands.add_parser("compare", help="one comparison table from several run folders")

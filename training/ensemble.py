@@ -27,7 +27,7 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo
-from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
+from shoplens.exported import COLOUR_FEATURES, COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
 from training.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
 from training.pooling import gem
 
@@ -147,6 +147,12 @@ def views_and_mirrors(pixels: torch.Tensor) -> torch.Tensor:
     return torch.stack([image for view in views for image in (view, view.flip(-1))])
 
 
+def trunk_colour_features(trunk: torch.Tensor) -> torch.Tensor:
+    """(N, C): trunk maps (N, C, H, W) of centre crops average-pooled; colour survives this deep in the
+    backbone, and the pooled map says what the picture shows around the garment's colour."""
+    return trunk.float().mean((-2, -1))
+
+
 def mean_log_probs(logits: torch.Tensor, dim: int) -> torch.Tensor:
     """log of the average of softmax(logits) over `dim`: a probability average kept as logits."""
     return torch.logsumexp(logits.log_softmax(-1), dim=dim) - math.log(logits.shape[dim])
@@ -170,11 +176,14 @@ class Ensemble(nn.Module):
         """Category log-probabilities; garment score; EMBEDDING: each member's view-averaged tuned
         features, unit length, side by side (visual search, class-aware); COPY_EMBEDDING: the same for
         the GeM of each member's frozen feature map over the centre crop and its mirror image (so a
-        mirrored copy has the very same descriptor; a cropped copy has no whole picture to match)."""
+        mirrored copy has the very same descriptor; a cropped copy has no whole picture to match);
+        COLOUR_FEATURES: each member's pooled trunk map of the centre crop, side by side (what a bundle's
+        colour model reads beside the pixels, as `trunk_colour_features` gives it in training)."""
         views = views_and_mirrors(x)  # test-time augmentation
-        category, garment, embedding, copies = [], [], [], []
+        category, garment, embedding, copies, colour = [], [], [], [], []
         for member in self.members:
             trunk = member.trunk(views.flatten(0, 1))
+            colour.append(trunk_colour_features(trunk.unflatten(0, views.shape[:2])[0]))
             tuned = member.tuned_features(trunk).unflatten(0, views.shape[:2])
             category.append(member.head(tuned))
             embedding.append(F.normalize(tuned.mean(0), dim=1))
@@ -186,7 +195,8 @@ class Ensemble(nn.Module):
             copies.append(F.normalize(crop_pair.mean(0), dim=1))
         category_logits = torch.cat(category)  # (members * views, batch, classes)
         return {"category": mean_log_probs(category_logits, 0), "garment": torch.cat(garment).mean(0),
-                EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copies, dim=1)}
+                EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copies, dim=1),
+                COLOUR_FEATURES: torch.cat(colour, dim=1)}
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         return {name: out for name, out in self.outputs(x).items() if name not in DESCRIPTORS}

