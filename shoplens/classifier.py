@@ -74,13 +74,16 @@ def _colour(outputs: dict[str, Any], info: BundleInfo, image: Image.Image | None
     """The answer's ``colour`` (and ``colour_from_pixels`` beside a model's colour)."""
     reading = read_colour(image) if image is not None else None
     if "colour" in outputs:
-        colour = softmax(outputs["colour"])
-        best = int(colour.argmax())
-        chosen = {"label": info.tasks["colour"][best], "probability": round(float(colour[best]), 4), "source": "model"}
+        logits, names = outputs["colour"], info.tasks["colour"]
     elif reading is not None and info.colour_model and COLOUR_FEATURES in outputs:
-        chosen = ColourModel.from_json(info.colour_model).answer(reading, outputs[COLOUR_FEATURES])
+        model = ColourModel.from_json(info.colour_model)
+        features = np.concatenate([reading.features, np.asarray(outputs[COLOUR_FEATURES], dtype=np.float64)])
+        logits, names = model.logits(features), model.names
     else:
         return {"colour": reading.estimate.as_dict()} if reading is not None else {}
+    colour = softmax(logits)
+    best = int(colour.argmax())
+    chosen = {"label": names[best], "probability": round(float(colour[best]), 4), "source": "model"}
     return {"colour": chosen, **({"colour_from_pixels": reading.estimate.as_dict()} if reading is not None else {})}
 
 

@@ -213,17 +213,11 @@ class ColourModel:
     intercept: np.ndarray  # (len(names),)
     figures: dict[str, Any]  # how it was fitted and how well it did, for the model card
 
-    def probabilities(self, features: np.ndarray) -> np.ndarray:
+    def logits(self, features: np.ndarray) -> np.ndarray:
+        """(..., len(names)) logits of features (..., D): [reading features, the model's colour features]."""
         if features.shape[-1] != self.mean.shape[0]:
             raise ValueError(f"the colour model reads {self.mean.shape[0]} features, not {features.shape[-1]}")
-        logits = ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
-        shifted = np.exp(logits - logits.max(-1, keepdims=True))
-        return shifted / shifted.sum(-1, keepdims=True)
-
-    def answer(self, reading: ColourReading, model_features: np.ndarray) -> dict[str, object]:
-        probs = self.probabilities(np.concatenate([reading.features, np.asarray(model_features, np.float64)]))
-        best = int(probs.argmax())
-        return {"label": self.names[best], "probability": round(float(probs[best]), 4), "source": "model"}
+        return ((features - self.mean) / self.scale) @ self.coef.T + self.intercept
 
     def to_json(self) -> dict[str, Any]:
         return {"names": list(self.names), "figures": self.figures,

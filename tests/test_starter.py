@@ -190,7 +190,7 @@ def test_a_bundles_colour_model_names_the_colour_and_the_pixels_estimate_stays_b
     # without the model's colour features (a model exported before them) the pixels answer alone
     assert describe({"category": np.log([0.3, 0.7])}, info, picture, 0.2)["colour"]["source"] == "pixels"
     with pytest.raises(ValueError, match="reads 83 features"):
-        ColourModel.from_json(info.colour_model).probabilities(np.zeros(80))
+        ColourModel.from_json(info.colour_model).logits(np.zeros(80))
 
 
 def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_validation(tmp_path):

@@ -160,7 +160,7 @@ def fine_tune(member: Member, train: torch.Tensor, train_targets: torch.Tensor, 
     random view of each picture an epoch); the epoch with the best validation accuracy (then likelihood)."""
     torch.manual_seed(0)
     tuned = copy.deepcopy(member.frozen_tail).requires_grad_(True)
-    head = nn.Linear(member.backbone.num_features, int(torch.cat([train_targets, val_targets]).max()) + 1)
+    head = nn.Linear(member.backbone.num_features, int(train_targets.max()) + 1)
     optimizer = torch.optim.AdamW([{"params": tuned.parameters(), "lr": settings.lr * settings.block_lr_scale},
                                    {"params": head.parameters()}], lr=settings.lr, weight_decay=settings.weight_decay)
     steps = -(-len(train_targets) // settings.batch_size)
@@ -392,7 +392,7 @@ def fit_logistic(inputs: np.ndarray, colours: Sequence[str], c: float = COLOUR_C
 def colour_accuracy(model: ColourModel, inputs: np.ndarray, readings: Sequence, colours: Sequence[str]) -> dict:
     """The model's accuracy on labelled pictures beside that of colour from pixels, and McNemar's exact test."""
     truth = np.array(colours)
-    right = np.array(model.names)[model.probabilities(inputs).argmax(1)] == truth
+    right = np.array(model.names)[model.logits(inputs).argmax(1)] == truth
     pixels_right = np.array([reading.estimate.name for reading in readings]) == truth
     return {"accuracy": t_interval(right.astype(float)).as_dict(),
             "pixels_accuracy": t_interval(pixels_right.astype(float)).as_dict(),
