@@ -24,8 +24,8 @@ import torch
 from clothing_small import DEFAULT_DATA, absent
 from colour_clothing_small import COLOUR_LABELS
 
+from network.ensemble import Ensemble
 from training.cli import STARTER_COLOUR_LABELS
-from training.ensemble import Ensemble
 from training.starter import ColourLabels, Split, colour_accuracy, colour_inputs, extract, fit_logistic
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from clothing_small import DEFAULT_DATA, absent
 
+from network.lite import LITE_SIZES
 from training.cli import main as training_main
-from training.lite import LITE_SIZES
 from training.metrics import accuracy_text
 
 THREE = "dress,longsleeve,shirt"

@@ -50,8 +50,8 @@ import numpy as np
 from clothing_small import DEFAULT_DATA, absent
 from PIL import Image
 
+from network.export import bundle_predictor
 from serving.cli import STARTER_BUNDLE
-from serving.handler import bundle_predictor
 from serving.index.alterations import ALTERATIONS, altered, flip
 from serving.index.build import (
     CALIBRATION_PICTURES,
@@ -152,7 +152,7 @@ def altered_name(names: tuple[str, ...], seed: int | None) -> str:
 
 def _embed(bundle: Path, paths: list[Path], load: Callable[[Path], Image.Image], views: bool) -> dict[str, np.ndarray]:
     info, _ = read_bundle(bundle)
-    predict = bundle_predictor(bundle, info, "onnx" if info.exports else "eager")
+    predict = bundle_predictor(bundle, "onnx")
     vectors, category, copies, owners, mirror = [], [], [], [], None
     for start in range(0, len(paths), BATCH):
         images = [load(path) for path in paths[start:start + BATCH]]

@@ -11,9 +11,9 @@ WORKDIR /app
 COPY constraints.txt pyproject.toml README.md ./
 COPY shoplens ./shoplens
 COPY serving ./serving
-# the handler's extra: it serves the bundle's exported model (ONNX Runtime or TorchScript), so
-# neither the training package nor timm is installed here
-RUN pip install -c constraints.txt ".[serve]"
+# the worker's extra: archives carry exported models (ONNX Runtime or TorchScript; `shoplens-serve
+# archive` exports a bundle that lacks one), so neither the network and training packages nor timm are here
+RUN pip install -c constraints.txt ".[worker]"
 COPY docker/torchserve.config.properties /app/config.properties
 # owned by the server's user, so the key-file volume mounted there starts writable
 RUN mkdir -p /home/shoplens/work && chown shoplens:shoplens /home/shoplens/work

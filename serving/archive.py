@@ -6,6 +6,10 @@ delay and workers when the model is registered without them, on whatever version
 archive has, and the handler reads its runtime and low-confidence margin from the
 ``handler`` section. The bundle's ``serving`` block gives the defaults; `archive`'s
 overrides change them for this archive only.
+
+The worker runs exported models only (``serving.handler``): a bundle without the runtime's export
+(the starter keeps its trained weights alone) is exported first, into a cached copy
+(``network.export.exported_bundle``), and that copy is archived.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shoplens import ShopLensError
-from shoplens.bundle import MANIFEST_NAME, ServingSettings, read_bundle
+from shoplens.bundle import EXPORT_FILES, MANIFEST_NAME, ServingSettings, read_bundle
 
 HANDLER = Path(__file__).with_name("handler.py")
 CONFIG_NAME = "model-config.yaml"
@@ -48,8 +52,10 @@ def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any)
 
     `overrides`: ServingSettings fields (runtime, batch_size, ...) that replace the bundle's for this archive.
     """
-    info, weights = read_bundle(bundle)
+    info, _ = read_bundle(bundle)
     settings = dataclasses.replace(info.serving, **{k: v for k, v in overrides.items() if v is not None})
+    bundle = servable(bundle, settings.runtime)
+    info, weights = read_bundle(bundle)
     archiver = shutil.which("torch-model-archiver") or str(Path(sys.executable).with_name("torch-model-archiver"))
     store.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as staging:
@@ -66,6 +72,20 @@ def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any)
     if result.returncode != 0:
         raise ShopLensError(f"torch-model-archiver failed: {result.stderr.strip() or result.stdout.strip()}")
     return store / f"{name}.mar"
+
+
+def servable(bundle: Path, runtime: str) -> Path:
+    """`bundle`, or its cached copy exported for `runtime` where it lacks that export."""
+    if runtime not in EXPORT_FILES:
+        raise ShopLensError(f"TorchServe serves exported models: runtime {' or '.join(EXPORT_FILES)}, not {runtime!r}")
+    if runtime in read_bundle(bundle)[0].exports:
+        return bundle
+    try:
+        from network.export import exported_bundle  # torch and timm rebuild the network, here only
+    except ImportError as exc:
+        raise ShopLensError(f"{bundle} has no {runtime} export, and exporting it needs the network extra "
+                            f"(pip install 'shoplens[network]'): {exc}") from None
+    return exported_bundle(bundle, runtime)
 
 
 def record_default(store: Path, model: str, version: str, mar: str) -> None:

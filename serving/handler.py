@@ -2,9 +2,10 @@
 
 The ``.mar`` carries the bundle (``bundle.json``, the exported models, ``weights.pt``) and
 its ``model-config.yaml``, whose ``handler`` section picks the runtime and the
-low-confidence margin (``serving.archive``). With the "onnx" or "torchscript" runtime the
-worker needs only TorchServe, torch or onnxruntime, and the ground package ``shoplens``;
-the training package is imported for the "eager" runtime alone. Every picture of a batch
+low-confidence margin (``serving.archive``). The worker runs the bundle's exported model, "onnx"
+or "torchscript", with ONNX Runtime or torch alone and the ground package ``shoplens``: it never
+rebuilds a network (``serving.archive`` exports a bundle that keeps only its weights, such as the
+starter). Every picture of a batch
 gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
 and never fails the rest. Decoding, preprocessing and the answer are ``shoplens.classifier``'s,
 shared with the Spark batch job.
@@ -25,7 +26,8 @@ import numpy as np
 import torch
 from ts.torch_handler.base_handler import BaseHandler
 
-from shoplens.bundle import BundleInfo, ServingSettings, read_bundle
+from shoplens import ShopLensError
+from shoplens.bundle import EXPORT_FILES, BundleInfo, ServingSettings, read_bundle
 from shoplens.classifier import PictureClassifier, Prepared
 from shoplens.colour import NAMES as COLOUR_NAMES
 from shoplens.exported import Predict, load_predictor
@@ -62,19 +64,12 @@ def request_picture(row: dict[str, Any]) -> bytes | ImageRejected:
         return exc
 
 
-def eager_predictor(model_dir: Path) -> Predict:
-    """The network rebuilt from weights.pt: needs the training package (and timm for efficientnet)."""
-    from training.export import eager_outputs
-    from training.models import load_bundle_model
-
-    net, _ = load_bundle_model(model_dir)
-    return lambda pixels: eager_outputs(net, pixels)
-
-
-def bundle_predictor(model_dir: Path, info: BundleInfo, runtime: str, threads: int | None = None) -> Predict:
-    """The bundle's model on `runtime`: "eager" (the network rebuilt: a bundle without exports, such as the
-    starter model), or its "onnx" / "torchscript" export."""
-    return eager_predictor(model_dir) if runtime == "eager" else load_predictor(model_dir, info, runtime, threads)
+def exported_predictor(model_dir: Path, info: BundleInfo, runtime: str, threads: int) -> Predict:
+    """The archive's exported model on `runtime`; a clear refusal for a runtime this worker cannot run."""
+    if runtime not in EXPORT_FILES:
+        raise ShopLensError(f"the TorchServe worker runs exported models ({', '.join(EXPORT_FILES)}), not {runtime!r}: "
+                            f"archive the bundle again with `shoplens-serve archive`, which exports it")
+    return load_predictor(model_dir, info, runtime, threads)
 
 
 def archive_settings(info: BundleInfo, model_yaml_config: dict[str, Any]) -> ServingSettings:
@@ -88,7 +83,7 @@ class ShopLensHandler(BaseHandler):
         self.info, _ = read_bundle(model_dir)
         self.settings = archive_settings(self.info, getattr(context, "model_yaml_config", {}))
         torch.set_num_threads(self.settings.threads)  # every runtime gets the same threads
-        predict = bundle_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
+        predict = exported_predictor(model_dir, self.info, self.settings.runtime, self.settings.threads)
         self.classifier = PictureClassifier(self.info, predict, self.settings.low_confidence_margin)
         self.initialized = True
         log.info("ShopLens %s %s on the %s runtime, %d threads", self.info.arch, self.info.version,

@@ -6,7 +6,7 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
 
 ``bundle.json``
     format_version  int, currently 3
-    arch            model architecture name (``training.models.ARCHITECTURES``)
+    arch            model architecture name (``network.models.ARCHITECTURES``)
     trainable       which layers were trained: "head", "last" or "all"; with arch it
                     fixes the module layout the weights belong to
     dropout         dropout rate before each head's linear layer
@@ -46,7 +46,7 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
                     the model's "colour_features" output
 
 ``weights.pt``
-    a ``torch.save`` state dict of the whole network (``training.models.ShopLensNet``),
+    a ``torch.save`` state dict of the whole network (``network.models.ShopLensNet``),
     or of the trained parts only (fine-tuned last blocks, heads) when ``backbone`` names the
     backbones' packages
     (the exports still hold the whole network).
@@ -84,7 +84,7 @@ from shoplens import ShopLensError
 
 FORMAT_VERSION = 3
 EXPORT_FILES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
-RUNTIMES = ("onnx", "torchscript", "eager")  # eager rebuilds the network: needs the training package
+RUNTIMES = ("onnx", "torchscript", "eager")  # eager rebuilds the network in-process: needs the network package
 MANIFEST_NAME = "bundle.json"
 WEIGHTS_NAME = "weights.pt"
 

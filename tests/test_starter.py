@@ -23,7 +23,7 @@ CLOTHING_SMALL = Path(__file__).resolve().parents[1] / CLOTHING_SMALL_SETTING.re
 
 @pytest.fixture(scope="module")
 def starter():
-    from training.models import load_bundle_model
+    from network.models import load_bundle_model
     from training.presets import eval_preset
 
     model, info = load_bundle_model(STARTER_BUNDLE)
@@ -38,7 +38,7 @@ def starter():
 
 
 def test_starter_bundle_stores_only_the_trained_parts(starter):
-    from training.ensemble import TRAINED_PART
+    from network.ensemble import TRAINED_PART
 
     _, info = starter
     weights = STARTER_BUNDLE / "weights.pt"
@@ -72,10 +72,10 @@ def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_a_mirror_image_sha
     import skimage.data
     from PIL import Image
 
+    from network.export import eager_outputs
+    from network.models import load_bundle_model
     from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
     from shoplens.preprocessing import eval_batch
-    from training.export import eager_outputs
-    from training.models import load_bundle_model
 
     model, info = load_bundle_model(STARTER_BUNDLE)
     picture = Image.fromarray(skimage.data.chelsea())
@@ -194,7 +194,7 @@ def test_a_bundles_colour_model_names_the_colour_and_the_pixels_estimate_stays_b
 
 
 def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_validation(tmp_path):
-    from training.ensemble import Ensemble
+    from network.ensemble import Ensemble
     from training.starter import ColourLabels, Split, extract, fit_colour_model
 
     rng = random.Random(3)
@@ -269,8 +269,8 @@ def test_fine_tuning_moves_the_category_tail_never_the_frozen_path():
     the tuned tail holds; the search embedding is the tuned one."""
     import torch.nn.functional as F
 
+    from network.ensemble import Ensemble, garment_score
     from shoplens.exported import COPY_EMBEDDING, EMBEDDING
-    from training.ensemble import Ensemble, garment_score
 
     ensemble = Ensemble.build(["efficientnet_lite0"], 3).eval()
     member = ensemble.members[0]

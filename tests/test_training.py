@@ -11,6 +11,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from network.export import eager_probabilities, probabilities
+from network.models import load_bundle_model
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
 from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, load_predictor
@@ -18,8 +20,6 @@ from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch, eval_pixels
 from training.data import LabelSpace, PictureDataset
 from training.engine import predict
-from training.export import eager_probabilities, probabilities
-from training.models import load_bundle_model
 from training.presets import eval_preset
 from training.splits import load_split
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from network.models import ARCHITECTURES, TRAINABLE
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
 from shoplens.settings import MAX_DISTANCE
-from training.models import ARCHITECTURES, TRAINABLE
 
 # the colours of train pictures labelled by eye, relative to the repository's root
 STARTER_COLOUR_LABELS = ("bench/colour_labels_train.csv", "bench/colour_labels_train_second.csv",

@@ -16,9 +16,9 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm import tqdm
 
+from network.models import ShopLensNet
 from shoplens import ShopLensError
 from training.data import IGNORE
-from training.models import ShopLensNet
 from training.utils import Distributed, atomic_save, to_device
 
 

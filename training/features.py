@@ -18,9 +18,9 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
+from network.models import ShopLensNet
 from shoplens.bundle import Preprocessing
 from training.data import LabelSpace, PictureDataset, Sample
-from training.models import ShopLensNet
 from training.utils import atomic_save, to_device
 
 

@@ -24,6 +24,8 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from network.export import export_models
+from network.models import ShopLensNet, build_model, load_network
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, write_bundle
 from shoplens.manifest import digest
@@ -31,11 +33,9 @@ from shoplens.stats import t_interval
 from training import compare, noise, report
 from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
-from training.export import export_models
 from training.features import CachedViews, cache_key, stem_features
 from training.feedback import with_feedback
 from training.metrics import accuracy_text, evaluate_task
-from training.models import ShopLensNet, build_model, load_network
 from training.presets import eval_preset, train_preset
 from training.splits import Split, load_split, make_split, save_split
 from training.utils import Distributed, atomic_write_text, init_distributed, seed_everything, shutdown_distributed

@@ -23,6 +23,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from serving.archive import servable
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
@@ -66,11 +67,11 @@ def worker_classifier(model: JobModel) -> PictureClassifier:
         torch.set_num_threads(model.threads)  # the task's share of the cores (spark.task.cpus)
         directory = Path(SparkFiles.get(model.bundle_name))
         info, _ = read_bundle(directory)
-        if model.runtime == "eager":  # a bundle without exports: the handler's loader, with training's code
-            from serving.handler import eager_predictor
+        if model.runtime == "eager":  # asked for: the network itself (the network extra)
+            from network.export import eager_predictor
 
             predict = eager_predictor(directory)
-        else:  # torch or ONNX Runtime alone: the batch extra is enough
+        else:  # torch or ONNX Runtime alone
             predict = load_predictor(directory, info, model.runtime, model.threads)
         _LOADED[model] = PictureClassifier(info, predict, info.serving.low_confidence_margin)
     return _LOADED[model]
@@ -195,10 +196,12 @@ def classify(spark: Any, bundle: Path, source: str, out: str, *, form: str = "au
              threads: int = 1, batch_size: int = 32, skip_existing: str | None = None) -> dict[str, int]:
     """Run the job; returns {"pictures": written rows, "errors": error rows}."""
     info, _ = read_bundle(bundle)
-    if runtime is None:  # an export where the bundle has one: workers then need no training code
+    if runtime is None:  # an export where the bundle has one: workers then need no network code
         runtime = info.serving.runtime
         if runtime == "eager" and "onnx" in info.exports:
             runtime = "onnx"
+    if runtime != "eager":  # a bundle without that export is exported once, here, not on every worker
+        bundle = servable(bundle, runtime)
     spark.sparkContext.addFile(str(bundle.resolve()), recursive=True)
     model = JobModel(bundle.resolve().name, runtime, threads, batch_size)
     frame = read_pictures(spark, source, input_format(source, form))

@@ -47,7 +47,7 @@ from serving.index.store import (
 )
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
-from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings, load_predictor
+from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings
 from shoplens.imaging import ImageRejected, decode_image
 from shoplens.manifest import read_manifest
 from shoplens.preprocessing import eval_batch
@@ -254,14 +254,6 @@ def calibrated_min_inliers(copies: CopyViews, scores: np.ndarray,
     return int(np.quantile(nearest_other, 0.95)) + 1
 
 
-def _predictor(bundle: Path, info: Any, runtime: str) -> Predict:
-    if runtime != "eager":
-        return load_predictor(bundle, info, runtime)
-    from serving.handler import eager_predictor  # TorchServe's and training's imports: only for the eager network
-
-    return eager_predictor(bundle)
-
-
 def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, runtime: str = "onnx",
                 progress: Callable[[str], None] = print) -> BuildReport:
     """Adds the manifest's pictures to the index under `root` (a new version) and reports what it did."""
@@ -272,7 +264,9 @@ def build_index(manifest: Path, bundle: Path, root: Path, fresh: bool = False, r
     report = BuildReport()
     pending: list[tuple[dict[str, Any], Any]] = []
     reused: list[tuple[int, int]] = []  # (row of the picture's first copy, row reusing its vectors)
-    embedder = _Embedder(_predictor(bundle, info, runtime), info.preprocessing)
+    from network.export import bundle_predictor  # the network rebuilds or exports a bundle: here only
+
+    embedder = _Embedder(bundle_predictor(bundle, runtime), info.preprocessing)
     folder = manifest.parent
     for row in read_manifest(manifest):
         path = folder / row["path"]

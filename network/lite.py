@@ -9,9 +9,9 @@ from pathlib import Path
 
 from torch import nn
 
+from network.weights import load_exact, map_in_order, read_state_dict
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing
-from training.weights import load_exact, map_in_order, read_state_dict
 
 LITE_SIZES = {"efficientnet_lite0": 224, "efficientnet_lite1": 240, "efficientnet_lite2": 260}
 

@@ -2,7 +2,7 @@
 
 Every architecture is a list of parts whose last part outputs the embedding; its last
 convolutional block outputs the last feature map, whose GeM is the copy descriptor
-(``training.pooling``). ``cut`` splits the list: parts before it are frozen (their
+(``network.pooling``). ``cut`` splits the list: parts before it are frozen (their
 outputs can be cached), parts from it on are trained. Weight names do not depend on the cut, so one state dict fits any.
 """
 
@@ -15,12 +15,12 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from network.lite import LITE_SIZES, tf_efficientnet_lite, tf_lite_preprocessing
+from network.pooling import gem
+from network.weights import load_exact, read_state_dict
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing, read_bundle
 from shoplens.exported import COPY_EMBEDDING, EMBEDDING
-from training.lite import LITE_SIZES, tf_efficientnet_lite, tf_lite_preprocessing
-from training.pooling import gem
-from training.weights import load_exact, read_state_dict
 
 ARCHITECTURES = (*LITE_SIZES, "vgg16", "resnet50", "simple_cnn")
 TRAINABLE = ("head", "last", "all")
@@ -165,7 +165,7 @@ def load_bundle_model(directory: Path) -> tuple[nn.Module, BundleInfo]:
     """The network of an exported bundle, in eval mode, with its description."""
     info, weights = read_bundle(directory)
     if info.backbone:
-        from training.ensemble import load_ensemble
+        from network.ensemble import load_ensemble
 
         return load_ensemble(info, torch.load(weights, map_location="cpu", weights_only=True)), info
     return load_network(info.arch, info.tasks, info.trainable, info.dropout, weights), info
