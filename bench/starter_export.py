@@ -27,12 +27,11 @@ from serving.cli import STARTER_BUNDLE
 from shoplens.bundle import read_bundle
 from shoplens.classifier import calibrated_probabilities
 from shoplens.exported import Predict, load_predictor
-from shoplens.imaging import decode_image
+from shoplens.imaging import IMAGE_SUFFIXES, decode_image
 from shoplens.preprocessing import eval_batch
 from shoplens.stats import mcnemar, t_interval
 
 BATCH = 8
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 
 
 def validation(data: Path, labels: list[str]) -> tuple[list[Path], np.ndarray]:

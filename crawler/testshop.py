@@ -37,8 +37,8 @@ import jinja2
 import numpy as np
 
 from shoplens import ShopLensError
-from shoplens.imaging import decode_image, perceptual_hash
-from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
+from shoplens.imaging import decode_image, jpeg_bytes, perceptual_hash
+from shoplens.sample import SHAPES, draw_garment
 from shoplens.vocab import parse_term
 
 PAGE_SIZE = 12

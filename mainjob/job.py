@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from mainjob.extension import ExtensionBrowser
+from network.models import ARCHITECTURES
 from serving.index.build import build_index
 from serving.stack import ROOT, Stack
 from shoplens import ShopLensError, settings
@@ -253,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--source", default="shop", choices=("shop", "catalogue", "image_search"),
                       help="spider for --site (default: %(default)s)")
     demo.add_argument("--terms", help="file of search terms, one 'colour category' a line, for --site")
-    demo.add_argument("--arch", default="efficientnet_lite0", choices=("efficientnet_lite0", "vgg16", "resnet50"))
+    demo.add_argument("--arch", default="efficientnet_lite0", choices=ARCHITECTURES)
     demo.add_argument("--weights", default="imagenet", help="imagenet (vgg16/resnet50 download it), none, or PATH")
     demo.add_argument("--epochs", type=int, default=20)
     demo.add_argument("--instances", type=int, default=1, help="TorchServe instances behind the API")

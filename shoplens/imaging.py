@@ -101,6 +101,13 @@ def _load_checked(image: Image.Image, limits: ImageLimits) -> Image.Image:
         raise ImageRejected("truncated", str(exc)) from None
 
 
+def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
+    """`image` encoded as JPEG."""
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
 def perceptual_hash(image: Image.Image) -> int:
     """64-bit DCT perceptual hash (pHash): low-frequency structure survives re-encoding."""
     small = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)

@@ -9,7 +9,6 @@ here too.
 
 from __future__ import annotations
 
-import io
 import random
 from pathlib import Path
 
@@ -153,13 +152,6 @@ def draw_non_garment(kind: str, size: tuple[int, int] = (400, 400), rng: random.
     else:
         raise ValueError(f"unknown non-garment kind {kind!r}; choose from {', '.join(NON_GARMENTS)}")
     return picture
-
-
-def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
-    """`image` encoded as JPEG."""
-    buffer = io.BytesIO()
-    image.save(buffer, "JPEG", quality=quality)
-    return buffer.getvalue()
 
 
 def write_sample(root: Path, categories: list[str], colours: list[str], per_label: int,

@@ -124,6 +124,9 @@ PICTURE_STORE = _declare("SHOPLENS_PICTURE_STORE", str, "runs/corrections/pictur
                          "folder keeping each corrected or queued picture once, by SHA-1", "api")
 ADMIN_KEYS = _declare("SHOPLENS_ADMIN_KEYS", list, (),
                       "keys (X-API-Key) that may read and decide the review queue; shopper keys get 403", "api")
+FEEDBACK_DAILY_BUDGET = _declare("SHOPLENS_FEEDBACK_DAILY_BUDGET", int, 200,
+                                 "new corrections (votes) one API key may send in 24 hours; repeats update a vote "
+                                 "and are not counted", "api")
 REVIEW_CONFIDENCE = _declare("SHOPLENS_REVIEW_CONFIDENCE", float, 0.5,
                              "new answers whose top category is less probable than this, or flagged low-confidence, "
                              "enter the review queue", "api")

@@ -22,7 +22,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
+from shoplens.imaging import jpeg_bytes
+from shoplens.sample import SHAPES, draw_garment
 
 CDN_ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 PICTURE = re.compile(r"(?P<category>[a-z]+)-(?P<colour>[a-z]+)-(?P<seed>\d+)(?P<kind>-small|-cut|-near)?"

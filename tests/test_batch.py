@@ -38,13 +38,16 @@ def spark():
 
 @pytest.fixture(scope="module")
 def pictures(tmp_path_factory) -> Path:
-    """Drawn garments (two sizes) in folders, a truncated JPEG and a text file."""
+    """Drawn garments (two sizes) in folders, a truncated JPEG, a text file, a zero-byte file (which Spark's file
+    source skips) and a hidden zero-byte file (which the job skips, as Spark does)."""
     root = tmp_path_factory.mktemp("batch-pictures")
     write_sample(root, ["dress", "pants"], ["red"], per_label=3, size=(48, 64), seed=3)
     write_sample(root / "large", ["shirt"], ["blue"], per_label=2, size=(120, 90), seed=4)
     whole = (root / "dress" / "red" / "0000.jpg").read_bytes()
     (root / "truncated.jpg").write_bytes(whole[:len(whole) // 2])
     (root / "notes.txt").write_text("not a picture\n")
+    (root / "large" / "empty.jpg").write_bytes(b"")
+    (root / ".partial.jpg").write_bytes(b"")
     return root
 
 
@@ -61,11 +64,11 @@ def local_path(source: str) -> Path:
 
 def test_answers_equal_the_handlers_and_bad_pictures_are_error_rows(spark, bundle, pictures, tmp_path):
     out = str(tmp_path / "answers")
-    assert classify(spark, bundle, str(pictures), out) == {"pictures": 10, "errors": 2}
+    assert classify(spark, bundle, str(pictures), out) == {"inputs": 11, "pictures": 11, "errors": 3}
     rows = pd.read_parquet(out).sort_values("source").reset_index(drop=True)
     bad = rows[rows["error"].notna()]
     assert dict(zip(bad["source"].map(lambda s: local_path(s).name), bad["error"], strict=True)) == {
-        "truncated.jpg": "truncated", "notes.txt": "not_an_image"}
+        "truncated.jpg": "truncated", "notes.txt": "not_an_image", "empty.jpg": "empty"}
     assert bad["labels"].isna().all() and bad["embedding"].isna().all() and bad["copy_embedding"].isna().all()
     good = rows[rows["error"].isna()]
     expected = handler_answers(bundle, [local_path(s) for s in good["source"]])
@@ -110,7 +113,7 @@ def test_a_manifest_carries_true_labels_into_the_report(spark, bundle, tiny_data
             writer.writerow({"path": str(path), "category": path.parent.parent.name, "colour": path.parent.name})
         writer.writerow({"path": "gone.jpg", "category": "dress", "colour": "red"})
     out = str(tmp_path / "answers")
-    assert classify(spark, bundle, str(manifest), out) == {"pictures": 13, "errors": 1}
+    assert classify(spark, bundle, str(manifest), out) == {"inputs": 13, "pictures": 13, "errors": 1}
     rows = pd.read_parquet(out)
     assert rows.loc[rows["source"].str.endswith("gone.jpg"), "error"].tolist() == ["unreadable"]
     page = write_report(out, tmp_path / "report", top=3)
@@ -141,7 +144,7 @@ def test_the_visual_search_index_is_built_from_the_output_without_embedding_agai
                              "source_url": f"https://cdn.shop.example/{number}.jpg"})
         writer.writerow({"path": "gone.jpg", "category": "dress", "colour": "red", "page_url": "", "source_url": ""})
     out = tmp_path / "answers"
-    assert classify(spark, bundle, str(manifest), str(out)) == {"pictures": 7, "errors": 1}
+    assert classify(spark, bundle, str(manifest), str(out)) == {"inputs": 7, "pictures": 7, "errors": 1}
     report = build_index_from_answers(out, tmp_path / "from-answers", manifest)
     assert (report.items, report.embedded, report.skipped) == (6, 0, {"error row": 1})
     build_index(manifest, bundle, tmp_path / "embedded", progress=lambda _: None)
@@ -169,8 +172,8 @@ def test_skip_existing_may_not_name_the_output(tmp_path, capsys):
 
 
 def test_the_starter_model_flags_pictures_that_show_no_garment(spark, tmp_path, root):
-    """The starter bundle (no exports: the eager runtime) in the job: sample photographs are no garment,
-    real clothing photographs (where clothing-small is on this machine) are."""
+    """The starter bundle (no exports: the driver exports it to ONNX once) in the job: sample photographs are
+    no garment, real clothing photographs (where clothing-small is on this machine) are."""
     import skimage.data
     from PIL import Image
 
@@ -183,8 +186,8 @@ def test_the_starter_model_flags_pictures_that_show_no_garment(spark, tmp_path, 
     for path in garments:
         shutil.copy(path, folder / f"garment-{path.parent.name}-{path.name}")
     out = str(tmp_path / "answers")
-    assert classify(spark, root / "models" / "starter", str(folder), out) == {"pictures": 3 + len(garments),
-                                                                              "errors": 0}
+    assert classify(spark, root / "models" / "starter", str(folder), out) == {
+        "inputs": 3 + len(garments), "pictures": 3 + len(garments), "errors": 0}
     rows = pd.read_parquet(out)
     shows_garment = dict(zip(rows["source"].map(lambda s: local_path(s).name), rows["garment"], strict=True))
     assert shows_garment == {**{f"{name}.jpg": False for name in ("coffee", "chelsea", "rocket")},

@@ -11,10 +11,9 @@ from sqlalchemy import inspect, text
 
 from shoplens.corrections import store as corrections
 from shoplens.corrections.store import AlreadyDecided, Answer, Correction, UnknownItem
-from shoplens.imaging import ImageRejected
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import ImageRejected, jpeg_bytes
 
-HEAD = "0002"  # the newest migration in shoplens/corrections/migrations/versions
+HEAD = "0003"  # the newest migration in shoplens/corrections/migrations/versions
 
 
 @pytest.fixture()
@@ -135,6 +134,45 @@ def test_review_queue_order_disagreement_then_uncertainty_with_variety(store, jp
     assert order == [corrected, most_uncertain, other_class, near_copy, agreeing, certain]
     page = store.review_queue(offset=2, limit=2)
     assert [entry.item.picture_sha1 for entry in page.items] == order[2:4] and page.total == 6
+
+
+def test_a_correction_is_one_vote_per_key_picture_and_model_version(store, jpeg):
+    sha1 = store.keep_picture(jpeg())
+    answer = Answer("3", "dress", "red")
+    votes = [store.record_feedback(sha1, answer, Correction("shirt", "red"), sender="flooder") for _ in range(30)]
+    assert {vote.feedback_id for vote in votes} == {votes[0].feedback_id}
+    assert [vote.updated for vote in votes[:2]] == [False, True]
+    last = store.record_feedback(sha1, answer, Correction(None, None, garment=False), sender="flooder")
+    assert last.updated and store.row_counts() == {"pictures": 1, "feedback": 1, "review_items": 1}
+    (entry,) = store.review_queue().items
+    assert entry.reports == 1 and entry.item.proposed_garment is False  # the vote says what it said last
+    store.record_feedback(sha1, answer, Correction("shirt", "red"), sender="someone else")
+    store.record_feedback(sha1, Answer("4", "dress", "red"), Correction("shirt", "red"), sender="flooder")
+    (entry,) = store.review_queue().items
+    assert entry.reports == 2 and store.row_counts()["feedback"] == 3  # a new model version is a new vote
+
+
+def test_one_key_cannot_buy_the_review_queue_or_pass_its_daily_budget(store, jpeg):
+    flooded = [store.keep_picture(jpeg("shirt", "blue", seed)) for seed in range(30)]
+    for sha1 in flooded:  # the flooder's corrections all disagree: each would rank first
+        store.record_feedback(sha1, Answer("3", "dress", "blue"), Correction("shirt", "blue"), sender="flooder")
+    others = [store.keep_picture(jpeg("pants", "red", 100 + seed)) for seed in range(20)]
+    for index, sha1 in enumerate(others):
+        store.record_uncertain(sha1, Answer("3", "pants", "red", 0.5, 0.9 - index / 100))
+    first = store.review_queue(limit=corrections.FIRST_PAGE).items
+    held = sum(entry.item.picture_sha1 in flooded for entry in first)
+    assert held == corrections.SENDER_SHARE and len(first) == corrections.FIRST_PAGE
+    assert store.review_queue(limit=100).total == 50  # held back, not dropped
+    rows = store.row_counts()["feedback"]
+    store.record_feedback(others[0], Answer("3", "pants", "red"), Correction("shorts", "red"), sender="budget",
+                          daily_budget=1)
+    with pytest.raises(corrections.BudgetSpent):
+        store.record_feedback(others[1], Answer("3", "pants", "red"), Correction("shorts", "red"), sender="budget",
+                              daily_budget=1)
+    assert store.row_counts()["feedback"] == rows + 1  # nothing written past the budget
+    again = store.record_feedback(others[0], Answer("3", "pants", "red"), Correction("skirt", "red"),
+                                  sender="budget", daily_budget=1)
+    assert again.updated  # changing a vote already cast spends nothing
 
 
 def jpeg_bytes_resaved(picture: bytes) -> bytes:

@@ -26,9 +26,9 @@ from serving.cli import STARTER_BUNDLE
 from serving.torchserve import TorchServe
 from shoplens.bundle import BundleInfo, read_bundle, write_bundle
 from shoplens.classifier import describe
-from shoplens.imaging import decode_image
+from shoplens.imaging import decode_image, jpeg_bytes
 from shoplens.preprocessing import eval_batch
-from shoplens.sample import SHAPES, draw_garment, jpeg_bytes
+from shoplens.sample import SHAPES, draw_garment
 
 BLOCKED = ("network", "training", "crawler", "timm", "torchvision", "serving")
 SITECUSTOMIZE = f'''

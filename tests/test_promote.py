@@ -22,8 +22,8 @@ from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
 from shoplens.corrections.store import Answer, Correction, open_store
 from shoplens.exported import load_predictor
-from shoplens.imaging import decode_image, perceptual_hash
-from shoplens.sample import draw_garment, jpeg_bytes, write_sample
+from shoplens.imaging import decode_image, jpeg_bytes, perceptual_hash
+from shoplens.sample import draw_garment, write_sample
 from shoplens.splitfile import CorrectedPictures, file_sha1, read_split_file
 from training.cli import main as train
 

@@ -25,8 +25,8 @@ from serving.api.config import Settings
 from serving.api.fetch import FetchPolicy, FetchRefused, fetch_picture, public_address
 from serving.stack import ApiServer, api_environment
 from serving.torchserve import TorchServe
+from shoplens.imaging import jpeg_bytes
 from shoplens.processes import free_port, wait_for
-from shoplens.sample import jpeg_bytes
 
 API_KEY = "k1"
 

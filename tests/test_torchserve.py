@@ -6,7 +6,7 @@ import pytest
 
 from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.classifier import describe
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import jpeg_bytes
 
 
 def test_classifies_a_picture(torchserve, drawn):

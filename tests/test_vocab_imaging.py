@@ -5,8 +5,15 @@ import pytest
 from PIL import Image
 
 from shoplens import ShopLensError
-from shoplens.imaging import ImageLimits, ImageRejected, decode_image, hamming, pairwise_within, perceptual_hash
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import (
+    ImageLimits,
+    ImageRejected,
+    decode_image,
+    hamming,
+    jpeg_bytes,
+    pairwise_within,
+    perceptual_hash,
+)
 from shoplens.vocab import parse_term, term
 
 

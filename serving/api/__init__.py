@@ -30,6 +30,7 @@ def create_app(settings: Any = None, model: TorchServeClient | None = None,
                corrections: Corrections | None = None) -> Flask:
     settings = settings or Settings()
     app = Flask(__name__)
+    app.url_map.merge_slashes = False  # "/v1//review" is an unknown path (a JSON 404), not a redirect page
     model = model or TorchServeClient(settings)
     cache = cache or AnswerCache(settings.redis_url, settings.cache_ttl, settings.url_ttl)
     catalogue = catalogue or LiveIndex(settings.index_dir)

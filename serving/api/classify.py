@@ -32,8 +32,7 @@ from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import Item, request_pictures
 from serving.api.services import cache, corrections, default_version, model, settings
 from serving.api.versions import Version
-from shoplens.imaging import ImageLimits, ImageRejected, decode_image
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import ImageLimits, ImageRejected, decode_image, jpeg_bytes
 
 blueprint = Blueprint("classify", __name__, url_prefix="/v1")
 _fetches = FetchSlots()  # this worker process's URL fetches in flight, per API key

@@ -25,10 +25,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from serving.api.classify import fetch, guarded
 from serving.api.corrections import CorrectionsUnavailable, model_answer
 from serving.api.errors import APIError
-from serving.api.inputs import MAX_URL_LENGTH, json_object, well_formed_url
+from serving.api.inputs import is_unicode_text, json_object, web_url
 from serving.api.models import vocabulary
-from serving.api.services import cache, corrections
-from shoplens.corrections.store import Answer, Correction, CorrectionsStore
+from serving.api.services import cache, corrections, settings
+from shoplens.corrections.store import Answer, BudgetSpent, Correction, CorrectionsStore
 from shoplens.imaging import ImageRejected
 
 blueprint = Blueprint("feedback", __name__, url_prefix="/v1")
@@ -60,6 +60,8 @@ def _text(value: Any, name: str, *, required: bool = False, limit: int = MAX_LAB
         return None
     if not isinstance(value, str) or not value.strip() or len(value) > limit:
         raise APIError(400, f"'{name}' must be a non-empty string of at most {limit} characters")
+    if not value.isprintable() or not is_unicode_text(value):
+        raise APIError(400, f"'{name}' must be printable Unicode text (no control characters, no lone surrogates)")
     return value.strip()
 
 
@@ -109,7 +111,7 @@ def _picture(fields: dict[str, Any], store: CorrectionsStore) -> tuple[str, str 
         if location is None:
             raise APIError(422, f"no picture is kept with SHA-1 {sha1}; send its 'url' instead")
         return sha1, None, Path(location).read_bytes()
-    url = well_formed_url(fields["url"])
+    url = web_url(fields["url"], "picture.url")
     picture = fetch(url)
     try:
         return store.keep_picture(picture, url, corrections().limits), url, picture
@@ -139,14 +141,18 @@ def feedback():  # noqa: ANN201 (Flask view)
                   _text(predicted.get("colour"), "predicted.colour"))
     correction = checked_labels(_object(body, "corrected", {"category", "colour", "garment"}), "corrected",
                                 vocabulary())
-    page_url = _text(body.get("page_url"), "page_url", limit=MAX_URL_LENGTH)
+    page_url = None if body.get("page_url") is None else web_url(body["page_url"], "page_url")
     reported_at = _reported_at(body.get("reported_at"))
     store = open_store()
     try:
         sha1, url, picture_bytes = _picture(picture, store)
-        feedback_id = store.record_feedback(sha1, _as_answered(seen, picture_bytes), correction, picture_url=url,
-                                            page_url=page_url, reported_at=reported_at,
-                                            sender=request.headers.get("X-API-Key", ""))
+        vote = store.record_feedback(sha1, _as_answered(seen, picture_bytes), correction, picture_url=url,
+                                     page_url=page_url, reported_at=reported_at,
+                                     sender=request.headers.get("X-API-Key", ""),
+                                     daily_budget=settings().feedback_daily_budget)
+    except BudgetSpent as exc:
+        raise APIError(429, f"{exc}: try again tomorrow") from None
     except SQLAlchemyError as exc:
         raise APIError(503, f"corrections database unavailable: {type(exc).__name__}") from None
-    return jsonify(feedback_id=feedback_id, picture_sha1=sha1, disagrees=correction.disagrees_with(seen)), 201
+    return jsonify(feedback_id=vote.feedback_id, picture_sha1=sha1, disagrees=correction.disagrees_with(seen),
+                   updated=vote.updated), 200 if vote.updated else 201

@@ -101,8 +101,7 @@ class Instance:
                 if key != stale and (expires is None or expires - time.time() >= RENEW_BEFORE_S):
                     return key
                 api_key, _ = self._entry("API")
-                request = urllib.request.Request(f"{self.management_url}/token?type={api}", method="POST",
-                                                 headers={"Authorization": f"Bearer {api_key}"})
+                request = authorised(f"{self.management_url}/token?type={api}", api_key, None, "POST")
                 try:
                     with urllib.request.urlopen(request, timeout=max(deadline.remaining(), 0.001)) as response:
                         response.read()
@@ -122,12 +121,18 @@ def instances(settings: Settings) -> list[Instance]:
     return [Instance(*entry) for entry in zip(*lists, strict=True)]
 
 
+def authorised(url: str, key: str, data: bytes | None, method: str | None = None,
+               headers: dict[str, str] | None = None) -> urllib.request.Request:
+    """A request to TorchServe carrying `key` (POST with a body, GET without, unless `method` says)."""
+    return urllib.request.Request(url, data=data, method=method or ("POST" if data is not None else "GET"),
+                                  headers={"Authorization": f"Bearer {key}", "Content-Type": "application/octet-stream",
+                                           **(headers or {})})
+
+
 def _call(url: str, key: str, data: bytes | None, deadline: Deadline, headers: dict[str, str] | None = None) -> Any:
     if deadline.expired:
         raise InferenceUnavailable(f"model server unavailable: no answer within {deadline.seconds:g} s")
-    request = urllib.request.Request(url, data=data, method="POST" if data is not None else "GET",
-                                     headers={"Authorization": f"Bearer {key}",
-                                              "Content-Type": "application/octet-stream", **(headers or {})})
+    request = authorised(url, key, data, headers=headers)
     try:
         with urllib.request.urlopen(request, timeout=deadline.remaining()) as response:
             return json.loads(response.read())
@@ -147,8 +152,7 @@ def send(instance: Instance, api: str, method: str, path: str, data: bytes | Non
     connection raises OSError, a key that cannot be renewed InferenceUnavailable."""
     base = instance.inference_url if api == "inference" else instance.management_url
     key = instance.key(api, Deadline(timeout))
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})
+    request = authorised(base + path, key, data, method, {"Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, response.read()

@@ -127,16 +127,31 @@ def _url_item(url: Any) -> str | APIError:
         return error
 
 
+def is_unicode_text(text: str) -> bool:
+    """False for a string holding a lone surrogate (JSON's "\\ud800" decodes to one): no database stores it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def web_url(url: Any, name: str) -> str:
+    """A well-formed http or https URL: the only kind stored (a javascript: or data: one never is)."""
+    checked = well_formed_url(url)
+    if urlsplit(checked).scheme not in ("http", "https") or not urlsplit(checked).hostname:
+        raise APIError(400, f"'{name}' must be an http or https URL with a host")
+    return checked
+
+
 def well_formed_url(url: Any) -> str:
     """`url` in the ASCII form an HTTP request line carries; APIError(400) says what is wrong with it."""
     if not isinstance(url, str):
         raise APIError(400, "a URL must be a string")
     if len(url) > MAX_URL_LENGTH:
         raise APIError(400, f"the URL is longer than {MAX_URL_LENGTH} characters")
-    try:
-        url.encode("utf-8")
-    except UnicodeEncodeError:
-        raise APIError(400, "the URL is not valid Unicode text (it holds a lone surrogate)") from None
+    if not is_unicode_text(url):
+        raise APIError(400, "the URL is not valid Unicode text (it holds a lone surrogate)")
     try:
         parts = urlsplit(url.strip())
         port = parts.port

@@ -11,6 +11,7 @@ near-duplicate or same predicted category back to back where the next few allow.
 from __future__ import annotations
 
 import mimetypes
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +28,13 @@ blueprint = Blueprint("review", __name__, url_prefix="/v1")
 page = Blueprint("review_page", __name__)
 PAGE = Path(__file__).with_name("review.html")
 MAX_LIMIT = 100
+MAX_ITEM_ID = 2**31 - 1  # ids are SQL INTEGER (32-bit on PostgreSQL): a larger one names no item
+WHOLE_NUMBER = re.compile(r"[0-9]{1,10}")  # ASCII digits: str.isdigit() also takes "²", which int() refuses
 
 
 def _whole_number(name: str, default: int, low: int, high: int) -> int:
     text = request.args.get(name, str(default))
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not WHOLE_NUMBER.fullmatch(text) or not low <= int(text) <= high:
         raise APIError(400, f"{name} must be a whole number from {low} to {high}, not {text!r}")
     return int(text)
 
@@ -64,6 +67,8 @@ def review_queue():  # noqa: ANN201 (Flask view)
 
 @blueprint.post("/review/<int:item_id>")
 def decide(item_id: int):  # noqa: ANN201
+    if item_id > MAX_ITEM_ID:
+        raise APIError(404, f"no review item {item_id}")
     body = json_object()
     decision = body.get("decision")
     if decision not in ("accept", "fix"):

@@ -20,7 +20,9 @@ def _classify(args: argparse.Namespace) -> None:
                           threads=args.threads, batch_size=args.batch_size, skip_existing=args.skip_existing)
     finally:
         spark.stop()
-    print(f"{counts['pictures']} pictures ({counts['errors']} errors) -> {args.out}")
+    skipped = f", {counts['inputs'] - counts['pictures']} already in {args.skip_existing}" if args.skip_existing else ""
+    print(f"{counts['inputs']} inputs{skipped}; {counts['pictures']} rows written ({counts['errors']} errors) "
+          f"-> {args.out}")
     if args.report:
         _report(argparse.Namespace(output=args.out, out=args.report, top=args.top))
 

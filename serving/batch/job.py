@@ -143,10 +143,29 @@ def read_pictures(spark: Any, source: str, form: str) -> Any:
         frame = (spark.read.format("binaryFile").option("recursiveFileLookup", "true").load(source)
                  .select(F.col("path").alias("source"), "content", F.lit(None).cast("string").alias("read_error"),
                          *(F.lit(None).cast("string").alias(c) for c in ("true_category", "true_colour"))))
+        empty = [(path, b"", "empty", None, None) for path in empty_files(spark, source)]
+        if empty:
+            frame = frame.unionByName(spark.createDataFrame(empty, spark_schema(INPUT_SCHEMA)))
     else:
         frame = (manifest_frame(spark, Path(source)) if form == "manifest" else parquet_frame(spark, source))
         frame = frame.mapInArrow(read_files, spark_schema(INPUT_SCHEMA))
     return frame.withColumn("sha1", F.sha1("content"))
+
+
+def empty_files(spark: Any, source: str) -> list[str]:
+    """Zero-byte files under `source`, which Spark's file sources skip: listed through Hadoop, so that each
+    still ends as a row (error "empty"). Hidden files ("." or "_" first) are skipped, as Spark skips them."""
+    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
+    root = jvm.org.apache.hadoop.fs.Path(source)
+    filesystem = root.getFileSystem(conf)
+    listing, found = filesystem.listFiles(root, True), []
+    while listing.hasNext():
+        status = listing.next()
+        relative = str(status.getPath().toUri().getPath())[len(str(root.toUri().getPath())):]
+        hidden = any(part.startswith((".", "_")) for part in relative.split("/") if part)
+        if status.getLen() == 0 and not hidden:
+            found.append(status.getPath().toString())
+    return found
 
 
 def manifest_frame(spark: Any, manifest: Path) -> Any:
@@ -194,7 +213,8 @@ def spark_session(master: str | None, threads: int, batch_rows: int) -> Any:
 
 def classify(spark: Any, bundle: Path, source: str, out: str, *, form: str = "auto", runtime: str | None = None,
              threads: int = 1, batch_size: int = 32, skip_existing: str | None = None) -> dict[str, int]:
-    """Run the job; returns {"pictures": written rows, "errors": error rows}."""
+    """Run the job; returns {"inputs": pictures in the input, "pictures": written rows, "errors": error rows}: every
+    input is a row (an unreadable one an error row) unless `skip_existing` holds its picture."""
     info, _ = read_bundle(bundle)
     if runtime is None:  # an export where the bundle has one: workers then need no network code
         runtime = info.serving.runtime
@@ -205,13 +225,14 @@ def classify(spark: Any, bundle: Path, source: str, out: str, *, form: str = "au
     spark.sparkContext.addFile(str(bundle.resolve()), recursive=True)
     model = JobModel(bundle.resolve().name, runtime, threads, batch_size)
     frame = read_pictures(spark, source, input_format(source, form))
+    inputs = frame.select("source").count()  # content pruned: a listing, not a read
     if skip_existing:
         done = spark.read.parquet(skip_existing).select("sha1").where("sha1 IS NOT NULL").distinct()
         frame = frame.join(done, "sha1", "left_anti")  # null hashes (unreadable) never match: kept
     answers = frame.mapInArrow(functools.partial(classify_batches, model), spark_schema(OUTPUT_SCHEMA))
     write_atomically(spark, answers, out)
     written = spark.read.parquet(out)
-    return {"pictures": written.count(), "errors": written.where("error IS NOT NULL").count()}
+    return {"inputs": inputs, "pictures": written.count(), "errors": written.where("error IS NOT NULL").count()}
 
 
 def write_atomically(spark: Any, frame: Any, out: str) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from PIL import Image
 
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import jpeg_bytes
 
 CROP_FRACTION = 0.8  # of each side
 ROTATION_DEGREES = 5

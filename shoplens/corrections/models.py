@@ -4,7 +4,8 @@
 - ``pictures``: one row per picture kept in the picture store (by SHA-1), with its size and
   perceptual hash (near-duplicates in the review queue; deduplication against training data).
 - ``feedback``: what a shopper sent: the answer they saw (category, colour, model version)
-  and their correction (a category and colour, or "not a garment"), the page, the time.
+  and their correction (a category and colour, or "not a garment"), the page, the time; one
+  row (a vote) per sender, picture and model version, which a repeat updates.
 - ``review_items``: the review queue. A correction or an uncertain answer of the model waits
   there (``open``) until a person accepts it or fixes its labels; the decision is what
   training reads back (`store.accepted_corrections`).
@@ -19,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 LABEL = 64  # characters of a category, colour or model version
 URL = 2048
+VOTE_KEY = 32 + 1 + 40 + 1 + LABEL  # a sender hash, a SHA-1 and a model version
 
 
 class Base(DeclarativeBase):
@@ -40,6 +42,7 @@ class Picture(Base):
 
 class Feedback(Base):
     __tablename__ = "feedback"
+    __table_args__ = (Index("ix_feedback_sender_received", "sender", "received_at"),)  # a sender's daily budget
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     picture_sha1: Mapped[str] = mapped_column(ForeignKey("pictures.sha1"), index=True)
@@ -54,6 +57,8 @@ class Feedback(Base):
     reported_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # the shopper's clock
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     sender: Mapped[str] = mapped_column(String(LABEL))  # a hash of the API key, never the key
+    # "sender:sha1:model version": one vote per key, picture and model (NULL on rows from before revision 0003)
+    vote_key: Mapped[str | None] = mapped_column(String(VOTE_KEY), unique=True)
 
 
 class ReviewItem(Base):

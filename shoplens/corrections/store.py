@@ -15,13 +15,17 @@ Writing (the API's side), on ``store = open_store(database_url, picture_root)``:
   store and its row into ``pictures`` (raises `shoplens.imaging.ImageRejected` for bytes
   that are not a usable picture); ``store.has_picture(sha1)``.
 - ``store.record_feedback(sha1, Answer, Correction, picture_url=, page_url=, reported_at=,
-  sender=) -> feedback id``: a shopper's correction of an answer; it enters the review queue
-  (``disagrees`` when its labels differ from the answer's).
+  sender=, daily_budget=) -> Vote``: a shopper's correction of an answer; it enters the review
+  queue (``disagrees`` when its labels differ from the answer's). A correction is a vote: one
+  per sender (a hash of the API key), picture and model version, so a repeat updates it
+  (``Vote.updated``); a sender past ``daily_budget`` new votes in 24 hours gets `BudgetSpent`.
 - ``store.record_uncertain(sha1, Answer) -> review item id | None``: an answer the model
   was unsure of enters the queue with its uncertainty, once per picture and model version
   (None when it is queued already).
 - ``store.review_queue(offset, limit) -> ReviewPage``: open items ranked by what is most
-  worth a person's look (`rank_for_review`), one per picture.
+  worth a person's look (`rank_for_review`), one per picture, ``reports`` counting distinct
+  senders (and the model, for an uncertain answer); no one sender holds more than
+  ``SENDER_SHARE`` of the first ``FIRST_PAGE`` places where others are waiting.
 - ``store.decide(item_id, Correction | None, reviewer=) -> ReviewItem``: accept an item (None:
   the correction's labels, or for an uncertain answer the model's) or fix it with other labels;
   the picture's other open items are closed with it (``superseded``). Raises `UnknownItem`
@@ -40,7 +44,7 @@ import hashlib
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +64,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 MIGRATION_LOCK = 0x5340_4C45_4E53  # PostgreSQL advisory lock key ("SHOPLENS"-ish), taken while migrating
 _MIGRATING = threading.Lock()
 LOOKAHEAD = 50  # how far down the ranking a more diverse next item is looked for
+FIRST_PAGE = 20  # the review page's first screen (its default limit)
+SENDER_SHARE = 5  # places of the first page one sender's corrections may hold while others wait
+BUDGET_WINDOW = timedelta(days=1)  # a sender's new votes are counted over this window
 
 
 class UnknownItem(LookupError):
@@ -68,6 +75,16 @@ class UnknownItem(LookupError):
 
 class AlreadyDecided(ValueError):
     """The review item was decided already."""
+
+
+class BudgetSpent(RuntimeError):
+    """The sender has cast its daily budget of new votes."""
+
+
+@dataclass(frozen=True)
+class Vote:
+    feedback_id: int
+    updated: bool  # the sender had voted on this picture and model version: its vote now says this
 
 
 @dataclass(frozen=True)
@@ -108,10 +125,11 @@ class QueuedItem:
     """An open review item as the queue shows it."""
 
     item: ReviewItem
-    reports: int  # open items of the same picture (corrections from several shoppers, uncertain answers)
+    reports: int  # distinct senders correcting the picture, and the model where it was unsure
     perceptual_hash: int
     source_url: str | None
     page_url: str | None
+    sender: str | None = None  # the one sender behind every report; None for several, or the model's
 
 
 @dataclass(frozen=True)
@@ -217,20 +235,50 @@ class CorrectionsStore:
 
     def record_feedback(self, sha1: str, answer: Answer, correction: Correction, *, picture_url: str | None = None,
                         page_url: str | None = None, reported_at: datetime | None = None,
-                        sender: str = "") -> int:
+                        sender: str = "", daily_budget: int | None = None) -> Vote:
+        sender = key_hash(sender)
+        fields = {"picture_url": picture_url, "page_url": page_url, "predicted_category": answer.category,
+                  "predicted_colour": answer.colour, "category": correction.category, "colour": correction.colour,
+                  "garment": correction.garment, "reported_at": reported_at or now(), "received_at": now()}
+        vote_key = f"{sender}:{sha1}:{answer.model_version}"
+        try:
+            return self._vote(sha1, answer, correction, sender, vote_key, fields, daily_budget)
+        except IntegrityError:  # the same vote inserted by another worker just now: this one updates it
+            return self._vote(sha1, answer, correction, sender, vote_key, fields, daily_budget)
+
+    def _vote(self, sha1: str, answer: Answer, correction: Correction, sender: str, vote_key: str,
+              fields: dict[str, Any], daily_budget: int | None) -> Vote:
         with self.session.begin() as session:
-            feedback = Feedback(picture_sha1=sha1, picture_url=picture_url, page_url=page_url,
-                                model_version=answer.model_version, predicted_category=answer.category,
-                                predicted_colour=answer.colour, category=correction.category,
-                                colour=correction.colour, garment=correction.garment,
-                                reported_at=reported_at or now(), received_at=now(),
-                                sender=key_hash(sender))
-            session.add(feedback)
-            session.flush()
-            session.add(_item(sha1, answer, "correction", feedback_id=feedback.id,
-                              disagrees=correction.disagrees_with(answer), proposed_category=correction.category,
-                              proposed_colour=correction.colour, proposed_garment=correction.garment))
-            return feedback.id
+            feedback = session.scalar(select(Feedback).where(Feedback.vote_key == vote_key).with_for_update())
+            if feedback is None:
+                if daily_budget is not None and self._votes_since(session, sender) >= daily_budget:
+                    raise BudgetSpent(f"this key has sent {daily_budget} corrections in the last 24 hours")
+                feedback = Feedback(picture_sha1=sha1, model_version=answer.model_version, sender=sender,
+                                    vote_key=vote_key, **fields)
+                session.add(feedback)
+                session.flush()
+                updated = False
+            else:
+                for name, value in fields.items():
+                    setattr(feedback, name, value)
+                updated = True
+            item = session.scalar(select(ReviewItem).where(ReviewItem.feedback_id == feedback.id,
+                                                           ReviewItem.status == "open"))
+            if item is None:  # a first vote, or one changed after its item was decided: queued again
+                item = _item(sha1, answer, "correction", feedback_id=feedback.id)
+                session.add(item)
+            item.disagrees = correction.disagrees_with(answer)
+            item.predicted_category, item.predicted_colour = answer.category, answer.colour
+            item.predicted_probability, item.uncertainty = answer.probability, answer.uncertainty
+            item.proposed_category, item.proposed_colour = correction.category, correction.colour
+            item.proposed_garment = correction.garment
+            return Vote(feedback.id, updated)
+
+    @staticmethod
+    def _votes_since(session: Any, sender: str) -> int:
+        since = now() - BUDGET_WINDOW
+        return session.scalar(select(func.count()).select_from(Feedback)
+                              .where(Feedback.sender == sender, Feedback.received_at >= since))
 
     def record_uncertain(self, sha1: str, answer: Answer) -> int | None:
         try:
@@ -246,19 +294,15 @@ class CorrectionsStore:
                      max_distance: int = settings.MAX_DISTANCE.default) -> ReviewPage:
         with self.session() as session:
             rows = session.execute(
-                select(ReviewItem, Picture.perceptual_hash, Picture.source_url, Feedback.page_url)
+                select(ReviewItem, Picture.perceptual_hash, Picture.source_url, Feedback.page_url, Feedback.sender)
                 .join(Picture, ReviewItem.picture_sha1 == Picture.sha1)
                 .outerjoin(Feedback, ReviewItem.feedback_id == Feedback.id)
                 .where(ReviewItem.status == "open")).all()
         by_picture: dict[str, list[Any]] = {}
         for row in rows:
             by_picture.setdefault(row[0].picture_sha1, []).append(row)
-        queued = []
-        for group in by_picture.values():
-            best = min(group, key=lambda row: _priority(row[0]))
-            page_url = next((row[3] for row in group if row[3]), None)
-            queued.append(QueuedItem(best[0], len(group), int(best[1], 16), best[2], page_url))
-        ranked = rank_for_review(queued, max_distance)
+        queued = [_queued(group) for group in by_picture.values()]
+        ranked = capped(rank_for_review(queued, max_distance))
         return ReviewPage(ranked[offset:offset + limit], len(ranked))
 
     def decide(self, item_id: int, correction: Correction | None = None, reviewer: str = "") -> ReviewItem:
@@ -299,6 +343,34 @@ class CorrectionsStore:
         with self.session() as session:
             return {table.__tablename__: session.scalar(select(func.count()).select_from(table))
                     for table in (Picture, Feedback, ReviewItem)}
+
+
+def _queued(group: list[Any]) -> QueuedItem:
+    """One picture's open items (rows of item, hash, source URL, page URL, sender) as one queue entry."""
+    best = min(group, key=lambda row: _priority(row[0]))
+    senders = {row[4] for row in group if row[0].reason == "correction"}
+    model = any(row[0].reason == "uncertain" for row in group)
+    page_url = next((row[3] for row in group if row[3]), None)
+    only = next(iter(senders)) if len(senders) == 1 and not model else None
+    return QueuedItem(best[0], len(senders) + model, int(best[1], 16), best[2], page_url, only)
+
+
+def capped(ranked: list[QueuedItem], page: int = FIRST_PAGE, share: int = SENDER_SHARE) -> list[QueuedItem]:
+    """`ranked` with no single sender's entries past `share` of the first `page` places while others wait
+    (the entries held back come right after that page, in their order): one key cannot buy the queue."""
+    first: list[QueuedItem] = []
+    held: list[QueuedItem] = []
+    places: dict[str, int] = {}
+    for index, entry in enumerate(ranked):
+        if len(first) == page:
+            return first + held + ranked[index:]
+        if entry.sender is not None and places.get(entry.sender, 0) >= share:
+            held.append(entry)
+            continue
+        if entry.sender is not None:
+            places[entry.sender] = places.get(entry.sender, 0) + 1
+        first.append(entry)
+    return first + held
 
 
 def _item(sha1: str, answer: Answer, reason: str, **fields: Any) -> ReviewItem:

@@ -18,7 +18,7 @@ import redis
 from serving.api import create_app
 from serving.api.config import Settings
 from serving.torchserve import TorchServe
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import jpeg_bytes
 
 ADMIN_KEY = "test-admin-key"  # the one key the test APIs accept on the review queue
 

@@ -6,6 +6,7 @@ path, the review queue's order and keys, decisions read back as training will.""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import pytest
@@ -56,13 +57,21 @@ def test_feedback_is_stored_queued_decided_and_read_back(app, client, headers, a
     assert response.status_code == 201 and response.json["disagrees"] is True
     sha1 = response.json["picture_sha1"]
     assert counts(app) == {"pictures": 1, "feedback": 1, "review_items": 1}
+    # the same key again on the same picture and model version: its vote changes, nothing is added
     again = client.post("/v1/feedback", json=correction(picture_host, picture={"sha1": sha1},
                                                          corrected={"garment": False}), headers=headers)
-    assert again.status_code == 201 and counts(app) == {"pictures": 1, "feedback": 2, "review_items": 2}
+    conforms(document, "/v1/feedback", "post", again)
+    assert (again.status_code, again.json["updated"], again.json["feedback_id"]) == (200, True,
+                                                                                     response.json["feedback_id"])
+    assert counts(app) == {"pictures": 1, "feedback": 1, "review_items": 1}
+    other = client.post("/v1/feedback", json=correction(picture_host, picture={"sha1": sha1},
+                                                         corrected={"garment": False}), headers=admin_headers)
+    assert other.status_code == 201 and other.json["updated"] is False
+    assert counts(app) == {"pictures": 1, "feedback": 2, "review_items": 2}
 
     queue = client.get("/v1/review", headers=admin_headers)
     conforms(document, "/v1/review", "get", queue)
-    (item,) = queue.json["items"]  # one entry per picture, with both reports
+    (item,) = queue.json["items"]  # one entry per picture, with both keys' reports
     assert item["reports"] == 2 and item["disagrees"] and item["page_url"] == "https://shop.example/p/blue-shirt"
     picture = client.get(item["picture"], headers=admin_headers)
     assert picture.status_code == 200 and hashlib.sha1(picture.data).hexdigest() == sha1
@@ -85,6 +94,8 @@ def test_feedback_is_stored_queued_decided_and_read_back(app, client, headers, a
 def bad_requests(picture_host, headers):
     """(what, request arguments, status, words of the reason) for feedback the API must refuse."""
     good = correction(picture_host)
+    predicted = good["predicted"]
+    surrogate_page = json.dumps({**good, "page_url": "https://shop.example/SURROGATE"}).replace("SURROGATE", "\\ud800")
     return [
         ("unknown category", dict(json={**good, "corrected": {"category": "cape"}}), 422, "unknown category"),
         ("unknown colour", dict(json={**good, "corrected": {"category": "shirt", "colour": "teal"}}), 422,
@@ -104,6 +115,15 @@ def bad_requests(picture_host, headers):
         ("not JSON", dict(data="category=shirt", content_type="application/x-www-form-urlencoded"), 415, "JSON"),
         ("oversized body", dict(json={**good, "page_url": "https://shop.example/" + "p" * 20_000}), 413,
          "at most"),
+        ("javascript: page", dict(json={**good, "page_url": "javascript:alert(1)"}), 400, "http or https"),
+        ("data: picture", dict(json={**good, "picture": {"url": "data:image/png;base64,AAAA"}}), 400, "http or https"),
+        # JSON's escape decodes to a lone surrogate, which no database stores
+        ("lone surrogate in the page URL", dict(data=surrogate_page, content_type="application/json"), 400,
+         "lone surrogate"),
+        ("lone surrogate in a label", dict(json={**good, "predicted": {**predicted, "model_version": "1\ud800"}}),
+         400, "lone surrogate"),
+        ("control character in a label", dict(json={**good, "predicted": {**predicted, "category": "dr\x00ess"}}),
+         400, "control characters"),
         ("no key", dict(json=good, headers={}), 401, "API key"),
         ("wrong key", dict(json=good, headers={"X-API-Key": "guess"}), 401, "API key"),
     ]
@@ -118,6 +138,19 @@ def test_bad_feedback_is_refused_with_a_reason_and_writes_nothing(app, client, h
         assert (response.status_code, reason in response.json["error"]) == (status, True), (what, response.json)
     assert counts(app) == EMPTY
     assert not any(path.is_file() for path in Path(settings.picture_store).rglob("*"))
+
+
+def test_hostile_review_requests_get_a_4xx_with_a_reason_and_change_nothing(app, client, admin_headers):
+    """Ids past SQL INTEGER, Unicode digits int() would take, and doubled slashes: JSON 4xx answers, never a 500."""
+    before = counts(app)
+    answers = [client.post("/v1/review/99999999999999999999999", json={"decision": "accept"}, headers=admin_headers),
+               client.post(f"/v1/review/{2**31}", json={"decision": "accept"}, headers=admin_headers),
+               client.get("/v1/review?offset=0&limit=\u00b2", headers=admin_headers),
+               client.get("/v1/review?offset=\u0663&limit=5", headers=admin_headers),
+               client.get("/v1//review", headers=admin_headers)]
+    assert [answer.status_code for answer in answers] == [404, 404, 400, 400, 404]
+    assert all(answer.is_json and answer.json["error"] for answer in answers)
+    assert counts(app) == before
 
 
 def test_review_queue_takes_only_admin_keys(client, headers, admin_headers, settings):
@@ -176,6 +209,6 @@ def test_feedback_is_rate_limited_per_key(settings, database_url, picture_host, 
     client = app.test_client()
     statuses = [client.post("/v1/feedback", json=correction(picture_host), headers=headers).status_code
                 for _ in range(3)]
-    assert statuses == [201, 201, 429]
-    assert counts(app) == {"pictures": 1, "feedback": 2, "review_items": 2}
+    assert statuses == [201, 200, 429]  # the repeat updates the key's vote; the limit still counts it
+    assert counts(app) == {"pictures": 1, "feedback": 1, "review_items": 1}
     app.extensions["shoplens"].corrections.store().close()

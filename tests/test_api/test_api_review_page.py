@@ -81,3 +81,23 @@ def test_a_person_decides_the_queue_from_the_keyboard(served, chromium, headers,
     assert (first.status, first.decided_category) == ("accepted", "shirt")
     assert (second.status, second.decided_category, second.decided_garment) == ("fixed", categories[1], True)
     assert (third.status, third.decided_category, third.decided_garment) == ("fixed", None, False)
+
+
+HOSTILE = '<img src=x onerror="window.__ran = 1"><script>window.__ran = 2</script>'
+
+
+def test_shopper_supplied_text_is_shown_as_text_and_runs_nothing(served, chromium, headers, admin_headers,
+                                                                  picture_host):
+    """A stored answer naming markup (the predicted category and model version are the shopper's words) is drawn
+    as the very characters sent: no element made from it, no handler run."""
+    app, url = served
+    sent = app.test_client().post("/v1/feedback", headers=headers, json={
+        "picture": {"url": f"http://{picture_host}/pic.jpg"}, "page_url": "https://shop.example/p?q=<b>x</b>",
+        "predicted": {"category": HOSTILE[:60], "model_version": HOSTILE[:60]}, "corrected": {"category": "shirt"}})
+    assert sent.status_code == 201, sent.json
+    chromium.get(f"{url}/review")
+    chromium.find_element(By.ID, "key").send_keys(admin_headers["X-API-Key"] + "\n")
+    wait_for(lambda: HOSTILE[:20] in chromium.find_element(By.ID, "facts").text, 15, "the hostile item on the page")
+    assert chromium.execute_script("return window.__ran") is None
+    assert chromium.execute_script("return document.querySelectorAll('#facts *:not(p), #list img').length") == 0
+    assert HOSTILE[:40] in chromium.find_element(By.ID, "list").text

@@ -30,7 +30,7 @@ from serving.index.store import (
     write_version,
 )
 from serving.torchserve import TorchServe
-from shoplens.sample import jpeg_bytes
+from shoplens.imaging import jpeg_bytes
 
 CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]
 
