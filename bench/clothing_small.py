@@ -3,8 +3,12 @@ relative to the repository) and the one way they skip when it is absent."""
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
+import numpy as np
+
+from shoplens.imaging import IMAGE_SUFFIXES
 from shoplens.settings import CLOTHING_SMALL
 
 DEFAULT_DATA = Path(__file__).resolve().parents[1] / CLOTHING_SMALL.read()  # an absolute setting stays absolute
@@ -16,3 +20,18 @@ def absent(data: Path) -> bool:
         return False
     print(f"skipped: clothing-small not found at {data} (expects train/ and validation/)")
     return True
+
+
+def bundle_arguments(description: str, default_bundle: Path) -> argparse.Namespace | None:
+    """--data and --bundle of a benchmark that runs a bundle on clothing-small; None (skipped) without the data."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
+    parser.add_argument("--bundle", type=Path, default=default_bundle)
+    args = parser.parse_args()
+    return None if absent(args.data) else args
+
+
+def validation_pictures(data: Path, labels: list[str]) -> tuple[list[Path], np.ndarray]:
+    """The validation split's pictures (sorted) and the index in `labels` of each one's folder."""
+    paths = sorted(p for p in (data / "validation").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    return paths, np.array([labels.index(p.parent.name) for p in paths])

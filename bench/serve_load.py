@@ -59,8 +59,8 @@ def pictures(count: int, offset: int, photographs: list[Path]) -> list[bytes]:
     result = []
     for index in range(offset, offset + count):
         if photographs:
-            reuse, path = divmod(index, len(photographs))
-            data = path.read_bytes()
+            reuse, position = divmod(index, len(photographs))
+            data = photographs[position].read_bytes()
             result.append(data if reuse == 0 else jpeg_bytes(decode_image(data), 95 - reuse))
             continue
         rng = random.Random(index)

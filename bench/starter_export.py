@@ -12,7 +12,6 @@ batch 1 and 8 with 1 and 2 threads. Skips where the data is absent.
 
 from __future__ import annotations
 
-import argparse
 import sys
 import tempfile
 import time
@@ -20,23 +19,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from clothing_small import DEFAULT_DATA, absent
+from clothing_small import bundle_arguments, validation_pictures
 
 from network.export import eager_predictor, exported_bundle
 from serving.cli import STARTER_BUNDLE
 from shoplens.bundle import read_bundle
 from shoplens.classifier import calibrated_probabilities
 from shoplens.exported import Predict, load_predictor
-from shoplens.imaging import IMAGE_SUFFIXES, decode_image
+from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
 from shoplens.stats import mcnemar, t_interval
 
 BATCH = 8
-
-
-def validation(data: Path, labels: list[str]) -> tuple[list[Path], np.ndarray]:
-    paths = sorted(p for p in (data / "validation").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    return paths, np.array([labels.index(p.parent.name) for p in paths])
 
 
 def run_all(predict: Predict, batches: list[np.ndarray]) -> dict[str, np.ndarray]:
@@ -53,15 +47,11 @@ def ms_per_picture(predict: Predict, pixels: np.ndarray, repeats: int = 5) -> fl
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--bundle", type=Path, default=STARTER_BUNDLE)
-    args = parser.parse_args()
-    if absent(args.data):
+    args = bundle_arguments(__doc__.splitlines()[0], STARTER_BUNDLE)
+    if args is None:
         return 0
     info, _ = read_bundle(args.bundle)
-    labels = info.tasks["category"]
-    paths, targets = validation(args.data, labels)
+    paths, targets = validation_pictures(args.data, info.tasks["category"])
     pixels = eval_batch([decode_image(p.read_bytes()) for p in paths], info.preprocessing)
     batches = [pixels[start:start + BATCH] for start in range(0, len(pixels), BATCH)]
     with tempfile.TemporaryDirectory() as cache:

@@ -11,19 +11,18 @@ data is absent.
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from pathlib import Path
 
 import numpy as np
 import torch
-from clothing_small import DEFAULT_DATA, absent
+from clothing_small import bundle_arguments, validation_pictures
 
 from network.ensemble import views_and_mirrors
 from network.models import load_bundle_model
 from serving.cli import STARTER_BUNDLE
-from shoplens.imaging import IMAGE_SUFFIXES, decode_image
+from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
 from shoplens.stats import mcnemar, t_interval
 
@@ -52,15 +51,10 @@ def view_log_probs(bundle: Path, paths: list[Path]) -> np.ndarray:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--bundle", type=Path, default=STARTER_BUNDLE)
-    args = parser.parse_args()
-    if absent(args.data):
+    args = bundle_arguments(__doc__.splitlines()[0], STARTER_BUNDLE)
+    if args is None:
         return 0
-    labels = load_bundle_model(args.bundle)[1].tasks["category"]
-    paths = sorted(p for p in (args.data / "validation").rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
-    targets = np.array([labels.index(p.parent.name) for p in paths])
+    paths, targets = validation_pictures(args.data, load_bundle_model(args.bundle)[1].tasks["category"])
     per_view = view_log_probs(args.bundle, paths)
     right = {}
     for name, subset in SUBSETS.items():

@@ -71,10 +71,10 @@ def export_models(net: nn.Module, pre: Preprocessing, folder: Path,
     paths = {runtime: folder / EXPORT_FILES[runtime] for runtime in runtimes}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tracer and exporter notes about constant shapes: the batch stays dynamic
+        names = list(model(example))  # one eager pass first: constants it caches are traced as constants
         if "torchscript" in paths:
             torch.jit.freeze(torch.jit.trace(model, example, strict=False)).save(str(paths["torchscript"]))
         if "onnx" in paths:
-            names = list(model(example))
             torch.onnx.export(model, (example,), str(paths["onnx"]), input_names=["pixels"], output_names=names,
                               dynamic_axes={name: {0: "batch"} for name in ["pixels", *names]}, dynamo=False)
     check_exports(net, paths, example.numpy()[:1].repeat(3, axis=0))

@@ -6,7 +6,7 @@ read environment variables; ``crawl`` settings are Scrapy settings of the crawle
 command line sets them), and the ones training shares with it are its option defaults too.
 
 Reading the environment (`Setting.read`), writing it for a child process (`environment`),
-README.md's settings table (`markdown_table`, ``python -m shoplens.settings``) and
+docs/settings.md's table (`markdown_table`, ``python -m shoplens.settings``) and
 docker/compose.yaml all come from, or are checked by tests against, these declarations.
 """
 
@@ -166,7 +166,7 @@ def environment(values: Mapping[Setting, Any]) -> dict[str, str]:
 
 
 def markdown_table() -> str:
-    """README.md's settings table."""
+    """docs/settings.md's settings table."""
     def shown(setting: Setting) -> str:
         value = setting.format(setting.default)
         return f"`{value}`" if value else "(none)"

@@ -1,5 +1,5 @@
 """One home per setting: every SHOPLENS_* name in the repository is declared in
-shoplens/settings.py, read only through it, and README's table and docker/compose.yaml agree."""
+shoplens/settings.py, read only through it, and docs/settings.md's table and docker/compose.yaml agree."""
 
 from __future__ import annotations
 
@@ -37,10 +37,10 @@ def test_the_environment_is_read_only_through_the_declarations():
     assert offenders == []
 
 
-def test_readme_table_is_the_declaration():
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    block = re.search(r"<!-- settings table: begin -->\n(.*?)\n<!-- settings table: end -->", readme, re.S)
-    assert block, "README.md lost its settings table markers"
+def test_docs_settings_table_is_the_declaration():
+    page = (ROOT / "docs/settings.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- settings table: begin -->\n(.*?)\n<!-- settings table: end -->", page, re.S)
+    assert block, "docs/settings.md lost its settings table markers"
     assert block.group(1) == settings.markdown_table(), "run `python -m shoplens.settings` and paste its table"
 
 
