@@ -1,6 +1,6 @@
 """Benchmark: the serving stack under faults and abuse, on loopback only, for a bounded time.
 
-Starts the stack (serving.stack.Stack: redis-server, TorchServe with keys that expire every
+Starts the stack (serving.operations.stack.Stack: redis-server, TorchServe with keys that expire every
 minute, the gunicorn-run API) under its own supervisor, a picture server on 127.0.0.2 and a
 drip-feeding one (a byte a second) on 127.0.0.3. Then, for --duration seconds, 4 clients send
 a mix of uploads, URLs and batches, one request in 20 hostile (malformed bodies, internal
@@ -38,7 +38,7 @@ from pathlib import Path
 from PIL import Image
 from serve_load import pictures  # bench/ is the script's folder, so on sys.path
 
-from serving.stack import Stack
+from serving.operations.stack import Stack
 from shoplens.processes import wait_for
 from training.cli import main as training_main
 

@@ -2,7 +2,7 @@
 
 For each served runtime (exported TorchScript, ONNX Runtime; a bundle without the export is
 exported as `shoplens-serve archive` does) it starts redis-server, TorchServe and the
-gunicorn-run API (serving.stack.Stack) with an archive of the bundle for that runtime
+gunicorn-run API (serving.operations.stack.Stack) with an archive of the bundle for that runtime
 (batching, threads and workers as the bundle says, or --threads/--workers), and measures
 POST /v1/classify for cache misses (every picture new) at 1 and 8 concurrent clients; then,
 with the stack stopped, the bare model: the handler's picture pipeline in this process
@@ -40,8 +40,8 @@ import torch
 from clothing_small import DEFAULT_DATA
 
 from network.export import eager_predictor
-from serving.archive import servable
-from serving.stack import Stack
+from serving.operations.archive import servable
+from serving.operations.stack import Stack
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
@@ -53,7 +53,7 @@ from training.cli import main as training_main
 KEY = "bench-key"
 
 
-def pictures(count: int, offset: int, photographs: list[Path]) -> list[bytes]:
+def pictures(count: int, offset: int, photographs: list[Path] | tuple = ()) -> list[bytes]:
     """`count` distinct JPEGs: photographs in turn, each reuse re-encoded at another quality (new bytes, so a
     cache miss), or drawn garments (different seeds never repeat a picture)."""
     result = []

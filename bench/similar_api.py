@@ -1,7 +1,7 @@
 """Benchmark: POST /v1/similar through the real stack at a 100,000-item catalogue index, uncached.
 
 It starts redis-server, TorchServe (the bundle's archive, ONNX Runtime) and the gunicorn-run
-API on loopback (serving.stack.Stack), the API's SHOPLENS_INDEX_DIR pointing at an index of
+API on loopback (serving.operations.stack.Stack), the API's SHOPLENS_INDEX_DIR pointing at an index of
 the clothing-small train+validation embeddings padded to 100,000 items with synthetic
 vectors (bench/visual_search.py's: real ones plus noise, renormalised), which makes it
 HNSW; its copy index holds every item's copy descriptor (a synthetic item: its real source's
@@ -40,9 +40,9 @@ import numpy as np
 from clothing_small import DEFAULT_DATA, absent
 from visual_search import SCALE_ITEMS, Embedded, calibrated, index_of, keypoints, noisy, padded, percentiles, pictures
 
-from serving.cli import STARTER_BUNDLE
-from serving.index.store import CopyViews
-from serving.stack import Stack
+from serving.index.format import CopyViews
+from serving.operations.cli import STARTER_BUNDLE
+from serving.operations.stack import Stack
 from shoplens.bundle import read_bundle
 from shoplens.imaging import decode_image
 

@@ -22,7 +22,7 @@ import torch
 from clothing_small import bundle_arguments, validation_pictures
 
 from network.export import eager_predictor, exported_bundle
-from serving.cli import STARTER_BUNDLE
+from serving.operations.cli import STARTER_BUNDLE
 from shoplens.bundle import read_bundle
 from shoplens.classifier import calibrated_probabilities
 from shoplens.exported import Predict, load_predictor

@@ -21,7 +21,7 @@ from clothing_small import bundle_arguments, validation_pictures
 
 from network.ensemble import views_and_mirrors
 from network.models import load_bundle_model
-from serving.cli import STARTER_BUNDLE
+from serving.operations.cli import STARTER_BUNDLE
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
 from shoplens.stats import mcnemar, t_interval

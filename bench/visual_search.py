@@ -23,7 +23,7 @@ the picture and its database views (``serving.index.build.database_views``), PCA
    /v1/similar makes per uncached query, collapse to products included), with the load average.
 
 1 and 2 are printed for both of the API's rankings: rank=similarity (the default) and rank=category
-(similarity plus the query picture's category prior, serving.index.store.CATEGORY_PRIOR).
+(similarity plus the query picture's category prior, serving.index.ranking.CATEGORY_PRIOR).
 
 The model is the starter model (models/starter) unless --bundle names another; it runs eager where
 the bundle has no export (as TorchServe's handler does), else on its ONNX export. Embeddings are
@@ -51,7 +51,6 @@ from clothing_small import DEFAULT_DATA, absent
 from PIL import Image
 
 from network.export import bundle_predictor
-from serving.cli import STARTER_BUNDLE
 from serving.index.alterations import ALTERATIONS, altered, flip
 from serving.index.build import (
     CALIBRATION_PICTURES,
@@ -61,16 +60,10 @@ from serving.index.build import (
     database_views,
     mirror_variant,
 )
+from serving.index.format import CopyViews, current_name, empty_copy_views, write_version
 from serving.index.local import KEYPOINTS, VERIFY_SIDE, LocalFeatures, LocalStore, local_features, query_features
-from serving.index.store import (
-    RERANK_DEPTH,
-    CatalogueIndex,
-    CopyViews,
-    category_prior,
-    current_name,
-    empty_copy_views,
-    write_version,
-)
+from serving.index.ranking import RERANK_DEPTH, CatalogueIndex, category_prior
+from serving.operations.cli import STARTER_BUNDLE
 from shoplens.bundle import read_bundle
 from shoplens.classifier import describe
 from shoplens.exported import COPY_EMBEDDING, EMBEDDING

@@ -20,4 +20,4 @@ ENV SHOPLENS_BIND=0.0.0.0:8000
 EXPOSE 8000
 HEALTHCHECK --interval=10s --timeout=3s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=2)"]
-CMD ["gunicorn", "-c", "serving/gunicorn.conf.py", "serving.api:create_app()"]
+CMD ["gunicorn", "-c", "serving/api/gunicorn.conf.py", "serving.api:create_app()"]

@@ -29,7 +29,7 @@ from typing import Any
 from mainjob.extension import ExtensionBrowser
 from network.models import ARCHITECTURES
 from serving.index.build import build_index
-from serving.stack import ROOT, Stack
+from serving.operations.stack import ROOT, Stack
 from shoplens import ShopLensError, settings
 from shoplens.cli import run_cli
 from shoplens.manifest import read_manifest

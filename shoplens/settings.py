@@ -1,7 +1,7 @@
 """Every ``SHOPLENS_*`` setting, declared once: name, type, default and what it does.
 
 Who reads a setting is its ``scope``: ``api`` (the Flask API, ``serving/api/config.py``),
-``gunicorn`` (``serving/gunicorn.conf.py``), ``handler`` (the TorchServe handler) and ``tests``
+``gunicorn`` (``serving/api/gunicorn.conf.py``), ``handler`` (the TorchServe handler) and ``tests``
 read environment variables; ``crawl`` settings are Scrapy settings of the crawler (its
 command line sets them), and the ones training shares with it are its option defaults too.
 
@@ -131,7 +131,7 @@ REVIEW_CONFIDENCE = _declare("SHOPLENS_REVIEW_CONFIDENCE", float, 0.5,
                              "new answers whose top category is less probable than this, or flagged low-confidence, "
                              "enter the review queue", "api")
 
-# gunicorn (serving/gunicorn.conf.py)
+# gunicorn (serving/api/gunicorn.conf.py)
 BIND = _declare("SHOPLENS_BIND", str, "127.0.0.1:8000", "address the API listens on", "gunicorn")
 WORKERS = _declare("SHOPLENS_WORKERS", int, 2, "API worker processes", "gunicorn")
 THREADS = _declare("SHOPLENS_THREADS", int, 4, "threads per API worker", "gunicorn")

@@ -1,7 +1,7 @@
 """The split file (``split.json``): which labelled picture is in train, validation or test.
 
 Training writes it (``training.splits``) and reads it back to reproduce a run; promotion
-(``serving.promote``) reads its test part as the held-out pictures both model versions are
+(``serving.operations.promote``) reads its test part as the held-out pictures both model versions are
 scored on. `CorrectedPictures` is the one rule for which pictures a shopper's accepted
 correction touches (same SHA-1, or a perceptual hash within the split's near-duplicate
 distance): such a picture never stays in a held-out part, because the model trained on the

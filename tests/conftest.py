@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from serving.archive import archive
-from serving.stack import RedisServer, api_environment
-from serving.torchserve import TorchServe
+from serving.operations.archive import archive
+from serving.operations.stack import RedisServer, api_environment
+from serving.operations.torchserve import TorchServe
 from shoplens import settings
 from shoplens.sample import write_sample
 from tests.support import ROOT

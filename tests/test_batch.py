@@ -15,7 +15,7 @@ import pytest
 from serving.batch.cli import main as batch_main
 from serving.batch.job import classify, spark_session
 from serving.batch.report import write_report
-from serving.handler import ShopLensHandler
+from serving.worker.handler import ShopLensHandler
 from shoplens import settings
 from shoplens.sample import write_sample
 
@@ -130,7 +130,7 @@ def test_the_visual_search_index_is_built_from_the_output_without_embedding_agai
     """`shoplens-index build --answers`: the job's embeddings, the manifest's product URLs, the same
     vectors as embedding the crawl again; error rows are counted, and another model's index refused."""
     from serving.index.build import build_index, build_index_from_answers
-    from serving.index.store import load_current
+    from serving.index.live import load_current
 
     manifest = tmp_path / "crawl" / "manifest.csv"
     manifest.parent.mkdir()

@@ -24,8 +24,7 @@ IMAGES = {"api.Dockerfile": "api", "crawler.Dockerfile": "crawl", "torchserve.Do
 # each extra and the code it runs (the API and its gunicorn settings, the Spark batch job, the TorchServe
 # worker's handler; the rest of serving/ operates TorchServe from the host)
 COMPONENTS = {"crawl": ["crawler"], "network": ["network"], "train": ["training"],
-              "api": ["serving/api", "serving/gunicorn.conf.py"], "batch": ["serving/batch"],
-              "worker": ["serving/handler.py"], "serve": ["serving"]}
+              "api": ["serving/api"], "batch": ["serving/batch"], "worker": ["serving/worker"], "serve": ["serving"]}
 FIRST_PARTY = {"shoplens", "network", "crawler", "training", "serving", "mainjob"}
 
 
@@ -180,7 +179,7 @@ def test_long_running_services_restart_and_report_their_health(compose):
 
 
 def test_torchserve_image_config_matches_the_local_one_on_sizes_and_metrics(compose, docker, root):
-    local = properties(root / "serving" / "config.properties")
+    local = properties(root / "serving" / "operations" / "config.properties")
     image = properties(docker / "torchserve.config.properties")
     for key in ("max_request_size", "max_response_size", "metrics_mode", "enable_model_api", "allowed_urls"):
         assert image[key] == local[key], key

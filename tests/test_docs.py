@@ -15,7 +15,7 @@ PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 PACKAGES = ("shoplens", "network", "crawler", "training", "serving", "mainjob")
 FOLDERS = ("shoplens", "network", "crawler", "training", "serving", "mainjob", "bench", "scripts", "docker",
            "extension", "tests", "models", "docs")
-DOTTED = re.compile(rf"`((?:{'|'.join(PACKAGES)})(?:\.\w+)+)")  # `serving.archive.servable`, `shoplens.colour`
+DOTTED = re.compile(rf"`((?:{'|'.join(PACKAGES)})(?:\.\w+)+)")  # `network.export.exported_bundle`
 PATH = re.compile(rf"`((?:{'|'.join(FOLDERS)})/[\w./-]*\w/?)`")  # `bench/serve_load.py`, `docs/`
 LINK = re.compile(r"\]\((?!https?:|#)([^)#\s]+)")
 

@@ -11,7 +11,7 @@ import pytest
 
 from crawler.testshop import Catalogue, serve_shop
 from mainjob.extension import EXTENSION_DIR
-from serving.stack import ApiServer
+from serving.operations.stack import ApiServer
 from shoplens.processes import free_port, wait_for
 from shoplens.settings import TEST_ARTIFACTS
 

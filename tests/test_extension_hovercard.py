@@ -19,7 +19,7 @@ from selenium.webdriver.support.select import Select
 from sqlalchemy import select
 
 from crawler.testshop import Catalogue, serve_shop
-from serving.stack import ApiServer
+from serving.operations.stack import ApiServer
 from shoplens.corrections.models import Feedback
 from shoplens.corrections.store import open_store
 from shoplens.processes import wait_for

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
 
-from serving.stack import ApiServer
+from serving.operations.stack import ApiServer
 from shoplens.processes import wait_for
 from tests.support.shop_pages import serve_pages
 

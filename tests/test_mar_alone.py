@@ -21,9 +21,9 @@ import torch
 
 from network.export import eager_outputs, eager_probabilities, export_models
 from network.models import build_model, load_bundle_model
-from serving.archive import archive
-from serving.cli import STARTER_BUNDLE
-from serving.torchserve import TorchServe
+from serving.operations.archive import archive
+from serving.operations.cli import STARTER_BUNDLE
+from serving.operations.torchserve import TorchServe
 from shoplens.bundle import BundleInfo, read_bundle, write_bundle
 from shoplens.classifier import describe
 from shoplens.imaging import decode_image, jpeg_bytes

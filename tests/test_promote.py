@@ -14,10 +14,10 @@ import pytest
 import redis
 
 from serving.api import create_app
-from serving.archive import archive
-from serving.cli import main as serve
-from serving.stack import api_environment, register_served
-from serving.torchserve import TorchServe
+from serving.operations.archive import archive
+from serving.operations.cli import main as serve
+from serving.operations.stack import api_environment, register_served
+from serving.operations.torchserve import TorchServe
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
 from shoplens.corrections.store import Answer, Correction, open_store

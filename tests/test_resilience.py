@@ -23,8 +23,8 @@ import redis
 from serving.api import create_app
 from serving.api.config import Settings
 from serving.api.fetch import FetchPolicy, FetchRefused, fetch_picture, public_address
-from serving.stack import ApiServer, api_environment
-from serving.torchserve import TorchServe
+from serving.operations.stack import ApiServer, api_environment
+from serving.operations.torchserve import TorchServe
 from shoplens.imaging import jpeg_bytes
 from shoplens.processes import free_port, wait_for
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from serving.cli import STARTER_BUNDLE
+from serving.operations.cli import STARTER_BUNDLE
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.classifier import calibrated_probabilities, describe
@@ -245,8 +245,8 @@ def test_torchserve_serves_the_starter_model_as_shoplens_serve_up_does(tmp_path)
     import skimage.data
     from PIL import Image
 
-    from serving.archive import archive
-    from serving.torchserve import TorchServe
+    from serving.operations.archive import archive
+    from serving.operations.torchserve import TorchServe
 
     mar = archive(STARTER_BUNDLE, tmp_path / "store")
     server = TorchServe(mar.parent, tmp_path / "work").start()

@@ -18,10 +18,10 @@ from serving.api.config import Settings
 from serving.api.corrections import Corrections
 from serving.api.errors import register_error_handlers
 from serving.api.inference import TorchServeClient
-from serving.api.inputs import enforce_body_limit
+from serving.api.inputs import enforce_body_limit, linger_after_refusal
 from serving.api.services import Services
 from serving.api.versions import DefaultVersion
-from serving.index.store import LiveIndex
+from serving.index.live import LiveIndex
 from shoplens.imaging import ImageLimits
 
 
@@ -38,6 +38,7 @@ def create_app(settings: Any = None, model: TorchServeClient | None = None,
                                              ImageLimits(max_bytes=settings.max_upload_bytes))
     Services(settings, model, cache, DefaultVersion(model, cache), catalogue, corrections).install(app)
     app.before_request(enforce_body_limit)  # first: an oversized body is refused before anything reads it
+    app.after_request(linger_after_refusal)
     security.init_app(app, settings)
     from serving.api import classify, feedback, health, metrics, models, openapi, review, similar
 

@@ -5,7 +5,9 @@ The size policy: a request body is refused from its Content-Length, before it is
 most SHOPLENS_MAX_BATCH_BYTES on the batch route, JSON_BODY_BYTES on the JSON-only routes
 (a correction, a review decision); each picture, uploaded or fetched, at
 most SHOPLENS_MAX_UPLOAD_BYTES. Bodies without a Content-Length are cut at the same
-limits as they are read.
+limits as they are read. Under gunicorn, what the client of a refused body still sends is
+read and dropped after the 413 went out (bounded: `discard_unread`), so closing the connection
+does not reset it before the client has read why (nginx's "lingering close").
 
 The pictures: multipart uploads, a raw image body, or JSON URLs. Each picture is its own
 item: a bad one becomes its APIError, and the rest of a batch is still answered. URLs are
@@ -15,10 +17,13 @@ percent-encoded) before the fetcher's address guard sees them.
 
 from __future__ import annotations
 
+import contextlib
+import socket
+import time
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-from flask import g, request
+from flask import Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from serving.api.errors import APIError
@@ -31,6 +36,10 @@ FRAMING_ALLOWANCE = 64 * 1024  # multipart boundaries and part headers around on
 MAX_URL_LENGTH = 2048  # what browsers and CDNs reliably carry
 PATH_SAFE = "/%:@!$&'()*+,;=~-._"
 QUERY_SAFE = PATH_SAFE + "?"
+
+LINGER_BYTES = 256 * 1024 * 1024  # at most this much of a refused body is read and dropped ...
+LINGER_IDLE_S = 2.0  # ... waiting at most this long for each next byte (a client that sends nothing is let go)
+LINGER_TOTAL_S = 15.0  # ... and this long in all: a slow sender cannot hold the thread
 
 Item = bytes | str | APIError  # picture bytes, a URL still to fetch, or why the item is refused
 
@@ -50,7 +59,36 @@ def enforce_body_limit() -> None:
     if request.content_length is not None and request.content_length > limit:
         what = ("a batch" if request.endpoint == BATCH_ENDPOINT else "this JSON body"
                 if request.endpoint in JSON_ENDPOINTS else "one picture")
+        g.refused_body = request.content_length
         raise APIError(413, f"the request body is {request.content_length} bytes; {what} may be at most {limit}")
+
+
+def linger_after_refusal(response: Response) -> Response:
+    """After a body refused unread, once the answer is out: drop what the client still sends (`discard_unread`)."""
+    connection = request.environ.get("gunicorn.socket")
+    if g.get("refused_body") and connection is not None:
+        announced = g.refused_body
+        response.call_on_close(lambda: discard_unread(connection, announced))
+    return response
+
+
+def discard_unread(connection: Any, announced: int) -> int:
+    """Read and drop up to `announced` bytes (bounded by LINGER_*) from the client's socket; bytes dropped. A body
+    dropped whole leaves the connection usable (keep-alive); one cut short leaves it shut, never misread."""
+    deadline, dropped = time.monotonic() + LINGER_TOTAL_S, 0
+    try:
+        connection.settimeout(LINGER_IDLE_S)
+        while dropped < min(announced, LINGER_BYTES) and time.monotonic() < deadline:
+            chunk = connection.recv(1 << 20)
+            if not chunk:
+                break
+            dropped += len(chunk)
+    except OSError:  # the client gave up or paused too long
+        pass
+    if dropped < announced:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+    return dropped
 
 
 def request_pictures() -> list[Item]:

@@ -14,7 +14,7 @@ from serving.api.cache import AnswerCache
 from serving.api.corrections import Corrections
 from serving.api.inference import TorchServeClient
 from serving.api.versions import DefaultVersion
-from serving.index.store import LiveIndex
+from serving.index.live import LiveIndex
 
 EXTENSION = "shoplens"
 

@@ -10,7 +10,7 @@ keypoints, found here in the API worker, agree with the picture's in at least th
 calibrated number of ``inliers``; or, for an index without keypoints, copy similarity at or
 above its calibrated threshold), then ranks the others (``"match": "similar"``): by similarity
 with the query expanded (``rank=similarity``, the default), or with ``rank=category`` by
-similarity plus the picture's own category probabilities (``serving.index.store``'s ranking:
+similarity plus the picture's own category probabilities (``serving.index.ranking``'s ranking:
 more products of the picture's category). An uncached
 answer says how long each part took in a ``Server-Timing`` header (``model``: TorchServe's
 labels and embedding; ``keypoints``: the query's, found here; ``copies``: finding and verifying
@@ -36,7 +36,7 @@ from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import request_pictures
 from serving.api.services import cache, catalogue, default_version, model
 from serving.index.local import query_features
-from serving.index.store import CatalogueIndex, Filters, Hit, category_prior
+from serving.index.ranking import CatalogueIndex, Filters, Hit, category_prior
 from shoplens.exported import COPY_EMBEDDING
 
 blueprint = Blueprint("similar", __name__, url_prefix="/v1")

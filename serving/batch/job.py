@@ -23,7 +23,6 @@ from typing import Any
 
 import pyarrow as pa
 
-from serving.archive import servable
 from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.classifier import PictureClassifier
@@ -221,7 +220,9 @@ def classify(spark: Any, bundle: Path, source: str, out: str, *, form: str = "au
         if runtime == "eager" and "onnx" in info.exports:
             runtime = "onnx"
     if runtime != "eager":  # a bundle without that export is exported once, here, not on every worker
-        bundle = servable(bundle, runtime)
+        from network.export import exported_bundle
+
+        bundle = exported_bundle(bundle, runtime)
     spark.sparkContext.addFile(str(bundle.resolve()), recursive=True)
     model = JobModel(bundle.resolve().name, runtime, threads, batch_size)
     frame = read_pictures(spark, source, input_format(source, form))

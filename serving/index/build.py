@@ -1,5 +1,5 @@
 """Building and updating the catalogue index from a crawl's manifest, or from the batch job's
-output with the embeddings it wrote (format: ``serving.index.store``).
+output with the embeddings it wrote (format: ``serving.index.format``).
 
 Every picture is decoded, preprocessed and embedded by the bundle's exported model (the
 same ``shoplens.preprocessing`` and ``shoplens.exported`` the handler uses), so catalogue
@@ -35,16 +35,10 @@ import numpy as np
 from PIL import Image
 
 from serving.index.alterations import altered, crop, flip
+from serving.index.format import ITEM_FIELDS, CopyViews, empty_copy_views, write_version
+from serving.index.live import load_current
 from serving.index.local import LocalFeatures, best_inliers, local_features, query_features
-from serving.index.store import (
-    ITEM_FIELDS,
-    VERIFY_DEPTH,
-    CatalogueIndex,
-    CopyViews,
-    empty_copy_views,
-    load_current,
-    write_version,
-)
+from serving.index.ranking import VERIFY_DEPTH, CatalogueIndex
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
 from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings

@@ -17,7 +17,7 @@ import redis
 
 from serving.api import create_app
 from serving.api.config import Settings
-from serving.torchserve import TorchServe
+from serving.operations.torchserve import TorchServe
 from shoplens.imaging import jpeg_bytes
 
 ADMIN_KEY = "test-admin-key"  # the one key the test APIs accept on the review queue

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from serving.api import create_app
-from serving.archive import archive
+from serving.operations.archive import archive
 
 
 def test_classify_upload_then_cache_hit(client, serving_stack, picture, headers):

@@ -7,8 +7,8 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from serving.api import create_app
-from serving.stack import RedisServer
-from serving.torchserve import TorchServe
+from serving.operations.stack import RedisServer
+from serving.operations.torchserve import TorchServe
 from shoplens.processes import free_port
 
 

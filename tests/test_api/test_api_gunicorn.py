@@ -1,4 +1,4 @@
-"""The API as it runs in production: gunicorn workers (serving/gunicorn.conf.py) in front of
+"""The API as it runs in production: gunicorn workers (serving/api/gunicorn.conf.py) in front of
 the session's TorchServe and redis-server."""
 
 import json
@@ -8,7 +8,7 @@ import urllib.request
 import pytest
 
 from serving.api.config import as_environment
-from serving.stack import ApiServer
+from serving.operations.stack import ApiServer
 from shoplens import ShopLensError
 from shoplens import settings as declared
 
@@ -99,3 +99,18 @@ def test_chunked_body_over_the_cap_is_413_as_it_is_read(api, headers):
                                      b"X-API-Key: " + headers["X-API-Key"].encode() +
                                      b"\r\nTransfer-Encoding: chunked\r\n\r\n" + body, timeout=30)
     assert status == 413 and "larger than 10485760 bytes" in answer["error"]
+
+
+@pytest.mark.parametrize("path, content_type, size", [
+    ("/v1/classify", "image/jpeg", 60_000_000),  # a raw picture body
+    ("/v1/classify", "multipart/form-data; boundary=x", 60_000_000),
+    ("/v1/feedback", "application/json", 50_000_000),  # a JSON string far past the JSON routes' 16 KiB
+])
+def test_a_body_past_the_limit_that_is_sent_whole_still_gets_its_413(api, headers, path, content_type, size):
+    """The client sends all of it before reading: the server drops what it refused unread, so the answer is
+    read, not a reset connection."""
+    head = (f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: {content_type}\r\n"
+            f"X-API-Key: {headers['X-API-Key']}\r\nContent-Length: {size}\r\n\r\n").encode()
+    status, _, body = raw_exchange(api, head + b"a" * size, timeout=60)
+    assert status == 413 and "may be at most" in body["error"]
+    assert call(f"{api.url}/healthz")[0] == 200  # and the worker goes on

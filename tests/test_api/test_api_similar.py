@@ -15,21 +15,14 @@ from PIL import Image
 
 from crawler.testshop import Catalogue, serve_shop
 from serving.api import create_app
-from serving.archive import archive
-from serving.cli import STARTER_BUNDLE
 from serving.index.alterations import crop, flip, jpeg, rotate
+from serving.index.format import CopyViews, current_name, write_version
+from serving.index.live import RECHECK_SECONDS
 from serving.index.local import local_features, query_features
-from serving.index.store import (
-    CATEGORY_PRIOR,
-    RECHECK_SECONDS,
-    CatalogueIndex,
-    CopyViews,
-    Filters,
-    category_prior,
-    current_name,
-    write_version,
-)
-from serving.torchserve import TorchServe
+from serving.index.ranking import CATEGORY_PRIOR, CatalogueIndex, Filters, category_prior
+from serving.operations.archive import archive
+from serving.operations.cli import STARTER_BUNDLE
+from serving.operations.torchserve import TorchServe
 from shoplens.imaging import jpeg_bytes
 
 CATEGORIES, COLOURS = ["dress", "shirt", "pullover"], ["red", "blue"]

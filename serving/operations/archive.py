@@ -7,7 +7,7 @@ archive has, and the handler reads its runtime and low-confidence margin from th
 ``handler`` section. The bundle's ``serving`` block gives the defaults; `archive`'s
 overrides change them for this archive only.
 
-The worker runs exported models only (``serving.handler``): a bundle without the runtime's export
+The worker runs exported models only (``serving.worker.handler``): a bundle without the runtime's export
 (the starter keeps its trained weights alone) is exported first, into a cached copy
 (``network.export.exported_bundle``), and that copy is archived.
 """
@@ -27,7 +27,7 @@ from typing import Any
 from shoplens import ShopLensError
 from shoplens.bundle import EXPORT_FILES, MANIFEST_NAME, ServingSettings, read_bundle
 
-HANDLER = Path(__file__).with_name("handler.py")
+HANDLER = Path(__file__).resolve().parents[1] / "worker" / "handler.py"
 CONFIG_NAME = "model-config.yaml"
 DEFAULT_RECORD = "promoted-default.json"  # in the model store: the promoted version a restart serves again
 

@@ -107,7 +107,7 @@ class TorchServe(LocalProcess):
         """Register STORE/MAR and wait for its workers.
 
         Batch size, batch delay and workers come from the archive's model-config.yaml
-        (serving.archive) unless given here.
+        (serving.operations.archive) unless given here.
         """
         given = {"batch_size": batch_size, "max_batch_delay": max_batch_delay_ms, "initial_workers": workers}
         query = f"/models?url={mar}&synchronous=true" + "".join(f"&{k}={v}" for k, v in given.items() if v is not None)

@@ -1,4 +1,4 @@
-"""Local processes of the serving stack — redis-server, TorchServe (`serving.torchserve`)
+"""Local processes of the serving stack — redis-server, TorchServe (`serving.operations.torchserve`)
 and the gunicorn-run API — started on loopback, waited for, supervised (a part that dies is
 started again, a TorchServe with its model registered again) and stopped with everything
 under them. Tests, benchmarks and the main job all start them here.
@@ -15,12 +15,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from serving.archive import archive, forget_default, recorded_default
-from serving.torchserve import TorchServe
+from serving.operations.archive import archive, forget_default, recorded_default
+from serving.operations.torchserve import TorchServe
 from shoplens import ShopLensError, settings
 from shoplens.processes import LocalProcess, executable, free_port
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class RedisServer(LocalProcess):
@@ -48,7 +48,7 @@ class RedisServer(LocalProcess):
 
 
 class ApiServer(LocalProcess):
-    """The Flask API under gunicorn (serving/gunicorn.conf.py), configured by SHOPLENS_* variables."""
+    """The Flask API under gunicorn (serving/api/gunicorn.conf.py), configured by SHOPLENS_* variables."""
 
     name = "the ShopLens API"
 
@@ -61,7 +61,8 @@ class ApiServer(LocalProcess):
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        return [executable("gunicorn"), "-c", str(ROOT / "serving" / "gunicorn.conf.py"), "serving.api:create_app()"]
+        config = ROOT / "serving" / "api" / "gunicorn.conf.py"
+        return [executable("gunicorn"), "-c", str(config), "serving.api:create_app()"]
 
     def environment(self) -> dict[str, str]:
         return {**os.environ, **settings.environment({settings.BIND: f"127.0.0.1:{self.port}"}), **self.settings}
@@ -104,7 +105,7 @@ class Stack:
                  instances: int = 1, api_port: int | None = None, api_environment: dict[str, str] | None = None,
                  model_settings: dict[str, Any] | None = None, token_expiration_min: int | None = None) -> None:
         """`api_environment`: more SHOPLENS_* settings for the API (declared in shoplens/settings.py);
-        `model_settings`: serving settings of the archive (serving.archive.archive's overrides);
+        `model_settings`: serving settings of the archive (serving.operations.archive.archive's overrides);
         `token_expiration_min`: TorchServe's key lifetime (its default: 60)."""
         self.bundle, self.workdir = bundle, workdir.resolve()
         self.token_expiration_min = token_expiration_min

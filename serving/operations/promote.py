@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 from serving.api.inference import InferenceUnavailable, Instance, TorchServeClient, instances, send
-from serving.archive import DEFAULT_RECORD, archive, record_default
+from serving.operations.archive import DEFAULT_RECORD, archive, record_default
 from shoplens import ShopLensError
 from shoplens.bundle import MANIFEST_NAME, read_bundle
 from shoplens.imaging import ImageRejected, decode_image, perceptual_hash

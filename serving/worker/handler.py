@@ -2,9 +2,9 @@
 
 The ``.mar`` carries the bundle (``bundle.json``, the exported models, ``weights.pt``) and
 its ``model-config.yaml``, whose ``handler`` section picks the runtime and the
-low-confidence margin (``serving.archive``). The worker runs the bundle's exported model, "onnx"
+low-confidence margin (``serving.operations.archive``). The worker runs the bundle's exported model, "onnx"
 or "torchscript", with ONNX Runtime or torch alone and the ground package ``shoplens``: it never
-rebuilds a network (``serving.archive`` exports a bundle that keeps only its weights, such as the
+rebuilds a network (``serving.operations.archive`` exports a bundle that keeps only its weights, such as the
 starter). Every picture of a batch
 gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
 and never fails the rest. Decoding, preprocessing and the answer are ``shoplens.classifier``'s,

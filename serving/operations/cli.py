@@ -13,17 +13,17 @@ from shoplens.bundle import RUNTIMES
 from shoplens.cli import run_cli
 
 # The starter model committed with the project (``shoplens-train starter`` writes it).
-STARTER_BUNDLE = Path(__file__).resolve().parents[1] / "models" / "starter"
+STARTER_BUNDLE = Path(__file__).resolve().parents[2] / "models" / "starter"
 
 
 def _archive(args: argparse.Namespace) -> None:
-    from serving.archive import archive
+    from serving.operations.archive import archive
 
     print(archive(Path(args.bundle), Path(args.store), args.name, **model_settings(args)))
 
 
 def _up(args: argparse.Namespace) -> None:
-    from serving.stack import Stack
+    from serving.operations.stack import Stack
 
     key = args.api_key or secrets.token_urlsafe(16)
     admin_keys = [args.admin_key] if args.admin_key else list(settings.ADMIN_KEYS.read()) or [secrets.token_urlsafe(16)]
@@ -41,7 +41,7 @@ def _up(args: argparse.Namespace) -> None:
 
 
 def _promote(args: argparse.Namespace) -> int:
-    from serving.promote import REFUSED, new_client, promote
+    from serving.operations.promote import REFUSED, new_client, promote
 
     bundle = Path(args.bundle)
     split = Path(args.split) if args.split else bundle.resolve().parent / "split.json"

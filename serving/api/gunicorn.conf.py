@@ -1,4 +1,4 @@
-"""gunicorn settings for the ShopLens API: ``gunicorn -c serving/gunicorn.conf.py 'serving.api:create_app()'``.
+"""gunicorn settings for the ShopLens API: ``gunicorn -c serving/api/gunicorn.conf.py 'serving.api:create_app()'``.
 
 Loopback by default; override with SHOPLENS_BIND (e.g. 0.0.0.0:8000 behind a proxy); its settings are
 declared in shoplens/settings.py.
