@@ -42,6 +42,7 @@ import contextlib
 import fcntl
 import hashlib
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -360,15 +361,14 @@ def capped(ranked: list[QueuedItem], page: int = FIRST_PAGE, share: int = SENDER
     (the entries held back come right after that page, in their order): one key cannot buy the queue."""
     first: list[QueuedItem] = []
     held: list[QueuedItem] = []
-    places: dict[str, int] = {}
+    places: Counter[str | None] = Counter()  # None (several senders, or the model) is never capped
     for index, entry in enumerate(ranked):
         if len(first) == page:
             return first + held + ranked[index:]
-        if entry.sender is not None and places.get(entry.sender, 0) >= share:
+        if entry.sender is not None and places[entry.sender] >= share:
             held.append(entry)
             continue
-        if entry.sender is not None:
-            places[entry.sender] = places.get(entry.sender, 0) + 1
+        places[entry.sender] += 1
         first.append(entry)
     return first + held
 
