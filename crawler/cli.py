@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from crawler import tally
 from crawler.terms import Term, terms_from_file, terms_from_lists
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
-from shoplens.settings import MAX_DISTANCE, MIN_SIDE, PER_TERM
+from shoplens.settings import MAX_DISTANCE, MIN_SIDE, PER_TERM, VOCABULARY
 
 SOURCES = ("shop", "catalogue", "image_search")
 
@@ -29,6 +30,7 @@ def crawl_settings(args: argparse.Namespace) -> Any:
     settings.setmodule("crawler.settings", priority="project")
     overrides = {"IMAGES_STORE": str(Path(args.out).resolve()), PER_TERM.name: args.per_term,
                  MIN_SIDE.name: args.min_side, MAX_DISTANCE.name: args.max_distance,
+                 VOCABULARY.name: str(Path(args.vocabulary).resolve()) if args.vocabulary else "",
                  "ROBOTSTXT_OBEY": not args.ignore_robots, "LOG_LEVEL": args.log_level}
     if args.max_pictures:
         overrides["CLOSESPIDER_ITEMCOUNT"] = args.max_pictures
@@ -62,6 +64,10 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     from crawler.spiders.shop import ShopSpider
 
     terms = _terms(args)
+    if args.vocabulary:
+        from crawler.words import vocabulary
+
+        vocabulary(Path(args.vocabulary).resolve())  # a broken file fails here, before any page is fetched
     spider = {"shop": ShopSpider, "catalogue": CatalogueSpider, "image_search": ImageSearchSpider}[args.source]
     options: dict[str, Any] = {
         "shop": {"js_pages": args.js_pages},
@@ -71,6 +77,9 @@ def run_crawl(args: argparse.Namespace) -> dict[str, Any]:
     if args.source == "image_search":
         if args.search_url and "{query}" not in args.search_url:
             raise ShopLensError("--search-url needs {query} in it")
+        if args.search_url and urlsplit(args.search_url).path.endswith("/i.js"):
+            raise ShopLensError(f"--search-url {args.search_url} is DuckDuckGo's JSON endpoint, not a results page: "
+                                "give the search page, e.g. https://duckduckgo.com/?q={query}&iax=images&ia=images")
     elif not args.start:
         raise ShopLensError("give at least one --start URL")
     process = CrawlerProcess(crawl_settings(args))
@@ -149,6 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     crawl.add_argument("--max-pictures", type=int, default=0, help="stop after N kept pictures (0: no cap)")
     crawl.add_argument("--min-side", type=int, default=MIN_SIDE.default, help=MIN_SIDE.doc)
     crawl.add_argument("--max-distance", type=int, default=MAX_DISTANCE.default, help=MAX_DISTANCE.doc)
+    crawl.add_argument("--vocabulary", help=VOCABULARY.doc)
     crawl.add_argument("--js-pages", help="regular expression: pages to render in headless Chromium")
     crawl.add_argument("--jobdir", help="Scrapy job folder: kill the crawl and rerun to resume")
     crawl.add_argument("--engine", choices=("bing", "duckduckgo"), default="bing", help="image_search: which engine")

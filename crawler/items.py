@@ -11,6 +11,7 @@ class PictureItem(scrapy.Item):
     category = scrapy.Field()
     colour = scrapy.Field()
     colour_text = scrapy.Field()  # the shop's own words for the colour ("Navy Melange")
+    colour_source = scrapy.Field()  # where those words were: structured_data, variant, swatch, name, ...
     # set by PicturePipeline once the picture is downloaded and accepted
     path = scrapy.Field()
     sha1 = scrapy.Field()

@@ -38,8 +38,9 @@ class PictureDropped(ImageException):
 class PicturePipeline(ImagesPipeline):
     """Downloads each item's picture and keeps it only if it is new and sound.
 
-    Drops, counted by reason per term (``crawler.tally``): the decoder's reasons (empty,
-    not_an_image, truncated, too_small, ...), duplicate (same SHA-1), near_duplicate
+    Kept means written to disk. Drops, counted by reason per term (``crawler.tally``): the
+    decoder's reasons (empty, not_an_image, truncated, too_small, ...), duplicate (same SHA-1,
+    or the same URL another item already fetched), near_duplicate
     (perceptual and colour hashes both within MAX_DISTANCE bits of a kept picture, across
     all terms: a red and a blue shot of one product are both kept), over_cap (the term
     already has PER_TERM pictures), robots (the picture host's robots.txt forbids it),
@@ -134,8 +135,13 @@ class PicturePipeline(ImagesPipeline):
     def item_completed(self, results: list, item: Any, info: Any) -> Any:
         adapter = ItemAdapter(item)
         if results and all(ok for ok, _ in results):
-            tally.kept(self.stats, adapter["query"])
-            return item
+            if adapter.get("path") and (self.root / adapter["path"]).is_file():
+                tally.kept(self.stats, adapter["query"])
+                return item
+            # Scrapy answered this item from a download another item already made: its picture
+            # is that item's file, so this one is a duplicate, not a second kept row
+            tally.dropped(self.stats, "duplicate", adapter["query"])
+            raise DropItem(f"picture {adapter['source_url']} already kept")
         failure = next((result for ok, result in results if not ok), None)
         error = getattr(failure, "value", None)
         tally.dropped(self.stats, error.reason if isinstance(error, PictureDropped)

@@ -28,6 +28,11 @@ from extruct.utils import parse_xmldom_html
 from extruct.w3cmicrodata import MicrodataExtractor
 
 PRODUCT_TYPES = frozenset({"Product", "ProductGroup", "IndividualProduct", "ProductModel", "SomeProducts"})
+BREADCRUMB_TYPE = "BreadcrumbList"
+# publishers write types in any case ("product": Bestseller); one spelling for each
+_TYPE_SPELLING = {kind.lower(): kind for kind in PRODUCT_TYPES | {BREADCRUMB_TYPE, "ListItem", "Offer"}}
+# non-schema.org properties shops use for Google's product category (a number or a path)
+GOOGLE_CATEGORY = ("googleProductCategory", "google_product_category", "g:google_product_category")
 OPENGRAPH_PRODUCT_TYPES = frozenset({"product", "og:product", "product.item", "product.group"})
 # "Color", "Colour", "Farbe", "Couleur", ... also with trailing text ("Colour (main)")
 COLOUR_NAME = re.compile(r"^\s*(colou?re?s?|farbe|couleur|kleur|colore|färg|farge|farve|väri|cor|kolor|barva|szín|renk|"
@@ -44,6 +49,7 @@ log = logging.getLogger(__name__)
 class Picture:
     url: str
     colour_text: str  # the colour the data gives this picture (its variant's, else its product's)
+    colour_source: str = ""  # where that text came from: structured_data, variant, offer, swatch, ...
 
 
 @dataclass
@@ -52,12 +58,16 @@ class Product:
     category_text: str
     colour_text: str
     pictures: list[Picture] = field(default_factory=list)
+    url: str = ""  # the product's own page as its data names it (``url``, ``@id``), if it does
+    colour_source: str = "structured_data"
 
 
 @dataclass
 class PageData:
     products: list[Product]
     parse_errors: int  # structured-data blocks that could not be read at all
+    breadcrumb: str = ""  # the page's BreadcrumbList, "Women > Shoes > Boots"
+    structured: bool = True  # whether the page carries any structured data at all
 
 
 def lenient_json(text: str) -> Any:
@@ -108,7 +118,7 @@ def normalise(value: Any) -> Any:
     result = {_short(k): normalise(v) for k, v in value.items()}
     if "@type" in result:
         kinds = result["@type"] if isinstance(result["@type"], list) else [result["@type"]]
-        result["@type"] = [_short(str(k)) for k in kinds]
+        result["@type"] = [_TYPE_SPELLING.get(_short(str(k)).lower(), _short(str(k))) for k in kinds]
     return result
 
 
@@ -184,13 +194,43 @@ def _image_urls(value: Any, graph: _Graph) -> list[str]:
     return urls
 
 
-def _colour(node: dict[str, Any]) -> str:
-    """A product's colour text: its ``color``, or an ``additionalProperty`` named like a colour."""
+def _colour(node: dict[str, Any]) -> tuple[str, str]:
+    """A product's colour text and where it is: its ``color``, an ``additionalProperty``
+    named like a colour, or the ``color`` its offer or offered item carries."""
     if node.get("color"):
-        return _text(node["color"])
+        return _text(node["color"]), "structured_data"
     for prop in _as_list(node.get("additionalProperty")):
         if isinstance(prop, dict) and COLOUR_NAME.match(_text(prop.get("name"))):
-            return _text(prop.get("value"))
+            return _text(prop.get("value")), "structured_data"
+    for offer in _as_list(node.get("offers")):
+        offered = offer.get("itemOffered") if isinstance(offer, dict) else None
+        for holder in (offer, offered):
+            if isinstance(holder, dict) and holder.get("color"):
+                return _text(holder["color"]), "offer"
+    return "", ""
+
+
+def _category(node: dict[str, Any]) -> str:
+    """Its ``category`` (text, a path, a thing with a name), else Google's product category."""
+    return _text(node.get("category")) or next((_text(node[key]) for key in GOOGLE_CATEGORY if node.get(key)), "")
+
+
+def _own_url(node: dict[str, Any]) -> str:
+    for key in ("url", "@id"):
+        value = node.get(key)
+        if isinstance(value, str) and value.strip() and not value.startswith("_:") and "#" not in value:
+            return value.strip()
+    return ""
+
+
+def breadcrumb(roots: list[Any]) -> str:
+    """The page's breadcrumb trail as text, its items in their ``position`` order."""
+    for node in _Graph._walk(roots):
+        if BREADCRUMB_TYPE in _as_list(node.get("@type")):
+            items = [i for i in _as_list(node.get("itemListElement")) if isinstance(i, dict)]
+            items.sort(key=lambda i: float(i["position"]) if str(i.get("position", "")).isdigit() else 0.0)
+            names = [_text(i.get("name")) or _text(i.get("item")) for i in items]
+            return " > ".join(name for name in names if name)
     return ""
 
 
@@ -206,17 +246,20 @@ def products_from_nodes(roots: list[Any]) -> list[Product]:
         if group is not None:
             claimed.setdefault(id(group), set()).update(own)
         inherited = group or {}
+        colour, source = _colour(node)
+        if not colour:
+            colour, source = _colour(inherited)
         products.append((node, Product(
             name=_text(node.get("name")) or _text(inherited.get("name")),
-            category_text=_text(node.get("category")) or _text(inherited.get("category")),
-            colour_text=_colour(node) or _colour(inherited),
-            pictures=[Picture(url, "") for url in own])))
+            category_text=_category(node) or _category(inherited),
+            colour_text=colour, colour_source=source,
+            pictures=[Picture(url, "") for url in own], url=_own_url(node) or _own_url(inherited))))
     result = []
     for node, product in products:
         taken = claimed.get(id(node), set())
         product.pictures = [p for p in product.pictures if p.url not in taken]
         for picture in product.pictures:
-            picture.colour_text = product.colour_text
+            picture.colour_text, picture.colour_source = product.colour_text, product.colour_source
         if product.pictures or not taken:  # a group whose variants took every picture is no product of its own
             result.append(product)
     return result
@@ -244,8 +287,9 @@ def _with_opengraph(products: list[Product], tree: Any) -> list[Product]:
         return found
     if len(products) == 1 and not products[0].pictures and found:
         lone = products[0]
-        lone.colour_text = lone.colour_text or found[0].colour_text
-        lone.pictures = [Picture(p.url, lone.colour_text) for p in found[0].pictures]
+        if not lone.colour_text:
+            lone.colour_text, lone.colour_source = found[0].colour_text, found[0].colour_source
+        lone.pictures = [Picture(p.url, lone.colour_text, lone.colour_source) for p in found[0].pictures]
     return products
 
 
@@ -271,10 +315,13 @@ def page_products(html: bytes | str, url: str) -> PageData:
             except Exception:  # extruct's parsers raise anything; one syntax never costs another
                 log.debug("structured data not readable on %s", url, exc_info=True)
                 errors += 1
-    products = products_from_nodes([normalise(node) for node in nodes])
-    if tree.xpath("//meta[starts-with(@property, 'og:')]"):
+    normalised = [normalise(node) for node in nodes]
+    products = products_from_nodes(normalised)
+    opengraph = bool(tree.xpath("//meta[starts-with(@property, 'og:')]"))
+    if opengraph:
         products = _with_opengraph(products, tree)
     for product in products:
+        product.url = urljoin(url, product.url) if product.url else ""
         for picture in product.pictures:
             picture.url = urljoin(url, picture.url)
-    return PageData(products, errors)
+    return PageData(products, errors, breadcrumb(normalised), structured=bool(nodes or errors or products))

@@ -2,9 +2,12 @@
 counted reason, per term, in the crawl stats; the summary and the stats file read them.
 
 Keys: ``shoplens/seen`` (pictures the sources named, plus products naming none and
-structured-data blocks that could not be read), ``shoplens/kept``, ``shoplens/dropped/<reason>``,
+structured-data blocks that could not be read), ``shoplens/kept`` (pictures written to disk),
+``shoplens/dropped/<reason>``,
 and per term ``shoplens/term/<query>/kept|dropped/<reason>``; drops before a term is known
 go under the term ``(no term)``. So seen == kept + the sum of dropped, once the crawl ends.
+Pages are counted beside them: pages without any structured data, and pages that were
+another address of a page already read (``<link rel=canonical>``).
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from pathlib import Path
 from typing import Any
 
 NO_TERM = "(no term)"
+REPEATED = "shoplens/repeated_pictures"  # a picture named again on another page: offered once, not seen twice
+PAGES_WITHOUT_DATA = "shoplens/pages/no_structured_data"
+PAGES_REPEATED = "shoplens/pages/repeated"  # another address of a page already read (its canonical URL)
 STATS_FILE = "crawl-stats.json"
 
 
@@ -46,6 +52,8 @@ def report(stats: dict[str, Any], queries: list[str]) -> dict[str, Any]:
     return {"seen": stats.get("shoplens/seen", 0), "kept": stats.get("shoplens/kept", 0),
             "dropped": dict(sorted(totals.items())), "terms": terms,
             "pages": stats.get("response_received_count", 0),
+            "pages_without_structured_data": stats.get(PAGES_WITHOUT_DATA, 0),
+            "pages_repeated": stats.get(PAGES_REPEATED, 0), "pictures_repeated": stats.get(REPEATED, 0),
             "offsite_pages_skipped": stats.get("offsite/filtered", 0),
             "finish_reason": stats.get("finish_reason", "")}
 
@@ -59,7 +67,9 @@ def summary(outcome: dict[str, Any], per_term: int) -> list[str]:
                      + (", ".join(f"{k}={v}" for k, v in row["dropped"].items()) or "-"))
     lines.append(f"total kept {outcome['kept']}, dropped "
                  + (", ".join(f"{k}={v}" for k, v in outcome["dropped"].items()) or "none")
-                 + f"; pages {outcome['pages']} ({outcome['offsite_pages_skipped']} offsite skipped)"
+                 + f"; pages {outcome['pages']} ({outcome['offsite_pages_skipped']} offsite skipped, "
+                 + f"{outcome['pages_without_structured_data']} without structured data, "
+                 + f"{outcome['pages_repeated']} repeated)"
                  + f"; seen {outcome['seen']}")
     return lines
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from crawler.words import Vocabulary, category_in, colour_in
 from shoplens import ShopLensError
-from shoplens.vocab import base_colour, parse_term, slug, term
+from shoplens.vocab import parse_term, slug, term
 
 
 @dataclass(frozen=True)
@@ -40,18 +41,35 @@ def terms_from_file(path: Path) -> list[Term]:
 
 def _words(text: str) -> list[str]:
     cleaned = "".join(ch if ch.isalnum() or ch == "-" else " " for ch in text.lower())
-    # a lone "-" (as in "Basic Tee - Black") is punctuation, not a word
-    return [slug(word) for word in cleaned.split() if any(ch.isalnum() for ch in word)]
+    # a lone "-" (as in "Basic Tee - Black") is punctuation, not a word; a word in a script
+    # a label cannot spell ("تيشيرت") is no label word
+    return [slug(word) for word in cleaned.split() if any("a" <= ch <= "z" or "0" <= ch <= "9" for ch in word)]
 
 
-def match(terms: list[Term], category_text: str, colour_text: str, name: str = "") -> Term | None:
-    """The term a product picture belongs to, from its category and colour text (the product
-    name as fallback for both); any colour name maps to its base colour ("Burgundy" -> red)."""
-    category_words = set(_words(category_text) + _words(name))
-    colour = base_colour(colour_text) or base_colour(name)
+@dataclass(frozen=True)
+class Match:
+    term: Term
+    colour_from: str  # which text named the colour: "colour" (the source's colour text), "name", or "" (none)
+
+
+def match(terms: list[Term], category_texts: list[str], colour_text: str, name: str = "",
+          words: Vocabulary | None = None) -> Match | None:
+    """The term a product picture belongs to. The category comes from the first of
+    `category_texts` that names one of the terms' categories (the source's category, then
+    the name, then the page's breadcrumb, say), in any language the vocabulary knows; the
+    colour from the colour text, else the name; any colour name maps to its base colour
+    ("Burgundy", "Bordeaux", "أحمر" -> red)."""
+    categories = tuple(dict.fromkeys(t.category for t in terms))
+    category = next((found for text in category_texts if text and (found := category_in(text, categories, words))),
+                    None)
+    if category is None:
+        return None
+    colour, colour_from = colour_in(colour_text, words), "colour"
+    if colour is None:
+        colour, colour_from = colour_in(name, words), "name"
     for candidate in terms:
-        if candidate.category in category_words and candidate.colour in (None, colour):
-            return candidate
+        if candidate.category == category and candidate.colour in (None, colour):
+            return Match(candidate, colour_from if colour else "")
     return None
 
 

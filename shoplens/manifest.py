@@ -2,7 +2,8 @@
 
 Columns (``FIELDS``): ``path`` is relative to the manifest's folder; ``category`` and
 ``colour`` are the label (colour may be empty); ``colour_text`` is the source's own colour
-words the label came from; the rest record provenance. Training
+words the label came from and ``colour_source`` where they were (structured_data, variant,
+offer, swatch, product_json, page_text, name); the rest record provenance. Training
 needs only path and category; extra or missing provenance columns are fine.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 from shoplens import ShopLensError
 
 FIELDS = (
-    "path", "category", "colour", "colour_text", "query", "source_url", "page_url",
+    "path", "category", "colour", "colour_text", "colour_source", "query", "source_url", "page_url",
     "sha1", "phash", "colour_hash", "width", "height", "bytes", "fetched_at",
 )
 REQUIRED = ("path", "category")
@@ -36,10 +37,15 @@ def read_manifest(path: Path) -> list[dict[str, str]]:
 
 
 def append_rows(path: Path, rows: Iterable[dict[str, object]]) -> None:
-    """Append rows, writing the header first when the file is new; flushed per call."""
+    """Append rows, writing the header first when the file is new; flushed per call. Rows
+    added to an older manifest keep its columns, so every row lines up with its header."""
     new = not path.exists() or path.stat().st_size == 0
+    columns = FIELDS
+    if not new:
+        with path.open(newline="", encoding="utf-8") as handle:
+            columns = tuple(next(csv.reader(handle), FIELDS))
     with path.open("a", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=FIELDS, extrasaction="ignore")
+        writer = csv.DictWriter(handle, fieldnames=columns, extrasaction="ignore")
         if new:
             writer.writeheader()
         writer.writerows(rows)

@@ -142,6 +142,8 @@ MIN_SIDE = _declare("SHOPLENS_MIN_SIDE", int, 64, "drop crawled pictures with a 
 MAX_DISTANCE = _declare("SHOPLENS_MAX_DISTANCE", int, 4,
                         "perceptual-hash bits within which pictures are near-duplicates (crawl drops, training splits)",
                         "crawl")
+VOCABULARY = _declare("SHOPLENS_VOCABULARY", str, "", "a TOML file of category and colour words added to "
+                      "crawler/data/vocabulary.toml (same layout)", "crawl")
 PER_TERM = _declare("SHOPLENS_PER_TERM", int, 0, "pictures kept per term (0: no cap)", "crawl")
 PROGRESS_SECONDS = _declare("SHOPLENS_PROGRESS_SECONDS", float, 5.0, "seconds between the crawl's progress lines",
                             "crawl")

@@ -102,10 +102,10 @@ def test_per_term_cap(shop, tmp_path, crawl):
 
 def test_term_matching():
     terms = terms_from_lists(["dress", "shirt"], ["red"])
-    assert match(terms, "Clothing > Dresses", "Red") == Term("dress", "red")
-    assert match(terms, "", "", "Red shirt with buttons") == Term("shirt", "red")
-    assert match(terms, "dress", "blue") is None
-    assert match(terms_from_lists(["dress"], []), "dress", "anything") == Term("dress", None)
+    assert match(terms, ["Clothing > Dresses"], "Red").term == Term("dress", "red")
+    assert match(terms, ["", "Red shirt with buttons"], "", "Red shirt with buttons").term == Term("shirt", "red")
+    assert match(terms, ["dress"], "blue") is None
+    assert match(terms_from_lists(["dress"], []), ["dress"], "anything").term == Term("dress", None)
 
 
 def test_bad_crawl_input_is_one_clear_line(tmp_path, crawler_cli):

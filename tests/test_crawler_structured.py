@@ -4,10 +4,12 @@ on the fixture shop's pages (the markup real storefronts publish)."""
 import random
 
 import numpy as np
+import pytest
 
 from crawler.seen import PictureHashes, is_near
 from crawler.structured import lenient_json, page_products
-from crawler.terms import Term, match, terms_from_lists
+from crawler.terms import match, terms_from_lists
+from shoplens import ShopLensError
 from shoplens.imaging import colour_hash, perceptual_hash
 from shoplens.sample import draw_garment
 from shoplens.vocab import base_colour
@@ -63,11 +65,48 @@ def test_microdata_rdfa_and_opengraph_pages():
     assert products_of("nora-dress.html") == [("Blue Nora Dress", "", [("dress-blue-301.jpg", "")])]
 
 
+def label(terms, category: str, colour: str, name: str = "", context: str = "") -> tuple | None:
+    found = match(terms, [category, name, context], colour, name)
+    return (found.term.category, found.term.colour, found.colour_from) if found else None
+
+
 def test_shopify_variant_names_match_without_crashing():
     terms = terms_from_lists(["t-shirt", "dress"], ["black", "red"])
-    assert match(terms, "", "", "Basic Tee - Black / M") == Term("t-shirt", "black")
-    assert match(terms, "Dresses", "Bordeaux", "Wickelkleid - Bordeaux") == Term("dress", "red")
-    assert match(terms, " - ", " - ", " - ") is None
+    assert label(terms, "", "", "Basic Tee - Black / M") == ("t-shirt", "black", "name")
+    assert label(terms, "Dresses", "Bordeaux", "Wickelkleid - Bordeaux") == ("dress", "red", "colour")
+    assert label(terms, " - ", " - ", " - ") is None
+
+
+def test_categories_are_a_taxonomy_in_the_languages_shops_write():
+    terms = terms_from_lists(["shoes", "t-shirt", "dress", "shirt", "shorts", "pullover", "skirt"],
+                             ["black", "red", "white", "blue"])
+    assert label(terms, "", "Black", "Over-the-Knee Boots") == ("shoes", "black", "colour")
+    assert label(terms, "Ankle boots", "", "Chelsea - Schwarz") == ("shoes", "black", "name")
+    assert label(terms, "", "أسود", "تيشيرت بشعار") == ("t-shirt", "black", "colour")
+    assert label(terms, "", "", "Sommerkleid mit Blumenmuster - rot") == ("dress", "red", "name")
+    assert label(terms, "", "", "オーバーサイズTシャツ ホワイト") == ("t-shirt", "white", "name")
+    assert label(terms, "", "", "Kırmızı Gömlek") == ("shirt", "red", "name")
+    assert label(terms, "", "", "ROBE NOIRE") == ("dress", "black", "name")
+    assert label(terms, "", "", "Shirt Dress - Blue") == ("dress", "blue", "name")  # the head noun is last
+    assert label(terms, "", "", "Kurze Hose Blau") == ("shorts", "blue", "name")  # the longer match wins
+    assert label(terms, "", "", "Lederhandschuhe Schwarz") is None  # gloves, not shoes
+    # no garment word in the name: the category, Google's category number or the breadcrumb says
+    assert label(terms, "", "Red", "OFLEKI", "Home > Women > Shoes > Boots") == ("shoes", "red", "colour")
+    assert label(terms, "2271", "Red", "OFLEKI") == ("dress", "red", "colour")
+    assert label(terms_from_lists(["plate"], []), "", "", "Dinner Plates, set of 4") == ("plate", None, "")
+
+
+def test_a_vocabulary_file_adds_words(tmp_path):
+    from crawler.words import category_in, colour_in, vocabulary
+
+    extra = tmp_path / "words.toml"
+    extra.write_text('[categories.dress]\nsv = ["klänning"]\n[colours.red]\nsv = ["röd"]\n', encoding="utf-8")
+    words = vocabulary(extra)
+    assert category_in("Röd klänning", ("dress",), words) == "dress" and colour_in("Röd klänning", words) == "red"
+    assert category_in("Röd klänning", ("dress",)) is None  # the shipped words alone do not know Swedish
+    (tmp_path / "broken.toml").write_text("[categories\n", encoding="utf-8")
+    with pytest.raises(ShopLensError, match="cannot read vocabulary"):
+        vocabulary(tmp_path / "broken.toml")
 
 
 def test_colour_names_map_to_the_nearest_base_colour():

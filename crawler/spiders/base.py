@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import scrapy
@@ -16,8 +17,9 @@ from crawler import tally
 from crawler.items import PictureItem
 from crawler.structured import Product
 from crawler.terms import Term, match
+from crawler.words import vocabulary
 from shoplens import ShopLensError
-from shoplens.settings import REDIS_IDLE_SECONDS
+from shoplens.settings import REDIS_IDLE_SECONDS, VOCABULARY
 
 
 class TermSpider(scrapy.Spider):
@@ -32,6 +34,9 @@ class TermSpider(scrapy.Spider):
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> TermSpider:
         spider = super().from_crawler(crawler, *args, **kwargs)
         spider.idle_since = None
+        extra = crawler.settings.get(VOCABULARY.name) or VOCABULARY.default
+        spider.words = vocabulary(Path(extra) if extra else None)
+        spider.offered = set()
         if crawler.settings.get("REDIS_URL"):
             crawler.signals.connect(spider.wait_for_shared_work, signal=signals.spider_idle)
             crawler.signals.connect(spider.note_work, signal=signals.response_received)
@@ -52,32 +57,38 @@ class TermSpider(scrapy.Spider):
         tally.seen(self.crawler.stats)
         tally.dropped(self.crawler.stats, reason, query)
 
-    def product_items(self, products: list[Product], page_url: str) -> Iterator[PictureItem]:
-        """An item per picture of each product that matches a term; a picture named twice on
-        one page (the same product in two syntaxes) is offered once."""
-        offered: set[str] = set()
+    def product_items(self, products: list[Product], page_url: str, context: str = "") -> Iterator[PictureItem]:
+        """An item per picture of each product that matches a term, its category read from the
+        product's category, its name, then `context` (the page's breadcrumb). A picture named
+        again (the same product in two syntaxes, or on another page) is offered once; the
+        repeats are counted under ``shoplens/repeated_pictures``, not as pictures seen."""
         for product in products:
             try:
-                items = list(self._items(product, page_url, offered))
+                items = list(self._items(product, page_url, context))
             except (ShopLensError, ValueError, TypeError, AttributeError):
                 self.logger.warning("unreadable product on %s: %r", page_url, product.name, exc_info=True)
                 self.drop("parse_error")
                 continue
             yield from items
 
-    def _items(self, product: Product, page_url: str, offered: set[str]) -> Iterator[PictureItem]:
+    def _items(self, product: Product, page_url: str, context: str) -> Iterator[PictureItem]:
         if not product.pictures:
             self.drop("no_image")
             return
         for picture in product.pictures:
-            if picture.url in offered:
+            if picture.url in self.offered:
+                self.crawler.stats.inc_value(tally.REPEATED)
                 continue
-            offered.add(picture.url)
-            found = match(self.terms, product.category_text, picture.colour_text, product.name)
+            self.offered.add(picture.url)
+            found = match(self.terms, [product.category_text, product.name, context], picture.colour_text,
+                          product.name, self.words)
             if found is None:
                 self.drop("no_matching_term")
                 continue
             tally.seen(self.crawler.stats)
-            yield PictureItem(source_url=picture.url, page_url=page_url, query=found.query,
-                              category=found.category, colour=found.colour or "",
-                              colour_text=picture.colour_text or product.name)
+            term = found.term
+            yield PictureItem(source_url=picture.url, page_url=page_url, query=term.query,
+                              category=term.category, colour=term.colour or "",
+                              colour_text=picture.colour_text if found.colour_from == "colour" else product.name,
+                              colour_source=picture.colour_source if found.colour_from == "colour"
+                              else found.colour_from)

@@ -127,7 +127,11 @@ class ImageSearchSpider(TermSpider):
         """DuckDuckGo's first page: the vqd token its i.js results need."""
         token = VQD.search(response.text)
         if not token:
-            self.logger.warning("no vqd token on %s: the engine's page changed", response.url)
+            if response.text.lstrip()[:1] in ("{", "["):
+                self.logger.error("%s is not a results page (it answers JSON): give the search page's URL, "
+                                  "e.g. https://duckduckgo.com/?q={query}&iax=images&ia=images", response.url)
+            else:
+                self.logger.warning("no vqd token on %s: the engine's page changed", response.url)
             return
         filters = quote(f"{self.windows[window]},,,,,")
         url = urljoin(response.url, f"i.js?l=us-en&o=json&q={quote_plus(term.query)}&vqd={token[1]}&f={filters}&p=1")

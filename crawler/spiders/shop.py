@@ -21,8 +21,10 @@ import scrapy
 from scrapy.http import Response, TextResponse
 from scrapy.spiders import SitemapSpider
 
+from crawler import tally
+from crawler.page import canonical_url, html_breadcrumb, main_picture, page_colour
 from crawler.spiders.base import TermSpider
-from crawler.structured import page_products
+from crawler.structured import PageData, Product, page_products
 
 
 class ShopSpider(TermSpider, SitemapSpider):
@@ -34,6 +36,7 @@ class ShopSpider(TermSpider, SitemapSpider):
         self.js_pages = re.compile(js_pages) if js_pages else None
         self.allowed_domains = sorted({urlsplit(url).hostname or "" for url in self.start_urls})
         self.sitemap_urls = [urljoin(url, path) for url in self.start_urls for path in ("/robots.txt", "/sitemap.xml")]
+        self.pages_read: set[str] = set()  # canonical addresses whose products were read
 
     async def start(self) -> AsyncIterator[scrapy.Request]:
         for url in self.start_urls:
@@ -61,8 +64,32 @@ class ShopSpider(TermSpider, SitemapSpider):
         else:
             for _ in range(data.parse_errors):
                 self.drop("parse_error")
-            yield from self.product_items(data.products, response.url)
+            yield from self._page_items(data, response)
         for href in response.css("a::attr(href)").getall():
             url = response.urljoin(href)
             if urlsplit(url).scheme in ("http", "https"):
                 yield self._request(url)  # Scrapy's offsite filter keeps the crawl on the shop's pages
+
+    def _page_items(self, data: PageData, response: TextResponse) -> Iterator[Any]:
+        """The page's products under its canonical address, read once whatever address
+        reached it; a lone product takes the colour the page shows when its data names none."""
+        address = canonical_url(response.selector, data.products, response.url)
+        if address in self.pages_read:
+            self.crawler.stats.inc_value(tally.PAGES_REPEATED)
+            return
+        self.pages_read.add(address)
+        products = data.products
+        if not data.structured:
+            self.crawler.stats.inc_value(tally.PAGES_WITHOUT_DATA)
+            lone = main_picture(response.selector, response.url)
+            products = [lone] if lone else []
+        if len(products) == 1 and not products[0].colour_text:
+            self._colour_from_page(products[0], response)
+        context = data.breadcrumb or html_breadcrumb(response.selector)
+        yield from self.product_items(products, address, context)
+
+    def _colour_from_page(self, product: Product, response: TextResponse) -> None:
+        text, source = page_colour(response.selector, response.url, self.words)
+        for picture in product.pictures:
+            if not picture.colour_text:
+                picture.colour_text, picture.colour_source = text, source

@@ -1,0 +1,165 @@
+"""What a product page says outside its structured data: its canonical address, its
+breadcrumb, the colour it shows selected, and, for a page with no structured data at all,
+its main picture and title.
+
+Shapes read (as shop themes write them): ``<link rel=canonical>``; breadcrumbs in
+``nav[aria-label*=breadcrumb]`` or ``.breadcrumb(s)`` lists; the selected colour as a
+checked radio (Shopify Dawn), a selected ``<option>`` (WooCommerce), a selected swatch
+(``aria-checked``/``aria-pressed``/``aria-current``, ``selected``/``active`` classes, Magento's
+``swatch-attribute-selected-option``, Zara's selected colour name), the colour option of
+the page's own product JSON (Shopify's ``product | json`` in a ``<script type=application/json>``),
+or a "Colour: Black" line beside the title.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import parse_qs, urljoin, urlsplit
+
+from parsel import Selector
+
+from crawler.structured import COLOUR_NAME, Picture, Product
+from crawler.words import Vocabulary, colour_in
+
+# Where a page with no structured data is still a product page: its path, as the big
+# marketplaces and shop systems write product addresses (Amazon /dp/ and /gp/product/,
+# Shopify /products/, Etsy /listing/, eBay /itm/, Zalando and Spartoo ".html" with an id).
+PRODUCT_PATH = re.compile(r"/(?:dp|gp/product|products?|p|pd|item|itm|listing)/[^/]+|-p-?\d+\.html$|-\d{5,}\.html$",
+                          re.IGNORECASE)
+# a colour selector's name, class or id ("color-scheme" is Dawn's palette, not a colour choice)
+COLOUR_WORD = re.compile(r"colou?r(?!-?scheme)|farbe|couleur|kleur|colore|swatch|renk|kolor", re.IGNORECASE)
+SELECTED = ("[aria-checked='true']", "[aria-pressed='true']", "[aria-selected='true']", "[aria-current='true']",
+            "[class*='selected']", "[class*='active']", "[class*='current']")
+LABEL_ATTRIBUTES = ("data-color", "data-colour", "data-value", "title", "aria-label", "data-title", "value")
+_LABELLED_COLOUR = re.compile(r"\b(?:colou?r|farbe|couleur|kleur|colore|cor|kolor|renk|色)\s*[:：]\s*"
+                              r"([^\n|/,;()]{1,40})", re.IGNORECASE)
+# a product page's main picture, best first: the largest the page names before its thumbnail
+MAIN_PICTURE = ("meta[property='og:image']::attr(content)", "meta[name='twitter:image']::attr(content)",
+                "link[rel=image_src]::attr(href)", "#landingImage::attr(data-old-hires)", "#landingImage::attr(src)",
+                "#main-image::attr(src)", "img[itemprop=image]::attr(src)")
+MAX_LABEL = 40  # characters: a swatch's name is short; anything longer is a sentence
+
+
+def canonical_url(selector: Selector, products: list[Product], url: str) -> str:
+    """The page's one address: its ``<link rel=canonical>``, else the lone product's own
+    URL, else the address it was reached by."""
+    link = selector.xpath("//link[translate(@rel, 'CANONICAL', 'canonical')='canonical']/@href").get()
+    own = {p.url for p in products if p.url}
+    target = (link or "").strip() or (own.pop() if len(own) == 1 else "")
+    found = urljoin(url, target) if target else url
+    return found if urlsplit(found).scheme in ("http", "https") else url
+
+
+def html_breadcrumb(selector: Selector) -> str:
+    trail = selector.css("nav[aria-label*=readcrumb] a, nav[aria-label*=readcrumb] li, "
+                        ".breadcrumb a, .breadcrumbs a, [class*=breadcrumb] li")
+    names = [" ".join(t.css("::text").getall()).strip() for t in trail]
+    return " > ".join(dict.fromkeys(n for n in names if n and len(n) <= MAX_LABEL))
+
+
+def _short(text: str | None) -> str:
+    text = " ".join((text or "").split())
+    return text if 0 < len(text) <= MAX_LABEL else ""
+
+
+def _checked_inputs(selector: Selector) -> Iterator[str]:
+    for field in selector.css("input[checked]"):
+        if COLOUR_WORD.search(field.attrib.get("name", "") + field.attrib.get("id", "")):
+            yield field.attrib.get("value", "")
+    for choice in selector.css("select option[selected]"):
+        owner = choice.xpath("ancestor::select[1]")
+        if COLOUR_WORD.search(owner.attrib.get("name", "") + owner.attrib.get("id", "")):
+            yield " ".join(choice.css("::text").getall())
+
+
+def _selected_swatches(selector: Selector) -> Iterator[str]:
+    named = selector.css("[class*='selected-option'], [class*='selected-color'], [class*='selected-colour'], "
+                         "[data-selected-value]")
+    for node in named:
+        yield " ".join(node.css("::text").getall())
+    for container in selector.xpath("//*[@class or @id or @data-attribute-code]"):
+        if not COLOUR_WORD.search(" ".join(container.xpath("@class | @id | @data-attribute-code").getall())):
+            continue
+        for node in container.css(", ".join(SELECTED)):
+            yield _label(node)
+
+
+def _label(node: Selector) -> str:
+    """A swatch's name: a naming attribute of it or of what it holds (Zara's button
+    ``aria-label``), else its text."""
+    for element in node.xpath("descendant-or-self::*"):
+        found = next((element.attrib[a] for a in LABEL_ATTRIBUTES if element.attrib.get(a)), "")
+        if found:
+            return found
+    return " ".join(node.css("::text").getall())
+
+
+def _option_colour(product: dict[str, Any], variant_id: str) -> str:
+    """The colour option of a Shopify-shaped product JSON, for the variant the URL selects
+    (else the first), or its only colour value."""
+    options = product.get("options") or []
+    names = [o.get("name", "") if isinstance(o, dict) else str(o) for o in options]
+    index = next((i for i, name in enumerate(names, start=1) if COLOUR_NAME.match(name)), None)
+    if index is None:
+        return ""
+    variants = [v for v in product.get("variants") or [] if isinstance(v, dict)]
+    chosen = next((v for v in variants if str(v.get("id")) == variant_id), variants[0] if variants else {})
+    values = options[index - 1].get("values", []) if isinstance(options[index - 1], dict) else []
+    return str(chosen.get(f"option{index}") or (values[0] if len(values) == 1 else ""))
+
+
+def _product_json(selector: Selector, url: str) -> Iterator[str]:
+    variant_id = (parse_qs(urlsplit(url).query).get("variant") or [""])[0]
+    for script in selector.css("script[type='application/json']::text, script#__NEXT_DATA__::text").getall():
+        try:
+            data = json.loads(script)
+        except ValueError:
+            continue
+        stack = [data]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, list):
+                stack.extend(node)
+            elif isinstance(node, dict):
+                if "variants" in node and "options" in node:
+                    yield _option_colour(node, variant_id)
+                stack.extend(node.values())
+
+
+def _beside_title(selector: Selector) -> Iterator[str]:
+    for title in selector.css("h1")[:1]:
+        around = " ".join(title.xpath("ancestor::*[2]//text()").getall())[:2000]
+        found = _LABELLED_COLOUR.search(around)
+        if found:
+            yield found.group(1)
+        for sibling in title.xpath("following-sibling::*[position() <= 2]"):
+            yield " ".join(sibling.css("::text").getall())
+
+
+def page_colour(selector: Selector, url: str, words: Vocabulary | None = None) -> tuple[str, str]:
+    """(text, source) of the colour the page shows for its product, ("", "") if none: a
+    selected swatch or option, the page's product JSON, or the text beside the title;
+    the first that names a colour."""
+    for source, candidates in (("swatch", _checked_inputs(selector)), ("swatch", _selected_swatches(selector)),
+                               ("product_json", _product_json(selector, url)), ("page_text", _beside_title(selector))):
+        for text in candidates:
+            if _short(text) and colour_in(_short(text), words):
+                return _short(text), source
+    return "", ""
+
+
+def main_picture(selector: Selector, url: str) -> Product | None:
+    """A page without structured data, where it is a product page by its address: its main
+    picture (og:image, twitter:image, image_src, Amazon's landing image) and its title."""
+    if not PRODUCT_PATH.search(urlsplit(url).path):
+        return None
+    picture = next((found for query in MAIN_PICTURE if (found := selector.css(query).get())), None)
+    name = (selector.css("meta[property='og:title']::attr(content)").get()
+            or " ".join(selector.css("h1 ::text").getall()) or selector.css("title::text").get() or "")
+    if not picture or not picture.strip() or not name.strip():
+        return None
+    return Product(name=" ".join(name.split()), category_text="", colour_text="",
+                   pictures=[Picture(urljoin(url, picture.strip()), "", "")], colour_source="")

@@ -1,0 +1,142 @@
+"""Category and colour words in a product's text, in the languages shops write.
+
+The words live in ``crawler/data/vocabulary.toml`` (its header says how each kind of word
+matches); a user's file adds to them. Text and words pass through one normalisation
+(`fold`), so "Kırmızı Gömlek", "ROBE NOIRE", "Ｔシャツ" and "أسود" meet their entries.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+from shoplens import ShopLensError
+from shoplens.vocab import base_colour
+
+VOCABULARY = Path(__file__).with_name("data") / "vocabulary.toml"
+# letters NFD does not take apart, and Arabic forms shops write either way
+_SPELLED_OUT = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ı": "i", "æ": "ae", "œ": "oe", "ħ": "h",
+                              "ى": "ي", "ـ": None})
+_MARKED_SCRIPTS_END = 0x0800  # marks are dropped after Latin, Greek, Cyrillic, Hebrew and Arabic letters only
+_SPACED_SCRIPT = re.compile(r"[a-z0-9\u00c0-\u052f \-]+")  # words written between spaces: match whole words
+_PLURAL = "(?:e?s)?"
+
+
+def fold(text: str) -> str:
+    """NFKC, case-folded, without the accents and marks of Latin and Arabic letters (kana's
+    voicing marks stay: they change the word)."""
+    decomposed = unicodedata.normalize("NFD", unicodedata.normalize("NFKC", text).casefold())
+    kept, base = [], 0
+    for char in decomposed:
+        if unicodedata.combining(char) and base < _MARKED_SCRIPTS_END:
+            continue
+        if not unicodedata.combining(char):
+            base = ord(char)
+        kept.append(char)
+    return unicodedata.normalize("NFC", "".join(kept)).translate(_SPELLED_OUT)
+
+
+@dataclass(frozen=True)
+class Word:
+    pattern: re.Pattern[str]
+    meaning: str | None  # the category or colour it names; None for an [ignore] word
+    weight: int  # letters it spells out: of two matches on one span, the more specific wins
+
+
+@dataclass(frozen=True)
+class Found:
+    start: int
+    end: int
+    word: Word
+
+
+def _compile(entry: str, meaning: str | None) -> Word:
+    written = fold(entry).strip()
+    prefix, suffix = written.endswith("*"), written.startswith("*")
+    core = written.strip("*")
+    if not core:
+        raise ShopLensError(f"empty vocabulary word {entry!r}")
+    if not _SPACED_SCRIPT.fullmatch(core):
+        return Word(re.compile(re.escape(core)), meaning, len(core))
+    body = r"[\s\-]?".join(re.escape(part) for part in re.split(r"[\s\-]+", core))
+    left = r"\w*" if suffix else ""
+    right = r"\w*" if prefix else _PLURAL
+    return Word(re.compile(rf"(?<!\w){left}{body}{right}(?!\w)"), meaning, len(core))
+
+
+class Vocabulary:
+    """Compiled words: ``categories`` per category, ``colours`` per base colour, ``ignored``,
+    and Google's category numbers."""
+
+    def __init__(self, tables: list[dict]) -> None:
+        self.categories: dict[str, list[Word]] = {}
+        self.google: dict[str, str] = {}
+        self.colours: list[Word] = []
+        self.ignored: list[Word] = []
+        for table in tables:
+            for category, languages in table.get("categories", {}).items():
+                self.categories.setdefault(category, []).extend(
+                    _compile(word, category) for words in languages.values() for word in words)
+            self.colours.extend(_compile(word, colour) for colour, languages in table.get("colours", {}).items()
+                                for words in languages.values() for word in words)
+            self.ignored.extend(_compile(word, None) for words in table.get("ignore", {}).values() for word in words)
+            self.google.update({str(number): category
+                                for number, category in table.get("google_product_categories", {}).items()})
+
+    def words_for(self, categories: tuple[str, ...]) -> list[Word]:
+        """The words naming any of `categories`; a category the vocabulary lacks ("plate",
+        "rain-cape") is named by its own word."""
+        words = list(self.ignored)
+        for category in categories:
+            words.extend(self.categories.get(category) or [_compile(category, category)])
+        return words
+
+
+def _read(path: Path) -> dict:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ShopLensError(f"cannot read vocabulary {path}: {exc}") from None
+
+
+@lru_cache(maxsize=8)
+def vocabulary(extra: Path | None = None) -> Vocabulary:
+    """The shipped vocabulary, with `extra`'s words added."""
+    return Vocabulary([_read(VOCABULARY)] + ([_read(extra)] if extra else []))
+
+
+def _found(text: str, words: list[Word]) -> list[Found]:
+    """Matches of `words` in `text`, less any inside a longer or more specific one."""
+    folded = fold(text)
+    found = [Found(m.start(), m.end(), word) for word in words for m in word.pattern.finditer(folded)]
+
+    def beaten(a: Found) -> bool:
+        return any(b is not a and b.start <= a.start and a.end <= b.end
+                   and (b.end - b.start, b.word.weight) > (a.end - a.start, a.word.weight) for b in found)
+    return sorted((f for f in found if not beaten(f)), key=lambda f: f.start)
+
+
+def category_in(text: str, categories: tuple[str, ...], words: Vocabulary | None = None) -> str | None:
+    """Which of `categories` the text names; of several, the one named last. A Google
+    product category number names its category."""
+    words = words or vocabulary()
+    numbered = words.google.get(text.strip())
+    if numbered:
+        return numbered if numbered in categories else None
+    found = [f for f in _found(text, words.words_for(categories)) if f.word.meaning]
+    return found[-1].word.meaning if found else None
+
+
+def colour_in(text: str, words: Vocabulary | None = None) -> str | None:
+    """The base colour the text names: an English colour name (shoplens.vocab), else the
+    first colour word of another language."""
+    english = base_colour(text)
+    if english or not text:
+        return english
+    found = _found(text, (words or vocabulary()).colours)
+    return found[0].word.meaning if found else None
+
