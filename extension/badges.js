@@ -47,38 +47,74 @@
     return right > left && bottom > top ? { left, top, right, bottom } : null;
   }
 
+  /** `element.matches(selector)`, false where the browser does not know the selector. */
+  function matches(element, selector) {
+    try {
+      return element.matches(selector);
+    } catch (error) {
+      return false;
+    }
+  }
+
   class BadgeLayer {
     /** `actions`: {similar, correct}, each called (picture element, the button) from the hover card,
      * returning a promise settled when what it opened is closed. */
     constructor(doc, actions = {}) {
       this.doc = doc;
-      this.host = doc.createElement("shoplens-badges");
-      this.host.style.cssText = "position:absolute;top:0;left:0;width:0;height:0;overflow:visible;"
-        + "z-index:2147483647;pointer-events:none;";
-      this.shadow = this.host.attachShadow({ mode: "open" });
-      const style = doc.createElement("style");
-      style.textContent = STYLE;
-      this.shadow.appendChild(style);
-      doc.documentElement.appendChild(this.host);
+      this.actions = actions;
+      this.panes = new Map(); // modal dialog or open popover -> the pane painted in it
+      ({ host: this.host, shadow: this.shadow } = this.newPane(doc.documentElement, "absolute"));
       this.badges = new Map(); // picture element -> badge element
       this.expanded = null;
       this.counter = 0;
-      this.shadow.addEventListener("click", (event) => {
+    }
+
+    /** A host for badges in `container`, its shadow root holding them: the page's own layer
+     * (absolute, at the document's origin), or one inside a modal dialog or popover (fixed),
+     * since the top layer paints over everything outside it. */
+    newPane(container, position) {
+      const host = this.doc.createElement("shoplens-badges");
+      host.style.cssText = `position:${position};top:0;left:0;width:0;height:0;overflow:visible;`
+        + "z-index:2147483647;pointer-events:none;margin:0;padding:0;border:0;";
+      const shadow = host.attachShadow({ mode: "open" });
+      const style = this.doc.createElement("style");
+      style.textContent = STYLE;
+      shadow.appendChild(style);
+      container.appendChild(host);
+      shadow.addEventListener("click", (event) => {
         const button = event.target.closest("button[data-action]");
         const element = button && this.pictureOf(button.closest(".badge"));
-        if (!element || !actions[button.dataset.action]) return;
+        if (!element || !this.actions[button.dataset.action]) return;
         // its card stays open while the dialog it opened is: focus comes back to the button
         const badge = this.badges.get(element);
         badge.classList.add("held");
-        Promise.resolve(actions[button.dataset.action](element, button)).finally(() => badge.classList.remove("held"));
+        Promise.resolve(this.actions[button.dataset.action](element, button)).finally(() => badge.classList.remove("held"));
       });
-      root.ShopLens.dialog.keepInside(this.shadow);
+      root.ShopLens.dialog.keepInside(shadow);
       const placeOwner = (event) => {
         const element = this.pictureOf(event.target.closest && event.target.closest(".badge"));
         if (element) this.place(element); // focused, its card opens: placed again (a bottom badge grows upwards)
       };
-      this.shadow.addEventListener("focusin", placeOwner);
-      this.shadow.addEventListener("focusout", placeOwner);
+      shadow.addEventListener("focusin", placeOwner);
+      shadow.addEventListener("focusout", placeOwner);
+      return { host, shadow };
+    }
+
+    /** The pane the badge of `element` belongs in: that of the innermost modal dialog or open
+     * popover holding it, else the page's. */
+    paneFor(element) {
+      let top = null;
+      for (let node = Pictures.composedParent(element); node && node.nodeType === 1 && !top;
+        node = Pictures.composedParent(node)) {
+        if ((node.tagName === "DIALOG" && matches(node, ":modal")) || matches(node, ":popover-open")) top = node;
+      }
+      if (!top) return { host: this.host, shadow: this.shadow };
+      if (!this.panes.has(top) || !top.contains(this.panes.get(top).host)) this.panes.set(top, this.newPane(top, "fixed"));
+      return this.panes.get(top);
+    }
+
+    isHost(node) {
+      return node === this.host || [...this.panes.values()].some((pane) => pane.host === node);
     }
 
     pictureOf(badge) {
@@ -86,11 +122,12 @@
       return null;
     }
 
-    /** Puts a new badge among the others in its picture's page order (the keyboard's Tab order). */
-    insert(element, badge) {
+    /** Puts a badge among the others of its pane in its picture's page order (the keyboard's Tab order). */
+    insert(element, badge, pane = this.paneFor(element)) {
       const follows = (other) => element.compareDocumentPosition(other) & element.DOCUMENT_POSITION_FOLLOWING;
-      const next = [...this.badges].find(([other]) => follows(other));
-      this.shadow.insertBefore(badge, next ? next[1] : null);
+      const next = [...this.badges].find(([other, candidate]) => other !== element && follows(other)
+        && candidate.getRootNode() === pane.shadow);
+      pane.shadow.insertBefore(badge, next ? next[1] : null);
     }
 
     /** A new badge: its text, the top three and the hover card's buttons. */
@@ -142,13 +179,15 @@
       const y = (shown.top + shown.bottom) / 2;
       if (x < 0 || y < 0 || x >= view.innerWidth || y >= view.innerHeight) return false; // off screen: cannot tell
       const hit = this.doc.elementFromPoint(x, y);
-      if (hit === this.host) return false; // a hover card's button: ShopLens's own
+      if (this.isHost(hit)) return false; // a hover card's button: ShopLens's own
       return Boolean(hit) && !Pictures.contains(badge.card || element, hit) && !Pictures.contains(hit, element);
     }
 
     place(element) {
       const badge = this.badges.get(element);
       if (!badge) return;
+      const pane = element.isConnected && this.paneFor(element);
+      if (pane && badge.getRootNode() !== pane.shadow) this.insert(element, badge, pane); // a dialog opened or closed
       const rect = element.isConnected ? element.getBoundingClientRect() : null;
       const shown = rect && rect.width > 0 && visibleRect(element, rect);
       const area = (r) => (r.right - r.left) * (r.bottom - r.top);
@@ -156,14 +195,14 @@
         badge.style.display = "none";
         return;
       }
-      const view = this.doc.defaultView;
       const [vertical, horizontal] = (badge.dataset.position || "top-left").split("-");
       badge.style.display = "block";
       badge.style.maxWidth = `${Math.max(60, shown.right - shown.left - 8)}px`;
       const top = vertical === "top" ? shown.top + 4 : shown.bottom - badge.offsetHeight - 4;
       const left = horizontal === "left" ? shown.left + 4 : shown.right - badge.offsetWidth - 4;
-      badge.style.top = `${top + view.scrollY}px`;
-      badge.style.left = `${left + view.scrollX}px`;
+      const origin = pane.host.getBoundingClientRect(); // the page's origin as scrolled, or a dialog's
+      badge.style.top = `${top - origin.top}px`;
+      badge.style.left = `${left - origin.left}px`;
     }
 
     /** The product card of `element`: what lies on top of its picture inside it (the card's
@@ -217,6 +256,8 @@
     destroy() {
       for (const element of [...this.badges.keys()]) this.remove(element);
       this.host.remove();
+      for (const pane of this.panes.values()) pane.host.remove();
+      this.panes.clear();
     }
   }
 

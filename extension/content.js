@@ -28,6 +28,9 @@
       corrections: new Map(), // source URL -> the shopper's correction ({garment, category, colour})
       asked: new Set(), // source URLs sent, or about to be
       queued: new Set(),
+      waiting: new Set(), // source URLs the server has not answered yet (asked, or to ask again)
+      inFlight: false, // one request to the service worker at a time: a busy server is not asked more
+      workerRetry: new Backoffs.Backoff(1000, 30000), // the service worker itself did not answer (restarted)
       unreadable: new Map(), // source URL -> its backoff: neither the browser nor the API could read it
       natural: new Map(), // background picture URL -> its own {width, height} (null while loading)
       filter: null,
@@ -112,26 +115,49 @@
     return [...page.sources].filter(([element, source]) => source === url && element.isConnected).map(([e]) => e);
   }
 
+  /** Whether some element showing `url` is in the viewport now (those are asked about first). */
+  function inView(url) {
+    return showing(url).some((element) => {
+      const rect = element.getBoundingClientRect();
+      return rect.bottom > 0 && rect.right > 0 && rect.top < innerHeight && rect.left < innerWidth;
+    });
+  }
+
+  /** Sends what is queued, pictures in view first; one request at a time, the next once it is answered. */
   async function flush() {
-    const urls = [...page.queued];
+    if (page.inFlight || !page.queued.size) return;
+    const urls = [...page.queued].sort((a, b) => Number(inView(b)) - Number(inView(a)));
     page.queued.clear();
+    urls.forEach((url) => page.waiting.add(url));
     const current = page;
-    const result = await chrome.runtime.sendMessage({ type: "classify", urls });
-    if (page !== current || !result) return; // turned off meanwhile
+    page.inFlight = true;
+    const result = await chrome.runtime.sendMessage({ type: "classify", urls }).catch(() => null);
+    if (page !== current) return; // turned off meanwhile
+    page.inFlight = false;
+    received(urls, result || { answers: {}, failed: [], waiting: urls, retryInMs: page.workerRetry.failed() });
+    if (result) page.workerRetry.succeeded();
+    if (page.queued.size) later(flush, 0);
+  }
+
+  function received(urls, result) {
     for (const [url, answer] of Object.entries(result.answers)) {
       page.answers.set(url, answer);
       page.unreadable.delete(url);
+      page.waiting.delete(url);
       showing(url).forEach(render);
     }
-    for (const url of result.failed) retryUnreadable(url);
-    updateCards();
-    const unanswered = urls.filter((url) => !result.answers[url] && !result.failed.includes(url));
-    if (unanswered.length && result.retryInMs > 0) {
-      later(() => unanswered.forEach((url) => {
-        page.asked.delete(url);
-        if (showing(url).length) ask(url);
-      }), result.retryInMs);
+    for (const url of result.failed) {
+      page.waiting.delete(url);
+      retryUnreadable(url);
     }
+    updateCards();
+    // not answered yet: asked again once the server may take them; none is given up on
+    const again = urls.filter((url) => !result.answers[url] && !result.failed.includes(url));
+    later(() => again.forEach((url) => {
+      page.asked.delete(url);
+      if (showing(url).length) ask(url);
+      else page.waiting.delete(url); // no longer on the page
+    }), result.retryInMs || 0);
   }
 
   /** Neither the browser nor the API could read `url`: counted, and asked again with backoff. */
@@ -205,8 +231,11 @@
     if (!page) return { enabled: false };
     const answers = labelled().map((element) => shown(page.sources.get(element)));
     const unreadable = [...page.unreadable.keys()].filter((url) => showing(url).length).length;
-    return { enabled: true, ...Labels.summarise(answers), pending: page.queued.size, unreadable, filter: page.filter };
+    const waiting = [...page.waiting].filter((url) => showing(url).length).length;
+    return { enabled: true, ...Labels.summarise(answers), pending: page.queued.size, waiting, unreadable,
+      filter: page.filter };
   }
+  globalThis.__shoplensSummary = summary; // the popup adds up the summaries of every frame of the tab
 
   function watch() {
     const near = new IntersectionObserver((entries) => {

@@ -3,7 +3,7 @@
 (async function () {
   "use strict";
 
-  const Settings = globalThis.ShopLens.settings;
+  const { settings: Settings, labels: Labels } = globalThis.ShopLens;
   const $ = (id) => document.getElementById(id);
 
   // Opened as a page (popup.html?tab=ID) it works on that tab: for tests and keyboard users.
@@ -48,16 +48,23 @@
     return count === 1 ? "1 picture could not be read" : `${count} pictures could not be read`;
   }
 
+  function waitingLine(count) {
+    return count === 1 ? "1 picture waiting for the server" : `${count} pictures waiting for the server`;
+  }
+
   /** The API's state, and the page's pictures nobody could read: never "all is well" while some fail. */
   async function showStatus(summary) {
     const status = await chrome.runtime.sendMessage({ type: "status" });
     const unreadable = (summary && summary.unreadable) || 0;
+    const waiting = (summary && summary.waiting) || 0;
     const apiFailing = status && !["ok", "idle"].includes(status.state);
-    const lines = [apiFailing ? status.message : "", unreadable ? unreadableLine(unreadable) : ""].filter(Boolean);
+    const lines = [apiFailing ? status.message : "", waiting && apiFailing ? waitingLine(waiting) : "",
+      unreadable ? unreadableLine(unreadable) : ""].filter(Boolean);
     $("status").textContent = lines.join("; ");
     $("status").classList.toggle("failure", lines.length > 0);
     $("status").dataset.state = apiFailing ? status.state : (unreadable ? "unreadable" : (status ? status.state : "idle"));
     $("status").dataset.unreadable = String(unreadable);
+    $("status").dataset.waiting = String(waiting);
   }
 
   const tab = await targetTab();
@@ -89,8 +96,22 @@
   });
   $("clear").addEventListener("click", async () => showSummary(await ask({ type: "filter", filter: null })));
 
+  /** The tab's summary over all its frames (a shop grid in a frame counts too); the top frame's
+   * alone where the frames cannot be reached. */
+  async function pageSummary() {
+    try {
+      const frames = await chrome.scripting.executeScript({ target: { tabId: tab.id, allFrames: true },
+        func: () => (globalThis.__shoplensSummary ? globalThis.__shoplensSummary() : null) });
+      const summaries = frames.map((frame) => frame.result).filter((summary) => summary && summary.enabled);
+      if (summaries.length) return Labels.combine(summaries);
+    } catch (error) {
+      // no access to some frame: the top frame answers for the page
+    }
+    return ask({ type: "summary" });
+  }
+
   const refresh = async () => {
-    const summary = await ask({ type: "summary" });
+    const summary = await pageSummary();
     showSummary(summary);
     await showStatus(summary);
   };

@@ -4,23 +4,27 @@
 // Pictures it cannot read (a CDN that sends no CORS headers) go to the API by URL.
 // (Firefox runs this file as a background script after the same libraries: see manifest.firefox.json.)
 if (typeof importScripts === "function") {
-  importScripts("lib/settings.js", "lib/backoff.js", "lib/api.js", "lib/corrections.js");
+  importScripts("lib/settings.js", "lib/backoff.js", "lib/pacing.js", "lib/api.js", "lib/corrections.js");
 }
 
-const { settings: Settings, api: Api, backoff: Backoffs, corrections: Corrections } = self.ShopLens;
+const { settings: Settings, api: Api, pacing: Pacings, corrections: Corrections } = self.ShopLens;
 const CONTENT_SCRIPT = {
   id: "shoplens-content",
   js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "lib/corrections.js", "lib/dialog.js",
     "badges.js", "similar_panel.js", "correction_panel.js", "content.js"],
   runAt: "document_idle",
+  allFrames: true, // product grids in frames (embedded shops, quick views) get their own badges
 };
 // The page-world announcer of shadow roots (lib/shadow-watch.js), before the page's own scripts.
-const SHADOW_WATCH = { id: "shoplens-shadow-watch", js: ["lib/shadow-watch.js"], runAt: "document_start", world: "MAIN" };
+const SHADOW_WATCH = { id: "shoplens-shadow-watch", js: ["lib/shadow-watch.js"], runAt: "document_start", world: "MAIN",
+  allFrames: true };
 const MENU_ID = "shoplens-classify";
 const SIMILAR_MENU_ID = "shoplens-similar";
-const BATCH = 16;
 const VOCABULARY_MS = 60000;
-const backoff = new Backoffs.Backoff();
+// One message's work: past this, what is left is handed back to ask again at once, so a
+// slow server never holds a message (and this worker) open for long.
+const MESSAGE_BUDGET_MS = 20000;
+const pacing = new Pacings.Pacing();
 
 // Content scripts run on the sites the user allowed (the host permissions held), and follow
 // the permissions as the user grants or withdraws them.
@@ -54,8 +58,9 @@ async function fetchPicture(url) {
   }
 }
 
-/** Asks the API about `urls` (a slice of at most BATCH): the readable pictures by their bytes,
- * the others by URL. Returns {url: answer}; a picture the API could not use has none. */
+/** Asks the API about `urls` (one batch): the readable pictures by their bytes, the others by
+ * URL. Returns {fresh: {url: answer}, unusable: [url], later: [url]}: `later` are the pictures the
+ * server answered "not now" for (their own 503 or 429 inside the batch). */
 async function classifySlice(settings, urls) {
   const fetched = await Promise.all(urls.map(fetchPicture));
   const pictures = fetched.filter(Boolean);
@@ -64,36 +69,54 @@ async function classifySlice(settings, urls) {
     pictures.length ? Api.classifyBatch(settings, pictures) : [],
     byUrl.length ? Api.classifyUrls(settings, byUrl) : [],
   ]);
-  const fresh = {};
+  const outcome = { fresh: {}, unusable: [], later: [] };
+  const results = [...sent, ...fetchedByApi];
   [...pictures.map((picture) => picture.url), ...byUrl].forEach((url, index) => {
-    const result = [...sent, ...fetchedByApi][index];
-    if (result && !result.error) fresh[url] = result;
+    const result = results[index];
+    if (result && !result.error) outcome.fresh[url] = result;
+    else if (!result || Api.isTransient(result)) outcome.later.push(url);
+    else outcome.unusable.push(url);
   });
-  return fresh;
+  return outcome;
 }
 
-/** Answers for `urls`: {answers: {url: answer}, failed: [url], retryInMs} (failed: neither this
- * browser nor the API could read the picture; retryInMs: the API itself failed). */
+/** Answers for `urls`, asked in batches the server keeps up with (lib/pacing.js):
+ * {answers: {url: answer}, failed: [url], waiting: [url], retryInMs}. failed: neither this browser
+ * nor the API could read the picture; waiting: not asked or answered yet (the server refused,
+ * was slow, or this message's time ran out), to ask again in retryInMs (0: at once). */
 async function classify(urls) {
   const answers = await cachedAnswers(urls);
-  const missing = urls.filter((url) => !answers[url]);
-  if (!missing.length) return { answers, failed: [], retryInMs: 0 };
-  if (backoff.wait() > 0) return { answers, failed: [], retryInMs: backoff.wait() };
+  let waiting = urls.filter((url) => !answers[url]);
+  const failed = [];
+  if (!waiting.length || pacing.wait() > 0) return { answers, failed, waiting, retryInMs: pacing.wait() };
   const settings = await Settings.load();
-  try {
-    for (let start = 0; start < missing.length; start += BATCH) {
-      const fresh = await classifySlice(settings, missing.slice(start, start + BATCH));
-      Object.assign(answers, fresh);
-      await chrome.storage.session.set(Object.fromEntries(Object.entries(fresh).map(([url, a]) => [`answer:${url}`, a])));
+  const started = Date.now();
+  let retryInMs = 0;
+  while (waiting.length && Date.now() - started < MESSAGE_BUDGET_MS) {
+    const batch = waiting.slice(0, pacing.size);
+    const sentAt = Date.now();
+    try {
+      const outcome = await classifySlice(settings, batch);
+      Object.assign(answers, outcome.fresh);
+      failed.push(...outcome.unusable);
+      await chrome.storage.session.set(Object.fromEntries(Object.entries(outcome.fresh)
+        .map(([url, answer]) => [`answer:${url}`, answer])));
+      waiting = [...outcome.later, ...waiting.slice(batch.length)];
+      if (outcome.later.length) {
+        retryInMs = pacing.refused();
+        await setStatus("unavailable", `${Api.MESSAGES.unavailable}: ${outcome.later.length} pictures waiting`);
+        break;
+      }
+      pacing.answered(Date.now() - sentAt, batch.length);
+      await setStatus("ok");
+    } catch (error) {
+      await setStatus(error.kind || "error", error.message);
+      // a server busy, down or slow: as long as it says, and smaller batches; a client it refuses (its key): long
+      retryInMs = pacing.refused(error.waitable === false ? 60000 : error.retryAfterMs);
+      break;
     }
-  } catch (error) {
-    const delay = backoff.failed();
-    await setStatus(error.kind || "error", error.message);
-    return { answers, failed: [], retryInMs: delay };
   }
-  backoff.succeeded();
-  await setStatus("ok");
-  return { answers, failed: missing.filter((url) => !answers[url]), retryInMs: 0 };
+  return { answers, failed, waiting, retryInMs };
 }
 
 /** "More like this" for the picture at `url`: the API's answer, or {error}. */
@@ -144,7 +167,7 @@ async function sendToTab(tabId, message) {
     await chrome.tabs.sendMessage(tabId, message);
   } catch (error) {
     // No content script on this site yet: the menu click granted activeTab, enough to add it.
-    await chrome.scripting.executeScript({ target: { tabId }, files: CONTENT_SCRIPT.js });
+    await chrome.scripting.executeScript({ target: { tabId, allFrames: true }, files: CONTENT_SCRIPT.js });
     await chrome.tabs.sendMessage(tabId, message);
   }
 }

@@ -24,7 +24,7 @@ def sites():
 
 @pytest.fixture(scope="module")
 def shop_crawl(sites, tmp_path_factory):
-    shop, cdn, _ = sites
+    shop, _, _ = sites
     out = tmp_path_factory.mktemp("unseen")
     result = crawl(shop, out, *TERMS)
     rows = {row["source_url"].rsplit("/", 1)[-1].split("?")[0]: row for row in manifest(out)}

@@ -1,7 +1,8 @@
 """The extension on shop pages written in real theme markup (tests/pages/), in real headless
 Chromium, against the gunicorn-run API with a real TorchServe and redis-server. The pictures
 come from a second loopback host, some with CORS headers, some without, one hot-link
-protected (see tests/support/shop_pages.py).
+protected (see tests/support/shop_pages.py). Last, the same against an API that refuses some
+of its batches, and on pages whose products live in a same-origin iframe or a modal dialog.
 
 For every page: the number of badges that show, each badge's label is the API's own answer
 for the picture the browser shows (asked here directly), no badge lies outside the visible
@@ -18,9 +19,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 
 from serving.operations.stack import ApiServer
 from shoplens.processes import wait_for
+from tests.support.flaky_api import flaky_api
 from tests.support.shop_pages import serve_pages
 
 BADGE_WAIT = 90  # seconds: the machine is shared, TorchServe answers the first pictures slowly
@@ -224,3 +227,68 @@ def test_picture_sources_avif_webp_jpeg(browser, shop, oracle):
     refused = len(shows) - len(accepted)
     status = browser.popup_status(shop, unreadable=refused)
     assert ("could not be read" in status) == bool(refused)
+
+
+NEW_ARRIVALS = 12  # pictures on tests/pages/new-arrivals.html
+
+# The visible badge in the quick view's dialog, hit-tested at its centre as a user's eye would
+# meet it (the badge takes no clicks; for this one test it does).
+DIALOG_BADGE = """
+const dialog = document.getElementById('quick-view');
+const host = dialog.querySelector('shoplens-badges');
+const badge = host && [...host.shadowRoot.querySelectorAll('.badge')]
+  .find((b) => getComputedStyle(b).display !== 'none');
+if (!badge) return null;
+const r = badge.getBoundingClientRect();
+badge.style.pointerEvents = 'auto';
+const hit = document.elementFromPoint((r.left + r.right) / 2, (r.top + r.bottom) / 2);
+badge.style.pointerEvents = '';
+return {text: badge.firstChild.nodeValue, hitHost: hit === host, insideDialog: dialog.contains(hit),
+        source: dialog.querySelector('img').dataset.shoplensSource};
+"""
+
+
+def test_an_api_refusing_every_other_batch_for_ten_seconds_loses_no_badge(browser, api, api_key, shop, oracle):
+    with flaky_api(api.url, refuse_for=10) as proxy:
+        browser.configure(proxy.url, api_key)
+        try:
+            browser.driver.get(f"{shop}/new-arrivals")
+            check_badges(browser, oracle, NEW_ARRIVALS)
+            assert browser.popup_status(shop, unreadable=0) == ""  # "not now" is no unreadable picture
+        finally:
+            browser.configure(api.url, api_key)
+    assert proxy.refused >= 2 and proxy.batches > proxy.refused, (proxy.batches, proxy.refused)  # both refusals
+
+
+def test_products_in_a_same_origin_iframe_get_badges(browser, shop, oracle):
+    driver = browser.driver
+    driver.get(f"{shop}/framed-shop")
+    driver.switch_to.frame(driver.find_element(By.ID, "store"))
+    try:
+        check_badges(browser, oracle, 3)  # one badge layer in the frame, over its own pictures
+    finally:
+        driver.switch_to.default_content()
+    assert browser.badges() == []  # the top page shows no picture of its own
+    shop_window = browser.open_popup(shop)
+    try:
+        total = driver.find_element("id", "total")
+        wait_for(lambda: total.text == "3", 30, "the popup to count the frame's 3 pictures")
+    finally:
+        driver.close()
+        driver.switch_to.window(shop_window)
+
+
+def test_a_badge_inside_a_modal_dialog_is_painted_in_it(browser, shop, oracle):
+    driver = browser.driver
+    driver.get(f"{shop}/quick-view")
+    check_badges(browser, oracle, 2)
+    driver.find_element(By.CSS_SELECTOR, "[data-open]").click()
+    found: list = [None]
+    wait_for(lambda: found.__setitem__(0, driver.execute_script(DIALOG_BADGE)) or found[0], BADGE_WAIT,
+             "a badge in the quick view")
+    badge = found[0]
+    assert badge["hitHost"] and badge["insideDialog"], badge  # painted in the dialog's top layer, on top
+    assert badge["text"] == oracle.label(badge["source"]), badge
+    wait_for(lambda: browser.shown_badges() == [], 10, "the grid's badges hidden behind the modal")
+    driver.execute_script("document.getElementById('quick-view').close()")
+    wait_for(lambda: len(browser.shown_badges()) == 2, 10, "the grid's badges back once the dialog closes")

@@ -2,21 +2,34 @@
 (function (root) {
   "use strict";
 
+  const Pacing = (root.ShopLens && root.ShopLens.pacing) || require("./pacing.js");
   const TIMEOUT_MS = 20000;
-  const KINDS = { 401: "unauthorized", 403: "unauthorized", 429: "rate_limited", 503: "unavailable" };
+  const KINDS = { 401: "unauthorized", 403: "unauthorized", 429: "rate_limited", 502: "unavailable", 503: "unavailable",
+    504: "slow" };
+  // answers that say "not now" rather than "not this picture": asked again once the server catches up
+  const TRANSIENT = new Set([429, 502, 503, 504]);
+  const WAIT_KINDS = new Set(["rate_limited", "unavailable", "slow", "unreachable"]);
   const MESSAGES = {
     unreachable: "ShopLens API unreachable",
     unauthorized: "API key refused (check the options)",
     rate_limited: "too many pictures: waiting before asking again",
     unavailable: "the model server is unavailable",
+    slow: "the API did not answer in time",
     error: "the API answered with an error",
   };
 
   class ApiFailure extends Error {
-    constructor(kind, detail) {
+    constructor(kind, detail, retryAfterMs = 0) {
       super(`${MESSAGES[kind]}${detail ? `: ${detail}` : ""}`);
       this.kind = kind;
+      this.retryAfterMs = retryAfterMs; // what the server's Retry-After asked for (0: nothing said)
+      this.waitable = WAIT_KINDS.has(kind); // the server may catch up: ask again later
     }
+  }
+
+  /** Whether one picture's answer in a batch is a "not now" (its own 503, 429...). */
+  function isTransient(result) {
+    return Boolean(result && result.error && TRANSIENT.has(result.status));
   }
 
   /** Calls the API's `path` (POST with `body` and its headers, or GET without a body); the parsed
@@ -29,10 +42,13 @@
         signal: AbortSignal.timeout(TIMEOUT_MS), credentials: "omit",
       });
     } catch (error) {
-      throw new ApiFailure("unreachable", error.message);
+      throw new ApiFailure(error.name === "TimeoutError" ? "slow" : "unreachable", error.message);
     }
     const answer = await response.json().catch(() => ({}));
-    if (!response.ok) throw new ApiFailure(KINDS[response.status] || "error", answer.error || `HTTP ${response.status}`);
+    if (!response.ok) {
+      throw new ApiFailure(KINDS[response.status] || "error", answer.error || `HTTP ${response.status}`,
+        Pacing.retryAfterMs(response.headers.get("Retry-After")));
+    }
     return answer;
   }
 
@@ -74,7 +90,7 @@
     return call(settings, "/v1/feedback", JSON.stringify(body), { "Content-Type": "application/json" });
   }
 
-  const api = { classifyBatch, classifyUrls, similar, vocabulary, feedback, ApiFailure, MESSAGES };
+  const api = { classifyBatch, classifyUrls, similar, vocabulary, feedback, isTransient, ApiFailure, MESSAGES };
   root.ShopLens = Object.assign(root.ShopLens || {}, { api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);

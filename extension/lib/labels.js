@@ -58,7 +58,18 @@
     return summary;
   }
 
-  const api = { isGarment, isLowConfidence, badgeText, topThree, matches, summarise };
+  /** The summaries of a tab's frames (each frame labels its own pictures) as one. */
+  function combine(summaries) {
+    const add = (key) => summaries.reduce((sum, summary) => sum + (summary[key] || 0), 0);
+    const merge = (key) => summaries.reduce((all, summary) => {
+      for (const [name, count] of Object.entries(summary[key] || {})) all[name] = (all[name] || 0) + count;
+      return all;
+    }, {});
+    return { ...summaries[0], total: add("total"), pending: add("pending"), waiting: add("waiting"),
+      unreadable: add("unreadable"), categories: merge("categories"), colours: merge("colours") };
+  }
+
+  const api = { isGarment, isLowConfidence, badgeText, topThree, matches, summarise, combine };
   root.ShopLens = Object.assign(root.ShopLens || {}, { labels: api });
   if (typeof module !== "undefined") module.exports = api;
 })(globalThis);

@@ -7,6 +7,11 @@ from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 
+# What a 503 asks a client to wait, in seconds: TorchServe's restarts and full queues clear
+# within seconds (bench/faults.py); a client's own backoff grows from there.
+RETRY_AFTER_SECONDS = 2
+
+
 class APIError(Exception):
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)
@@ -24,7 +29,8 @@ def _json(error: HTTPException, reason: str) -> Response:
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(APIError)
     def api_error(error: APIError):
-        return jsonify(error=error.reason), error.status
+        headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if error.status == 503 else {}
+        return jsonify(error=error.reason), error.status, headers
 
     @app.errorhandler(RateLimitExceeded)
     def rate_limited(error: RateLimitExceeded):

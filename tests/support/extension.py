@@ -11,11 +11,11 @@ LABELLED_CARDS = (
     "'img[data-shoplens-label]')).map(c => [c.querySelector('img').dataset.shoplensCategory,"
     " c.querySelector('img').dataset.shoplensColour, getComputedStyle(c).display])")
 
-# Every badge: its text, whether it shows, its box, and its picture's element: the source the
+# Every badge of the page's layer: its text, whether it shows, its box, and its picture's element: the source the
 # extension sent, what the browser shows (currentSrc or background), and the part of the
 # picture left visible after the viewport and every clipping ancestor (shadow hosts included).
 BADGES = """
-const layer = document.querySelector('shoplens-badges');
+const layer = document.querySelector(':root > shoplens-badges');  // the page's layer (a dialog holds its own)
 const parent = (node) => node.parentElement || (node.parentNode && node.parentNode.host) || null;
 function find(id, root) {
   const hit = root.querySelector(`[data-shoplens-id="${id}"]`);
