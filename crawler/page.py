@@ -8,7 +8,9 @@ checked radio (Shopify Dawn), a selected ``<option>`` (WooCommerce), a selected 
 (``aria-checked``/``aria-pressed``/``aria-current``, ``selected``/``active`` classes, Magento's
 ``swatch-attribute-selected-option``, Zara's selected colour name), the colour option of
 the page's own product JSON (Shopify's ``product | json`` in a ``<script type=application/json>``),
-or a "Colour: Black" line beside the title.
+a product-details row ("Farbe | türkis", Amazon's variation selector), or a "Colour: Black"
+line beside the title; and a lone product's gallery (pictures with its name as their
+alternative text, Amazon's thumbnails).
 """
 
 from __future__ import annotations
@@ -35,11 +37,14 @@ SELECTED = ("[aria-checked='true']", "[aria-pressed='true']", "[aria-selected='t
             "[class*='selected']", "[class*='active']", "[class*='current']")
 LABEL_ATTRIBUTES = ("data-color", "data-colour", "data-value", "title", "aria-label", "data-title", "value")
 _LABELLED_COLOUR = re.compile(r"\b(?:colou?r|farbe|couleur|kleur|colore|cor|kolor|renk|色)\s*[:：]\s*"
-                              r"([^\n|/,;()]{1,40})", re.IGNORECASE)
+                              r"([^\n|/,;(){}\[\]\"<>:]{1,40})", re.IGNORECASE)
 # a product page's main picture, best first: the largest the page names before its thumbnail
 MAIN_PICTURE = ("meta[property='og:image']::attr(content)", "meta[name='twitter:image']::attr(content)",
                 "link[rel=image_src]::attr(href)", "#landingImage::attr(data-old-hires)", "#landingImage::attr(src)",
                 "#main-image::attr(src)", "img[itemprop=image]::attr(src)")
+# where a gallery element keeps its largest picture, best first (zoom, OTTO, Amazon, lazy loaders)
+GALLERY_ATTRIBUTES = ("data-zoom-image", "data-zoom", "data-large", "data-image-src", "data-old-hires", "data-src")
+MIN_NAME = 6  # characters: a shorter product name ("Top") is in too many alternative texts to pick a gallery by
 MAX_LABEL = 40  # characters: a swatch's name is short; anything longer is a sentence
 
 
@@ -55,7 +60,7 @@ def canonical_url(selector: Selector, products: list[Product], url: str) -> str:
 
 def html_breadcrumb(selector: Selector) -> str:
     trail = selector.css("nav[aria-label*=readcrumb] a, nav[aria-label*=readcrumb] li, "
-                        ".breadcrumb a, .breadcrumbs a, [class*=breadcrumb] li")
+                        ".breadcrumb a, .breadcrumbs a, [class*=breadcrumb] li, [id*=breadcrumb] a")
     names = [" ".join(t.css("::text").getall()).strip() for t in trail]
     return " > ".join(dict.fromkeys(n for n in names if n and len(n) <= MAX_LABEL))
 
@@ -111,6 +116,17 @@ def _option_colour(product: dict[str, Any], variant_id: str) -> str:
     return str(chosen.get(f"option{index}") or (values[0] if len(values) == 1 else ""))
 
 
+def _details(selector: Selector) -> Iterator[str]:
+    """The value of a product-details row whose label names the colour: a table row
+    ("Farbe | türkis", OTTO), a definition list, Amazon's variation selector."""
+    for label in selector.xpath("//tr/*[1] | //dt | //th"):
+        if COLOUR_NAME.fullmatch(" ".join(" ".join(label.css("::text").getall()).split()).rstrip(":")):
+            value = label.xpath("following-sibling::*[1]")
+            yield " ".join(value.css("::text").getall())
+    for chosen in selector.css("#variation_color_name .selection, [id*=color_name] .selection"):
+        yield " ".join(chosen.css("::text").getall())
+
+
 def _product_json(selector: Selector, url: str) -> Iterator[str]:
     variant_id = (parse_qs(urlsplit(url).query).get("variant") or [""])[0]
     for script in selector.css("script[type='application/json']::text, script#__NEXT_DATA__::text").getall():
@@ -144,11 +160,44 @@ def page_colour(selector: Selector, url: str, words: Vocabulary | None = None) -
     selected swatch or option, the page's product JSON, or the text beside the title;
     the first that names a colour."""
     for source, candidates in (("swatch", _checked_inputs(selector)), ("swatch", _selected_swatches(selector)),
-                               ("product_json", _product_json(selector, url)), ("page_text", _beside_title(selector))):
+                               ("product_json", _product_json(selector, url)), ("details", _details(selector)),
+                               ("page_text", _beside_title(selector))):
         for text in candidates:
             if _short(text) and colour_in(_short(text), words):
                 return _short(text), source
     return "", ""
+
+
+def _folded(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def _largest(element: Selector) -> str:
+    """The largest picture an element names: its zoom or high-resolution address, else the
+    widest ``srcset`` candidate, else its source."""
+    for attribute in GALLERY_ATTRIBUTES:
+        if element.attrib.get(attribute, "").strip():
+            return element.attrib[attribute].strip()
+    candidates = [part.split() for part in element.attrib.get("srcset", "").split(",") if part.split()]
+    widest = max(candidates, key=lambda c: int(c[1][:-1]) if len(c) > 1 and c[1][:-1].isdigit() else 0, default=None)
+    return widest[0] if widest else element.attrib.get("src", "").strip()
+
+
+def gallery(selector: Selector, product: Product, url: str) -> list[str]:
+    """The product page's own gallery, beside what its structured data lists (which is often
+    the first picture only): pictures whose alternative text is the product's name (OTTO's
+    carousel, Zalando's), and Amazon's thumbnails."""
+    name = _folded(product.name)
+    if len(name) < MIN_NAME:
+        return []
+    found = []
+    for element in selector.xpath("//*[@alt or @data-image-alt or @data-alt]"):
+        attributes = element.attrib
+        alt = _folded(attributes.get("alt") or attributes.get("data-image-alt") or attributes.get("data-alt") or "")
+        if name in alt:
+            found.append(_largest(element))
+    found += [_largest(thumb) for thumb in selector.css("#altImages img, [class*=imageThumbnail] img")]
+    return [urljoin(url, picture) for picture in dict.fromkeys(found) if picture and not picture.startswith("data:")]
 
 
 def main_picture(selector: Selector, url: str) -> Product | None:
@@ -158,7 +207,8 @@ def main_picture(selector: Selector, url: str) -> Product | None:
         return None
     picture = next((found for query in MAIN_PICTURE if (found := selector.css(query).get())), None)
     name = (selector.css("meta[property='og:title']::attr(content)").get()
-            or " ".join(selector.css("h1 ::text").getall()) or selector.css("title::text").get() or "")
+            or " ".join(selector.css("#productTitle ::text").getall())
+            or " ".join(selector.css("h1")[:1].css(" ::text").getall()) or selector.css("title::text").get() or "")
     if not picture or not picture.strip() or not name.strip():
         return None
     return Product(name=" ".join(name.split()), category_text="", colour_text="",

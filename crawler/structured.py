@@ -68,6 +68,7 @@ class PageData:
     parse_errors: int  # structured-data blocks that could not be read at all
     breadcrumb: str = ""  # the page's BreadcrumbList, "Women > Shoes > Boots"
     structured: bool = True  # whether the page carries any structured data at all
+    language: str = ""  # as the page declares it (``<html lang>``), "de-DE"
 
 
 def lenient_json(text: str) -> Any:
@@ -324,4 +325,6 @@ def page_products(html: bytes | str, url: str) -> PageData:
         product.url = urljoin(url, product.url) if product.url else ""
         for picture in product.pictures:
             picture.url = urljoin(url, picture.url)
-    return PageData(products, errors, breadcrumb(normalised), structured=bool(nodes or errors or products))
+    language = (tree.xpath("string(/html/@lang)") or "").strip()
+    return PageData(products, errors, breadcrumb(normalised), structured=bool(nodes or errors or products),
+                    language=language)

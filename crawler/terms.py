@@ -53,24 +53,26 @@ class Match:
 
 
 def match(terms: list[Term], category_texts: list[str], colour_text: str, name: str = "",
-          words: Vocabulary | None = None) -> Match | None:
-    """The term a product picture belongs to. The category comes from the first of
+          words: Vocabulary | None = None, language: str = "") -> Match | str:
+    """The term a product picture belongs to, or why none: "no_matching_term" (no category
+    or colour of the terms), "no_colour" (a category of the terms, but the terms all name a
+    colour and the source names none). The category comes from the first of
     `category_texts` that names one of the terms' categories (the source's category, then
-    the name, then the page's breadcrumb, say), in any language the vocabulary knows; the
+    the page's breadcrumb, then the name, say), in any language the vocabulary knows; the
     colour from the colour text, else the name; any colour name maps to its base colour
     ("Burgundy", "Bordeaux", "أحمر" -> red)."""
     categories = tuple(dict.fromkeys(t.category for t in terms))
-    category = next((found for text in category_texts if text and (found := category_in(text, categories, words))),
-                    None)
+    category = next((found for text in category_texts
+                     if text and (found := category_in(text, categories, words, language))), None)
     if category is None:
-        return None
+        return "no_matching_term"
     colour, colour_from = colour_in(colour_text, words), "colour"
     if colour is None:
         colour, colour_from = colour_in(name, words), "name"
     for candidate in terms:
         if candidate.category == category and candidate.colour in (None, colour):
             return Match(candidate, colour_from if colour else "")
-    return None
+    return "no_colour" if colour is None else "no_matching_term"
 
 
 def column_from_html_table(page: str, table: int, column: str) -> list[str]:

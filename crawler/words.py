@@ -24,6 +24,11 @@ _SPELLED_OUT = str.maketrans({"ł": "l", "ø": "o", "đ": "d", "ı": "i", "æ": 
 _MARKED_SCRIPTS_END = 0x0800  # marks are dropped after Latin, Greek, Cyrillic, Hebrew and Arabic letters only
 _SPACED_SCRIPT = re.compile(r"[a-z0-9\u00c0-\u052f \-]+")  # words written between spaces: match whole words
 _PLURAL = "(?:e?s)?"
+# Languages that put the head noun first ("robe chemise" is a dress, "short en jean" shorts);
+# English, German, Dutch... put it last ("shirt dress", "Jeans Shorts").
+HEAD_FIRST = frozenset({"fr", "es", "it", "pt", "ar"})
+PATH_SEPARATOR = " > "  # breadcrumbs and Google's category paths: "Women > Shoes > Boots"
+_COLOUR_PARTS = re.compile(r"[,/|;+&]")  # "GREY/BLACK", "Rot, Blau": several colours, the first is the main one
 
 
 def fold(text: str) -> str:
@@ -120,23 +125,33 @@ def _found(text: str, words: list[Word]) -> list[Found]:
     return sorted((f for f in found if not beaten(f)), key=lambda f: f.start)
 
 
-def category_in(text: str, categories: tuple[str, ...], words: Vocabulary | None = None) -> str | None:
-    """Which of `categories` the text names; of several, the one named last. A Google
+def category_in(text: str, categories: tuple[str, ...], words: Vocabulary | None = None,
+                language: str = "") -> str | None:
+    """Which of `categories` the text names. Of several, the head noun: the one named last,
+    or first in a language that puts it first (`language`, ISO 639-1, as the page declares it).
+    A path ("Home > Women > Shoes > Boots") is read from its most specific part; a Google
     product category number names its category."""
     words = words or vocabulary()
     numbered = words.google.get(text.strip())
     if numbered:
         return numbered if numbered in categories else None
+    if PATH_SEPARATOR in text:
+        parts = [part for part in text.split(PATH_SEPARATOR) if part.strip()]
+        return next((found for part in reversed(parts) if (found := category_in(part, categories, words, language))),
+                    None)
     found = [f for f in _found(text, words.words_for(categories)) if f.word.meaning]
-    return found[-1].word.meaning if found else None
+    if not found:
+        return None
+    head = found[0] if language.split("-")[0].lower() in HEAD_FIRST else found[-1]
+    return head.word.meaning
 
 
 def colour_in(text: str, words: Vocabulary | None = None) -> str | None:
-    """The base colour the text names: an English colour name (shoplens.vocab), else the
-    first colour word of another language."""
-    english = base_colour(text)
-    if english or not text:
-        return english
-    found = _found(text, (words or vocabulary()).colours)
-    return found[0].word.meaning if found else None
+    """The base colour the text names: of several ("GREY/BLACK"), the first; in each part
+    an English colour name (shoplens.vocab), else a colour word of another language."""
+    for part in _COLOUR_PARTS.split(text):  # "schwarz, marine, olivgrün": the first colour named
+        found = base_colour(part) or next((f.word.meaning for f in _found(part, (words or vocabulary()).colours)), None)
+        if found:
+            return found
+    return None
 

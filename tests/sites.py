@@ -6,7 +6,8 @@ the query string is ignored (``sitemap_products_1.xml?from=1&to=9``) but for ``p
 which picks ``ROOT/<path>.pageN`` where that exists; ``X.gz`` is ``X``
 gzip-compressed; ``{shop}`` and ``{cdn}`` in a file become the two base URLs.
 CDN pictures are drawn from their name: ``/.../<category>-<colour>-<seed>[-small].<ext>``
-(``.txt``: not a picture, ``-cut``: truncated, ``-near``: resized and re-encoded); its robots.txt forbids ``/private/``.
+(``.txt``: not a picture, ``-cut``: truncated, ``-near``: resized and re-encoded; a category
+or colour it cannot draw, "other-none", comes as a grey shirt); its robots.txt forbids ``/private/``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from shoplens.imaging import jpeg_bytes
 from shoplens.sample import SHAPES, draw_garment
+from shoplens.vocab import COLOURS
 
 CDN_ROBOTS = b"User-agent: *\nDisallow: /private/\n"
 PICTURE = re.compile(r"(?P<category>[a-z]+)-(?P<colour>[a-z]+)-(?P<seed>\d+)(?P<kind>-small|-cut|-near)?"
@@ -39,8 +41,9 @@ def cdn_picture(name: str) -> bytes | None:
     if found["ext"] == "txt":
         return b"<html>not a picture</html>"
     category = found["category"] if found["category"] in SHAPES else "shirt"
+    colour = found["colour"] if found["colour"] in COLOURS else "grey"  # "none": the page states no colour
     size = (40, 50) if found["kind"] == "-small" else (120, 160)
-    image = draw_garment(category, found["colour"], size, random.Random(int(found["seed"])))
+    image = draw_garment(category, colour, size, random.Random(int(found["seed"])))
     data = jpeg_bytes(image.resize((114, 152)), 70) if found["kind"] == "-near" else jpeg_bytes(image)
     return data[: len(data) // 2] if found["kind"] == "-cut" else data
 

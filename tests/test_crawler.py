@@ -104,7 +104,8 @@ def test_term_matching():
     terms = terms_from_lists(["dress", "shirt"], ["red"])
     assert match(terms, ["Clothing > Dresses"], "Red").term == Term("dress", "red")
     assert match(terms, ["", "Red shirt with buttons"], "", "Red shirt with buttons").term == Term("shirt", "red")
-    assert match(terms, ["dress"], "blue") is None
+    assert match(terms, ["dress"], "blue") == "no_matching_term"
+    assert match(terms, ["dress"], "") == "no_colour"
     assert match(terms_from_lists(["dress"], []), ["dress"], "anything").term == Term("dress", None)
 
 

@@ -65,9 +65,9 @@ def test_microdata_rdfa_and_opengraph_pages():
     assert products_of("nora-dress.html") == [("Blue Nora Dress", "", [("dress-blue-301.jpg", "")])]
 
 
-def label(terms, category: str, colour: str, name: str = "", context: str = "") -> tuple | None:
-    found = match(terms, [category, name, context], colour, name)
-    return (found.term.category, found.term.colour, found.colour_from) if found else None
+def label(terms, category: str, colour: str, name: str = "", context: str = "", language: str = "") -> tuple | None:
+    found = match(terms, [category, context, name], colour, name, language=language)
+    return None if isinstance(found, str) else (found.term.category, found.term.colour, found.colour_from)
 
 
 def test_shopify_variant_names_match_without_crashing():
@@ -88,6 +88,10 @@ def test_categories_are_a_taxonomy_in_the_languages_shops_write():
     assert label(terms, "", "", "Kırmızı Gömlek") == ("shirt", "red", "name")
     assert label(terms, "", "", "ROBE NOIRE") == ("dress", "black", "name")
     assert label(terms, "", "", "Shirt Dress - Blue") == ("dress", "blue", "name")  # the head noun is last
+    assert label(terms, "", "Noir", "Short en jean", language="fr-FR") == ("shorts", "black", "colour")  # or first
+    assert label(terms, "", "Noir", "", "HM.com > Homme > Shorts > Jeans Shorts") == ("shorts", "black", "colour")
+    assert label(terms, "", "schwarz, marine, olivgrün", "3er-Pack T-Shirts") == ("t-shirt", "black", "colour")
+    assert match(terms, ["Boots"], "", "Boots") == "no_colour"  # a category of the terms, but no colour said
     assert label(terms, "", "", "Kurze Hose Blau") == ("shorts", "blue", "name")  # the longer match wins
     assert label(terms, "", "", "Lederhandschuhe Schwarz") is None  # gloves, not shoes
     # no garment word in the name: the category, Google's category number or the breadcrumb says

@@ -17,7 +17,7 @@ from crawler import tally
 from crawler.items import PictureItem
 from crawler.structured import Product
 from crawler.terms import Term, match
-from crawler.words import vocabulary
+from crawler.words import PATH_SEPARATOR, vocabulary
 from shoplens import ShopLensError
 from shoplens.settings import REDIS_IDLE_SECONDS, VOCABULARY
 
@@ -57,21 +57,23 @@ class TermSpider(scrapy.Spider):
         tally.seen(self.crawler.stats)
         tally.dropped(self.crawler.stats, reason, query)
 
-    def product_items(self, products: list[Product], page_url: str, context: str = "") -> Iterator[PictureItem]:
+    def product_items(self, products: list[Product], page_url: str, context: str = "",
+                      language: str = "") -> Iterator[PictureItem]:
         """An item per picture of each product that matches a term, its category read from the
-        product's category, its name, then `context` (the page's breadcrumb). A picture named
+        product's category, then `context` (the page's breadcrumb: the shop's own taxonomy),
+        then its name, in the page's `language` where word order matters. A picture named
         again (the same product in two syntaxes, or on another page) is offered once; the
         repeats are counted under ``shoplens/repeated_pictures``, not as pictures seen."""
         for product in products:
             try:
-                items = list(self._items(product, page_url, context))
+                items = list(self._items(product, page_url, context, language))
             except (ShopLensError, ValueError, TypeError, AttributeError):
                 self.logger.warning("unreadable product on %s: %r", page_url, product.name, exc_info=True)
                 self.drop("parse_error")
                 continue
             yield from items
 
-    def _items(self, product: Product, page_url: str, context: str) -> Iterator[PictureItem]:
+    def _items(self, product: Product, page_url: str, context: str, language: str) -> Iterator[PictureItem]:
         if not product.pictures:
             self.drop("no_image")
             return
@@ -80,10 +82,10 @@ class TermSpider(scrapy.Spider):
                 self.crawler.stats.inc_value(tally.REPEATED)
                 continue
             self.offered.add(picture.url)
-            found = match(self.terms, [product.category_text, product.name, context], picture.colour_text,
-                          product.name, self.words)
-            if found is None:
-                self.drop("no_matching_term")
+            found = match(self.terms, [product.category_text, _without_name(context, product.name), product.name],
+                          picture.colour_text, product.name, self.words, language)
+            if isinstance(found, str):
+                self.drop(found)
                 continue
             tally.seen(self.crawler.stats)
             term = found.term
@@ -92,3 +94,11 @@ class TermSpider(scrapy.Spider):
                               colour_text=picture.colour_text if found.colour_from == "colour" else product.name,
                               colour_source=picture.colour_source if found.colour_from == "colour"
                               else found.colour_from)
+
+
+def _without_name(breadcrumb: str, name: str) -> str:
+    """The breadcrumb less its last part where that is the product itself (H&M's, Amazon's)."""
+    parts = breadcrumb.split(PATH_SEPARATOR)
+    if parts and name and parts[-1].strip().casefold() in (name.strip().casefold(), ""):
+        parts = parts[:-1]
+    return PATH_SEPARATOR.join(parts)

@@ -22,9 +22,9 @@ from scrapy.http import Response, TextResponse
 from scrapy.spiders import SitemapSpider
 
 from crawler import tally
-from crawler.page import canonical_url, html_breadcrumb, main_picture, page_colour
+from crawler.page import canonical_url, gallery, html_breadcrumb, main_picture, page_colour
 from crawler.spiders.base import TermSpider
-from crawler.structured import PageData, Product, page_products
+from crawler.structured import PageData, Picture, Product, page_products
 
 
 class ShopSpider(TermSpider, SitemapSpider):
@@ -83,13 +83,20 @@ class ShopSpider(TermSpider, SitemapSpider):
             self.crawler.stats.inc_value(tally.PAGES_WITHOUT_DATA)
             lone = main_picture(response.selector, response.url)
             products = [lone] if lone else []
-        if len(products) == 1 and not products[0].colour_text:
-            self._colour_from_page(products[0], response)
+        if len(products) == 1:
+            self._from_page(products[0], response)
         context = data.breadcrumb or html_breadcrumb(response.selector)
-        yield from self.product_items(products, address, context)
+        yield from self.product_items(products, address, context, data.language)
 
-    def _colour_from_page(self, product: Product, response: TextResponse) -> None:
-        text, source = page_colour(response.selector, response.url, self.words)
+    def _from_page(self, product: Product, response: TextResponse) -> None:
+        """A product page's lone product, completed from the page: its gallery's pictures, and
+        the colour the page shows where its data names none."""
+        listed = {picture.url for picture in product.pictures}
+        colour = (product.colour_text, product.colour_source)
+        if not product.colour_text:
+            colour = page_colour(response.selector, response.url, self.words)
+        product.pictures += [Picture(url, "", "") for url in gallery(response.selector, product, response.url)
+                             if url not in listed]
         for picture in product.pictures:
             if not picture.colour_text:
-                picture.colour_text, picture.colour_source = text, source
+                picture.colour_text, picture.colour_source = colour
