@@ -3,15 +3,19 @@
 refused in one of the two ways the API itself refuses, in turn: a 503 with ``Retry-After: 1``
 (nothing could be answered), or a 200 whose every picture has its own 503 error (the API's
 shape when only some pictures could not be answered). Everything else is passed to the API
-unchanged."""
+unchanged. It counts what it answered by status and the pictures sent more than once
+(`statuses`, `resent`): bench/extension_load.py runs it with no refusals as a counter."""
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
+import re
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -28,7 +32,29 @@ class FlakyApi(ThreadingHTTPServer):
         self.refuse_for = refuse_for
         self.first_batch: float | None = None
         self.batches = self.refused = 0
+        self.statuses: Counter[int] = Counter()  # answers to the batches, refused ones included
+        self.pictures: Counter[str] = Counter()  # SHA-256 of each picture part sent, times sent
+        self.last_batch = 0.0  # time.monotonic() of the latest batch
         self.lock = threading.Lock()
+
+    @property
+    def resent(self) -> int:
+        """Pictures sent again after a first time."""
+        return sum(count - 1 for count in self.pictures.values())
+
+    def note(self, body: bytes, content_type: str) -> None:
+        """Counts the pictures of a multipart batch by their bytes' digest."""
+        boundary = re.search(r"boundary=\"?([^\";]+)", content_type or "")
+        if not boundary:
+            return
+        with self.lock:
+            for part in body.split(b"--" + boundary[1].encode())[1:-1]:
+                payload = part.split(b"\r\n\r\n", 1)[-1].rstrip(b"\r\n")
+                self.pictures[hashlib.sha256(payload).hexdigest()] += 1
+
+    def answered(self, status: int) -> None:
+        with self.lock:
+            self.statuses[status] += 1
 
     @property
     def url(self) -> str:
@@ -41,6 +67,7 @@ class FlakyApi(ThreadingHTTPServer):
         with self.lock:
             now = time.monotonic()
             self.first_batch = self.first_batch or now
+            self.last_batch = now
             self.batches += 1
             refuse = now - self.first_batch < self.refuse_for and self.batches % 2 == 1
             self.refused += refuse
@@ -58,6 +85,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith(BATCH_PATH):
+            self.server.note(body, self.headers.get("Content-Type", ""))
         if self.server.refuses(self.path):
             self._refuse(body, whole=self.server.refused % 2 == 1)
             return
@@ -71,6 +100,7 @@ class _Handler(BaseHTTPRequestHandler):
             pictures = body.count(b'name="images"') or len(json.loads(body or b"{}").get("urls", []))
             status, payload, extra = 200, {"results": [{"error": reason, "status": 503}] * pictures}, []
         data = json.dumps(payload).encode()
+        self.server.answered(status)
         self.send_response(status)
         for name, value in [("Content-Type", "application/json"), ("Content-Length", str(len(data))), *extra]:
             self.send_header(name, value)
@@ -84,6 +114,8 @@ class _Handler(BaseHTTPRequestHandler):
         connection.request(self.command, self.path, body=body, headers=headers)
         answer = connection.getresponse()
         data = answer.read()
+        if self.path.startswith(BATCH_PATH):
+            self.server.answered(answer.status)
         self.send_response(answer.status)
         for name, value in answer.getheaders():
             if name.lower() not in ("connection", "transfer-encoding", "content-length"):
