@@ -23,7 +23,7 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from parsel import Selector
 
-from crawler.structured import COLOUR_NAME, Picture, Product
+from crawler.structured import COLOUR_NAME, Picture, Product, walk_objects
 from crawler.words import Vocabulary, colour_in
 
 # Where a page with no structured data is still a product page: its path, as the big
@@ -134,15 +134,9 @@ def _product_json(selector: Selector, url: str) -> Iterator[str]:
             data = json.loads(script)
         except ValueError:
             continue
-        stack = [data]
-        while stack:
-            node = stack.pop()
-            if isinstance(node, list):
-                stack.extend(node)
-            elif isinstance(node, dict):
-                if "variants" in node and "options" in node:
-                    yield _option_colour(node, variant_id)
-                stack.extend(node.values())
+        for node in walk_objects(data):
+            if "variants" in node and "options" in node:
+                yield _option_colour(node, variant_id)
 
 
 def _beside_title(selector: Selector) -> Iterator[str]:

@@ -138,27 +138,29 @@ def _text(value: Any) -> str:
     return " ".join(parts).strip()
 
 
+def walk_objects(value: Any) -> Iterator[dict[str, Any]]:
+    """Every JSON object in `value`, however deep in lists and objects."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+
+
 class _Graph:
     """All nodes of a page, with ``@id`` references resolved to the node they name."""
 
     def __init__(self, roots: list[Any]) -> None:
         self.roots = roots
         self.by_id: dict[str, dict[str, Any]] = {}
-        for node in self._walk(roots):
+        for node in walk_objects(roots):
             key = node.get("@id")
             if isinstance(key, str) and len(node) > 1:
                 self.by_id.setdefault(key, node)
 
-    @staticmethod
-    def _walk(value: Any) -> Iterator[dict[str, Any]]:
-        stack = [value]
-        while stack:
-            item = stack.pop()
-            if isinstance(item, list):
-                stack.extend(item)
-            elif isinstance(item, dict):
-                yield item
-                stack.extend(item.values())
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, dict) and set(value) == {"@id"}:
@@ -168,7 +170,7 @@ class _Graph:
     def products(self) -> Iterator[tuple[dict[str, Any], dict[str, Any] | None]]:
         """Every product node, once, with the ProductGroup it is a variant of (if any)."""
         nodes: dict[int, dict[str, Any]] = {}
-        for node in self._walk(self.roots):
+        for node in walk_objects(self.roots):
             node = self.resolve(node)
             if isinstance(node, dict) and set(_as_list(node.get("@type"))) & PRODUCT_TYPES:
                 nodes.setdefault(id(node), node)
@@ -226,7 +228,7 @@ def _own_url(node: dict[str, Any]) -> str:
 
 def breadcrumb(roots: list[Any]) -> str:
     """The page's breadcrumb trail as text, its items in their ``position`` order."""
-    for node in _Graph._walk(roots):
+    for node in walk_objects(roots):
         if BREADCRUMB_TYPE in _as_list(node.get("@type")):
             items = [i for i in _as_list(node.get("itemListElement")) if isinstance(i, dict)]
             items.sort(key=lambda i: float(i["position"]) if str(i.get("position", "")).isdigit() else 0.0)
