@@ -6,7 +6,6 @@ from flask import Flask, Response, jsonify, request
 from flask_limiter import RateLimitExceeded
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-
 # What a 503 asks a client to wait, in seconds: TorchServe's restarts and full queues clear
 # within seconds (bench/faults.py); a client's own backoff grows from there.
 RETRY_AFTER_SECONDS = 2
