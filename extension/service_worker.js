@@ -24,7 +24,7 @@ const VOCABULARY_MS = 60000;
 // One message's work: past this, what is left is handed back to ask again at once, so a
 // slow server never holds a message (and this worker) open for long.
 const MESSAGE_BUDGET_MS = 20000;
-const pacing = new Pacings.Pacing();
+let pacing = new Pacings.Pacing();
 
 // Content scripts run on the sites the user allowed (the host permissions held), and follow
 // the permissions as the user grants or withdraws them.
@@ -111,8 +111,7 @@ async function classify(urls) {
       await setStatus("ok");
     } catch (error) {
       await setStatus(error.kind || "error", error.message);
-      // a server busy, down or slow: as long as it says, and smaller batches; a client it refuses (its key): long
-      retryInMs = pacing.refused(error.waitable === false ? 60000 : error.retryAfterMs);
+      retryInMs = pacing.refused(error.retryAfterMs); // as long as the server says, and smaller batches
       break;
     }
   }
@@ -183,6 +182,10 @@ chrome.runtime.onInstalled.addListener(() => {
   registerContentScripts();
 });
 chrome.runtime.onStartup.addListener(registerContentScripts);
+// Another endpoint or key (the options saved): a fresh start, not the old server's backoff.
+chrome.storage.onChanged.addListener((changes, area) => {
+  if (area === "sync" && (changes.endpoint || changes.apiKey)) pacing = new Pacings.Pacing();
+});
 chrome.permissions.onAdded.addListener(registerContentScripts);
 chrome.permissions.onRemoved.addListener(registerContentScripts);
 

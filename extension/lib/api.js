@@ -8,7 +8,6 @@
     504: "slow" };
   // answers that say "not now" rather than "not this picture": asked again once the server catches up
   const TRANSIENT = new Set([429, 502, 503, 504]);
-  const WAIT_KINDS = new Set(["rate_limited", "unavailable", "slow", "unreachable"]);
   const MESSAGES = {
     unreachable: "ShopLens API unreachable",
     unauthorized: "API key refused (check the options)",
@@ -23,7 +22,6 @@
       super(`${MESSAGES[kind]}${detail ? `: ${detail}` : ""}`);
       this.kind = kind;
       this.retryAfterMs = retryAfterMs; // what the server's Retry-After asked for (0: nothing said)
-      this.waitable = WAIT_KINDS.has(kind); // the server may catch up: ask again later
     }
   }
 
