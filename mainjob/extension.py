@@ -4,6 +4,7 @@ shop's `.product-card`)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from shoplens import ShopLensError
@@ -67,6 +68,13 @@ class ExtensionBrowser:
         except ShopLensError as exc:
             logs = [entry["message"] for entry in self.driver.get_log("browser")][-3:]
             raise ShopLensError(f"{exc}: {found[0]} on the page; browser console: {logs}") from None
+
+    def scroll_through(self, step: int = 600, pause: float = 0.2) -> None:
+        """Scrolls to the page's end a screen at a time, as a shopper does: lazy pictures load."""
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        for top in range(0, height + step, step):
+            self.driver.execute_script(f"window.scrollTo(0, {top})")
+            time.sleep(pause)
 
     def quit(self) -> None:
         self.driver.quit()

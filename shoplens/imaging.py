@@ -108,6 +108,25 @@ def jpeg_bytes(image: Image.Image, quality: int = 90) -> bytes:
     return buffer.getvalue()
 
 
+def local_path(source: str) -> Path:
+    """A picture's source as a local path: a path, or a ``file:`` URI (the batch job's inputs)."""
+    from urllib.parse import unquote, urlsplit
+
+    return Path(unquote(urlsplit(source).path) if source.startswith("file:") else source).resolve()
+
+
+def save_thumbnail(source: str | Path, target: Path, side: int = 120) -> bool:
+    """A square `side`-pixel JPEG of the picture at `source` (a report's thumbnail); False where
+    it cannot be read (gone, not a picture)."""
+    try:
+        image = decode_image(Path(source))
+    except (ImageRejected, OSError):
+        return False
+    target.parent.mkdir(parents=True, exist_ok=True)
+    image.convert("RGB").resize((side, side)).save(target, "JPEG", quality=85)
+    return True
+
+
 def perceptual_hash(image: Image.Image) -> int:
     """64-bit DCT perceptual hash (pHash): low-frequency structure survives re-encoding."""
     small = image.convert("L").resize((32, 32), Image.Resampling.LANCZOS)

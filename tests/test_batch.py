@@ -123,6 +123,9 @@ def test_a_manifest_carries_true_labels_into_the_report(spark, bundle, tiny_data
         correct = int((group["category"] == label).sum())
         assert f"<td>{label}</td>\n      <td>{len(group)}</td>\n      <td>{correct}</td>" in text
     assert {p.name for p in page.parent.glob("*.png")} >= {"category.png", "confidence.png", "accuracy.png"}
+    wrong = answered[answered["true_category"] != answered["category"]]
+    shown = sorted(page.parent.glob("thumbs/mistake-*.jpg"))
+    assert len(shown) == min(len(wrong), 24) and text.count(" taken for ") == len(shown)  # the mistakes, shown
 
 
 def test_the_visual_search_index_is_built_from_the_output_without_embedding_again(spark, bundle, tiny_data,

@@ -37,8 +37,11 @@ def test_train_writes_metrics_report_and_bundle(tiny_data, tmp_path, fast_args, 
     assert len(metrics["history"]) == 2
     for name in ("curves.png", "confusion.png", "per_class.png", "lda.png", "index.html", "noise_review.csv"):
         assert (out / "report" / name).stat().st_size > 0
-    assert "Pictures to review" in (out / "report" / "index.html").read_text() or \
-        (out / "report" / "noise_review.csv").read_text().count("\n") == 1
+    page = (out / "report" / "index.html").read_text()
+    assert "Pictures to review" in page or (out / "report" / "noise_review.csv").read_text().count("\n") == 1
+    examples = sorted((out / "report" / "thumbs").glob("example-*.jpg"))  # two pictures of each class, shown
+    assert len(examples) == 2 * len(metrics["tasks"]["category"]) and page.count("thumbs/example-") == len(examples)
+    assert page.count(" taken for ") == len(list((out / "report" / "thumbs").glob("mistake-*.jpg")))
     table = (out / "comparison.md").read_text()
     assert "simple_cnn" in table and f"| {counts['test']} |" in table
     bundle = json.loads((out / "bundle" / "bundle.json").read_text())

@@ -33,6 +33,9 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
     _add_split_options(parser)
     parser.add_argument("--split", help="reuse this split file instead of splitting --data")
     parser.add_argument("--categories", help="train on these categories only (comma-separated)")
+    parser.add_argument("--no-colour", action="store_true",
+                        help="learn the category alone, as the starter does (a model to compare with it, or to "
+                             "replace it, must answer in its vocabulary)")
     parser.add_argument("--feedback", metavar="DATABASE_URL",
                         help="add the accepted corrections in this corrections database (SHOPLENS_DATABASE_URL's "
                              "form) to the training part; the split's pictures they touch leave every part")

@@ -84,13 +84,14 @@ class LabelSpace:
     tasks: dict[str, list[str]]
 
     @classmethod
-    def from_samples(cls, samples: list[Sample]) -> LabelSpace:
+    def from_samples(cls, samples: list[Sample], colour: bool = True) -> LabelSpace:
+        """Categories, and colours where `colour` and the samples name two or more."""
         categories = sorted({s.category for s in samples})
         if len(categories) < 2:
             raise ShopLensError(f"need at least 2 categories to train, found {categories}")
         tasks = {"category": categories}
         colours = sorted({s.colour for s in samples if s.colour})
-        if len(colours) >= 2:
+        if colour and len(colours) >= 2:
             tasks["colour"] = colours
         return cls(tasks)
 

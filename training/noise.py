@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image
 
 from training.data import Sample
+from training.report import Gallery, thumbnail
 
 
 def rank_suspects(embeddings: np.ndarray, probs: np.ndarray, targets: np.ndarray,
@@ -41,20 +41,22 @@ def write_review(suspects: list[dict[str, Any]], samples: list[Sample], labels: 
                  out_dir: Path, limit: int = 40, threshold: float = 0.5) -> list[dict[str, Any]]:
     """Write noise_review.csv and thumbnails for suspects scoring at least `threshold`."""
     rows = []
-    thumbs = out_dir / "thumbs"
-    thumbs.mkdir(parents=True, exist_ok=True)
     for rank, suspect in enumerate(s for s in suspects[:limit] if s["score"] >= threshold):
         sample = samples[suspect["index"]]
-        thumbnail = thumbs / f"{rank:03d}.jpg"
-        with Image.open(sample.path) as image:
-            image.convert("RGB").resize((120, 120)).save(thumbnail, quality=85)
         rows.append({"rank": rank + 1, "path": str(sample.path), "label": sample.category,
                      "neighbour_label": labels[suspect["neighbour_index"]], "score": suspect["score"],
                      "disagreement": suspect["disagreement"], "flatness": suspect["flatness"],
-                     "thumbnail": f"thumbs/{thumbnail.name}"})
+                     "thumbnail": thumbnail(sample.path, out_dir, f"{rank:03d}.jpg")})
     with (out_dir / "noise_review.csv").open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=["rank", "path", "label", "neighbour_label", "score",
                                                     "disagreement", "flatness", "thumbnail"])
         writer.writeheader()
         writer.writerows(rows)
     return rows
+
+
+def review_gallery(rows: list[dict[str, Any]]) -> Gallery:
+    return Gallery("Pictures to review (possible label noise)",
+                   "Training pictures whose neighbours in embedding space carry another label, or whose prediction "
+                   "is nearly flat. Listed in noise_review.csv.",
+                   [(r["thumbnail"], f"{r['label']} → {r['neighbour_label']}, score {r['score']:.2f}") for r in rows])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ matplotlib.use("Agg")  # no display on training machines
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+from shoplens.imaging import save_thumbnail
 
 
 def _save(fig: plt.Figure, path: Path) -> str:
@@ -96,8 +99,48 @@ def _fmt(value: Any) -> str:
     return f"{value:.4f}" if isinstance(value, float) else "" if value is None else str(value)
 
 
+THUMBNAIL_SIDE = 120  # pixels: a report's picture, small enough for a page of them
+MISTAKES_SHOWN = 12
+EXAMPLES_PER_CLASS = 2
+
+
+@dataclass(frozen=True)
+class Gallery:
+    """Pictures that explain a figure: a heading, one line on what they are, (thumbnail, caption) each."""
+
+    title: str
+    text: str
+    figures: list[tuple[str, str]]
+
+
+def thumbnail(source: Path, directory: Path, name: str) -> str:
+    """A square thumbnail of `source` in directory/thumbs/, by its path relative to `directory`."""
+    save_thumbnail(source, directory / "thumbs" / name, THUMBNAIL_SIDE)
+    return f"thumbs/{name}"
+
+
+def prediction_galleries(paths: list[Path], probs: np.ndarray, targets: np.ndarray, labels: list[str],
+                         split: str, directory: Path) -> list[Gallery]:
+    """The split's most confident mistakes, and examples of each class with what the model said."""
+    predicted, confidence = probs.argmax(1), probs.max(1)
+    wrong = [i for i in np.argsort(-confidence) if predicted[i] != targets[i]][:MISTAKES_SHOWN]
+    mistakes = [(thumbnail(paths[i], directory, f"mistake-{rank:02d}.jpg"),
+                 f"{labels[targets[i]]} taken for {labels[predicted[i]]} ({confidence[i]:.0%})")
+                for rank, i in enumerate(wrong)]
+    examples = []
+    for label, name in enumerate(labels):
+        for i in [i for i in range(len(paths)) if targets[i] == label][:EXAMPLES_PER_CLASS]:
+            verdict = "right" if predicted[i] == label else f"said {labels[predicted[i]]}"
+            examples.append((thumbnail(paths[i], directory, f"example-{label:02d}-{i}.jpg"),
+                             f"{name}: {verdict} ({confidence[i]:.0%})"))
+    return [Gallery(f"Most confident mistakes ({split})", "The pictures the model was surest about and got wrong: "
+                    "the true label first, then what it said, with its probability.", mistakes),
+            Gallery(f"Examples per class ({split})", "Pictures of each class and what the model made of them.",
+                    examples)]
+
+
 def write_html(path: Path, title: str, summary: list[dict[str, Any]], plots: list[str],
-               per_class: dict[str, list[dict[str, Any]]], noise: list[dict[str, Any]]) -> None:
+               per_class: dict[str, list[dict[str, Any]]], galleries: list[Gallery]) -> None:
     """The report page; images are referenced by relative path beside it."""
     parts = [f"<h1>{html.escape(title)}</h1>", "<h2>Accuracy</h2>",
              _table(summary, ["task", "split", "n", "accuracy", "t 95% CI", "Wilson 95% CI", "top3", "top5"])]
@@ -105,13 +148,10 @@ def write_html(path: Path, title: str, summary: list[dict[str, Any]], plots: lis
         parts += [f"<h2>Per class: {html.escape(task)}</h2>",
                   _table(rows, ["label", "precision", "recall", "f1", "support"])]
     parts += ["<h2>Plots</h2>"] + [f'<img src="{html.escape(p)}" alt="{html.escape(p)}">' for p in plots]
-    if noise:
-        parts += ["<h2>Pictures to review (possible label noise)</h2>",
-                  "<p>Training pictures whose neighbours in embedding space carry another label, "
-                  "or whose prediction is nearly flat. Listed in noise_review.csv.</p><div class='thumbs'>"]
-        parts += [f"<figure><img src='{html.escape(r['thumbnail'])}'><figcaption>{html.escape(r['label'])} "
-                  f"&rarr; {html.escape(r['neighbour_label'])}<br>score {r['score']:.2f}</figcaption></figure>"
-                  for r in noise]
+    for gallery in (g for g in galleries if g.figures):
+        parts += [f"<h2>{html.escape(gallery.title)}</h2><p>{html.escape(gallery.text)}</p><div class='thumbs'>"]
+        parts += [f"<figure><img src='{html.escape(image)}' alt=''><figcaption>{html.escape(caption)}"
+                  "</figcaption></figure>" for image, caption in gallery.figures]
         parts.append("</div>")
     style = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
              "td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}img{max-width:100%;margin:0.5em 0}"

@@ -22,6 +22,8 @@ from shoplens.splitfile import SPLITS, Sample, read_split_file, split_document
 from training.data import scan
 from training.utils import atomic_write_text
 
+MIN_STRATUM = 5  # pictures a label needs to be split on its own: at 60/20/20, one or more for each part
+
 
 @dataclass
 class Split:
@@ -93,11 +95,15 @@ def _targets(n: int, ratios: tuple[float, ...]) -> list[int]:
 
 def assign(samples: list[Sample], ratios: tuple[float, float, float], seed: int,
            max_distance: int) -> list[Sample]:
-    """Samples with ``split`` set: groups dealt per label to the split furthest below target."""
+    """Samples with ``split`` set: groups dealt per label to the split furthest below target. A
+    label (category, colour) with fewer than MIN_STRATUM pictures is dealt with the rest of its
+    category: one picture a label would all go to training, and leave nothing to test on."""
     rng = random.Random(seed)
+    sizes = Counter(s.label for s in samples)
+    stratum = [s.label if sizes[s.label] >= MIN_STRATUM else (s.category, "") for s in samples]
     by_label: dict[tuple[str, str], list[list[int]]] = defaultdict(list)
     for group in near_duplicate_groups(samples, max_distance):
-        majority = Counter(samples[i].label for i in group).most_common(1)[0][0]
+        majority = Counter(stratum[i] for i in group).most_common(1)[0][0]
         by_label[majority].append(group)
     names = [None] * len(samples)
     for label in sorted(by_label):

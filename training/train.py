@@ -158,7 +158,10 @@ def write_report(out: Path, result: RepeatResult, evaluations: dict[str, Any], l
                 "top3": ev["top_k"].get("top3"), "top5": ev["top_k"].get("top5")}
                for name, tasks in evaluations.items() for task, ev in tasks.items()]
     per_class = {f"{task} ({shown})": ev["per_class"] for task, ev in evaluations[shown].items()}
-    report.write_html(directory / "index.html", title, summary, plots, per_class, review)
+    galleries = report.prediction_galleries([s.path for s in split.part(shown)], shown_pred.probs["category"],
+                                            shown_pred.targets[:, 0], labels.tasks["category"], shown, directory)
+    report.write_html(directory / "index.html", title, summary, plots, per_class,
+                      [*galleries, noise.review_gallery(review)])
     return directory / "index.html"
 
 
@@ -228,7 +231,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             print(tally, flush=True)
         if not split.part("train"):
             raise ShopLensError(f"the split has no training pictures: {split.counts()}")
-        labels = LabelSpace.from_samples(split.samples)
+        labels = LabelSpace.from_samples(split.samples, colour=not args.no_colour)
         if args.trainable is None:
             args.trainable = "all" if args.weights == "none" else "head"
         # Every input is checked (data, labels, weights) before the first file is written.

@@ -1,8 +1,9 @@
 """The report of a ``shoplens-batch classify`` output: HTML with PNG plots, from the Parquet alone.
 
-Counts per label and colour, the confidence histogram, the low-confidence review list, the
-pictures ranked by resolution for each label and, when the input carried true labels (a crawl
-manifest), accuracy per label with its 95 % Wilson interval and sample size.
+Counts per label and colour, the confidence histogram, the low-confidence review list (its
+first pictures shown), the pictures ranked by resolution for each label and, when the input
+carried true labels (a crawl manifest), accuracy per label with its 95 % Wilson interval and
+sample size, and the most confident mistakes, shown.
 """
 
 from __future__ import annotations
@@ -19,9 +20,14 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from scipy.stats import binomtest
 
+from shoplens.imaging import local_path, save_thumbnail
+
 COLUMNS = ["sha1", "source", "width", "height", "category", "probability", "colour", "low_confidence", "error",
            "true_category"]
 REVIEW_ROWS = 200  # the review list shows the least confident pictures first
+GALLERY_PICTURES = 24  # thumbnails above a list: the first screenful of what it lists
+STYLE = (".thumbs{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0;width:120px;font-size:11px}"
+         "figure img{width:120px;height:120px;object-fit:cover}")
 
 
 def label_accuracy(answered: pd.DataFrame) -> pd.DataFrame:
@@ -67,6 +73,17 @@ def _accuracy_png(accuracy: pd.DataFrame, path: Path) -> None:
     _png(path, f"accuracy per true label, 95 % Wilson intervals (n={int(accuracy['n'].sum())})", draw)
 
 
+def _gallery(rows: pd.DataFrame, folder: Path, prefix: str, caption: Callable[[Any], str]) -> str:
+    """Thumbnails of the rows' pictures (those still readable at their source), each with its caption."""
+    figures = []
+    for number, row in enumerate(rows.itertuples()):
+        name = f"thumbs/{prefix}-{number:03d}.jpg"
+        if save_thumbnail(local_path(str(row.source)), folder / name):
+            figures.append(f"<figure><img src='{name}' alt=''><figcaption>{html.escape(caption(row))}</figcaption>"
+                           "</figure>")
+    return f"<div class='thumbs'>{''.join(figures)}</div>" if figures else ""
+
+
 def _table(frame: pd.DataFrame) -> str:
     return frame.to_html(index=False, escape=True, float_format=lambda v: f"{v:.4f}")
 
@@ -94,7 +111,15 @@ def write_report(output: str, folder: Path, top: int = 20) -> Path:
     review = answered[answered["low_confidence"]].sort_values("probability").head(REVIEW_ROWS)
     sections.append(f"<h2>Low-confidence review list ({int(answered['low_confidence'].sum())} pictures, "
                     f"least confident {len(review)} shown)</h2>"
+                    + _gallery(review.head(GALLERY_PICTURES), folder, "review",
+                               lambda r: f"{r.category} ({r.probability:.0%})")
                     + _table(review[["source", "category", "probability", "colour", "true_category"]]))
+    if "true_category" in answered and answered["true_category"].notna().any():
+        wrong = answered[answered["true_category"].notna() & (answered["true_category"] != answered["category"])]
+        wrong = wrong.sort_values("probability", ascending=False).head(GALLERY_PICTURES)
+        sections.append(f"<h2>Most confident mistakes ({len(wrong)} shown)</h2>"
+                        + _gallery(wrong, folder, "mistake",
+                                   lambda r: f"{r.true_category} taken for {r.category} ({r.probability:.0%})"))
     ranked = answered.assign(pixels=answered["width"] * answered["height"]).sort_values(
         ["category", "pixels"], ascending=[True, False])
     sections.append(f"<h2>Pictures by resolution, per label (top {top})</h2>")
@@ -102,7 +127,8 @@ def write_report(output: str, folder: Path, top: int = 20) -> Path:
         sections.append(f"<h3>{html.escape(str(label))}</h3>"
                         + _table(group.head(top)[["source", "width", "height", "probability"]]))
     page = folder / "index.html"
-    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>ShopLens batch report</title></head>"
+    page.write_text(f"<!doctype html><html><head><meta charset='utf-8'><title>ShopLens batch report</title>"
+                    f"<style>{STYLE}</style></head>"
                     f"<body><h1>ShopLens batch report: {html.escape(output)}</h1>{''.join(sections)}</body></html>\n",
                     encoding="utf-8")
     return page

@@ -42,11 +42,14 @@ from serving.index.ranking import VERIFY_DEPTH, CatalogueIndex
 from shoplens import ShopLensError
 from shoplens.bundle import Preprocessing, read_bundle
 from shoplens.exported import COPY_EMBEDDING, EMBEDDING, Predict, embeddings
-from shoplens.imaging import ImageRejected, decode_image
+from shoplens.imaging import ImageRejected, decode_image, local_path
 from shoplens.manifest import read_manifest
 from shoplens.preprocessing import eval_batch
 
 BATCH = 32
+# Pictures (views included) per network call: bounded memory. The starter runs 4 views of each
+# internally, so 16 is 64 passes of efficientnet_lite1: about 2 GB of activations at most.
+VIEWS_PER_CALL = 16
 REGION_CORNERS = ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0), (1.0, 1.0))  # the 80 % regions indexed besides the picture
 CALIBRATION_PICTURES = 200  # altered copies the copy threshold is calibrated on
 CALIBRATION_MIN_VERIFIED = 10  # altered copies large enough to verify, below which min_inliers is not calibrated
@@ -131,7 +134,11 @@ class _Embedder:
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def outputs(self, images: list[Image.Image]) -> dict[str, np.ndarray]:
-        return embeddings(self.predict, eval_batch(images, self.preprocessing))
+        """The network's outputs for `images`, VIEWS_PER_CALL at a time: a batch's pictures with all
+        their views in one call would hold every activation of hundreds of passes at once."""
+        parts = [embeddings(self.predict, eval_batch(images[start:start + VIEWS_PER_CALL], self.preprocessing))
+                 for start in range(0, len(images), VIEWS_PER_CALL)]
+        return {key: np.concatenate([part[key] for part in parts]) for key in parts[0]} if parts else {}
 
     def views(self, image: Image.Image) -> list[Image.Image]:
         if self.mirror is None:
@@ -378,7 +385,7 @@ def _source_features(source: str, report: BuildReport) -> LocalFeatures:
 
 def _local(source: str) -> str:
     """A batch output's ``source`` (a path or file: URI) as a resolved local path."""
-    return str(Path(urlsplit(source).path if source.startswith("file:") else source).resolve())
+    return str(local_path(source))
 
 
 def _manifest_urls(manifest: Path) -> dict[str, dict[str, str]]:
