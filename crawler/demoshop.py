@@ -23,12 +23,14 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import jinja2
+
+from crawler.testshop import ShopServer, until_interrupted
 
 SITE = Path(__file__).resolve().parent / "demoshop_site"
 PAGE_SIZE = 24  # cards on a collection page, as Dawn's default
@@ -171,19 +173,14 @@ class CdnPictures(_Handler):
                    (("Access-Control-Allow-Origin", "*"), ("Cache-Control", "public, max-age=31536000")))
 
 
-class _Server(ThreadingHTTPServer):
-    request_queue_size = 256
-    daemon_threads = True
-
-
 @contextlib.contextmanager
 def serve_demo_shop(host: str = "127.0.0.1", cdn_host: str = "127.0.0.2", port: int = 0,
                     cdn_port: int = 0) -> Iterator[tuple[str, str]]:
     """Serves the demo shop and its CDN in background threads; yields (shop URL, CDN URL)."""
     catalogue = DemoCatalogue.load()
-    cdn = _Server((cdn_host, cdn_port), type("Handler", (CdnPictures,), {"catalogue": catalogue}))
+    cdn = ShopServer((cdn_host, cdn_port), type("Handler", (CdnPictures,), {"catalogue": catalogue}))
     cdn_url = f"http://{cdn_host}:{cdn.server_address[1]}"
-    shop = _Server((host, port), ShopPages)
+    shop = ShopServer((host, port), ShopPages)
     shop_url = f"http://{host}:{shop.server_address[1]}"
     shop.RequestHandlerClass = type("Handler", (ShopPages,), {"catalogue": catalogue, "shop": shop_url, "cdn": cdn_url})
     for server in (cdn, shop):
@@ -205,10 +202,7 @@ def main() -> None:
     args = parser.parse_args()
     with serve_demo_shop(args.host, args.cdn_host, args.port, args.cdn_port) as (shop, cdn):
         print(f"demo shop at {shop} (pictures from {cdn}); Ctrl-C stops it", flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        until_interrupted()
 
 
 if __name__ == "__main__":

@@ -359,10 +359,15 @@ def main() -> None:
     with serve_shop(catalogue, args.host, args.port) as (url, _):
         print(f"test shop at {url} ({len(catalogue.products)} products; storefront {url}/shop); Ctrl-C stops it",
               flush=True)
-        try:
-            threading.Event().wait()
-        except KeyboardInterrupt:
-            pass
+        until_interrupted()
+
+
+def until_interrupted() -> None:
+    """Blocks until Ctrl-C (the background threads serve meanwhile)."""
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
