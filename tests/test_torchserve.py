@@ -112,3 +112,23 @@ def test_metrics_port_serves_prometheus_text(torchserve, drawn):
     assert "ts_inference_requests" in families or "ts_inference_requests_total" in families, sorted(families)
     served = families.get("ts_inference_requests") or families["ts_inference_requests_total"]
     assert sum(sample.value for sample in served.samples) >= 1
+
+
+def test_a_port_taken_before_the_first_start_is_chosen_again(torchserve, tmp_path):
+    """free_port's race: another process binds a chosen port before TorchServe does."""
+    import socket
+
+    from serving.operations.torchserve import TorchServe
+
+    server, _ = torchserve
+    own = TorchServe(server.store, tmp_path / "own")
+    taken = own.ports[1]
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", taken))
+        squatter.listen()
+        own.start()
+        try:
+            assert own.ports[1] != taken and own.ready()
+            assert b"Address already in use" in own.log.read_bytes()  # the first try met the taken port
+        finally:
+            own.stop()

@@ -17,6 +17,7 @@ from shoplens import ShopLensError
 from shoplens.processes import LocalProcess, executable, free_port
 
 CONFIG_TEMPLATE = Path(__file__).with_name("config.properties")
+BIND_ATTEMPTS = 3  # first starts whose freshly chosen ports another process took first
 
 
 class TorchServe(LocalProcess):
@@ -34,6 +35,8 @@ class TorchServe(LocalProcess):
         super().__init__(log=self.workdir / "torchserve.log", cwd=self.workdir)  # key_file.json lands in cwd
         self.ports = ports or (free_port(), free_port(), free_port())
         self.grpc_ports = grpc_ports or (free_port(), free_port())
+        self.own_ports = ports is None and grpc_ports is None  # chosen here: others may be chosen instead
+        self.started = False
         # TorchServe keeps its pid file in the temporary folder: one folder per instance lets
         # several run side by side.
         self.temporary = self.workdir / "tmp"
@@ -97,10 +100,30 @@ class TorchServe(LocalProcess):
         return self.request("inference", "GET", "/ping", timeout=2)[0] == 200
 
     def start(self, timeout: float = 90) -> TorchServe:
-        self.temporary.mkdir(parents=True, exist_ok=True)
-        (self.temporary / ".model_server.pid").unlink(missing_ok=True)  # left by a stopped instance of ours
-        super().start(timeout)
-        return self
+        """Starts it; on its first start, ports of its own that another process took between
+        choosing and binding them (free_port's race) are chosen again, BIND_ATTEMPTS times."""
+        attempt = 1
+        while True:
+            self.temporary.mkdir(parents=True, exist_ok=True)
+            (self.temporary / ".model_server.pid").unlink(missing_ok=True)  # left by a stopped instance of ours
+            logged = self.log.stat().st_size if self.log.exists() else 0
+            try:
+                super().start(timeout)
+            except ShopLensError:
+                if self.started or not self.own_ports or attempt == BIND_ATTEMPTS or not self._bind_failed(logged):
+                    raise
+                self.ports = (free_port(), free_port(), free_port())
+                self.grpc_ports = (free_port(), free_port())
+                attempt += 1
+                continue
+            self.started = True
+            return self
+
+    def _bind_failed(self, since: int) -> bool:
+        """Whether its log, past byte `since`, says a port was taken."""
+        with self.log.open("rb") as handle:
+            handle.seek(since)
+            return b"Address already in use" in handle.read()
 
     def register(self, mar: str, batch_size: int | None = None, max_batch_delay_ms: int | None = None,
                  workers: int | None = None) -> dict:
