@@ -23,8 +23,8 @@ from urllib.parse import parse_qs, urljoin, urlsplit
 
 from parsel import Selector
 
-from crawler.structured import COLOUR_NAME, Picture, Product, walk_objects
-from crawler.words import Vocabulary, colour_in
+from crawler.structured import COLOUR_NAME, COLOUR_WORDS, Picture, Product, walk_objects
+from crawler.words import Vocabulary, colour_in, fold
 
 # Where a page with no structured data is still a product page: its path, as the big
 # marketplaces and shop systems write product addresses (Amazon /dp/ and /gp/product/,
@@ -36,8 +36,7 @@ COLOUR_WORD = re.compile(r"colou?r(?!-?scheme)|farbe|couleur|kleur|colore|swatch
 SELECTED = ("[aria-checked='true']", "[aria-pressed='true']", "[aria-selected='true']", "[aria-current='true']",
             "[class*='selected']", "[class*='active']", "[class*='current']")
 LABEL_ATTRIBUTES = ("data-color", "data-colour", "data-value", "title", "aria-label", "data-title", "value")
-_LABELLED_COLOUR = re.compile(r"\b(?:colou?r|farbe|couleur|kleur|colore|cor|kolor|renk|色)\s*[:：]\s*"
-                              r"([^\n|/,;(){}\[\]\"<>:]{1,40})", re.IGNORECASE)
+_LABELLED_COLOUR = re.compile(rf"\b(?:{COLOUR_WORDS})\s*[:：]\s*" r"([^\n|/,;(){}\[\]\"<>:]{1,40})", re.IGNORECASE)
 # a product page's main picture, best first: the largest the page names before its thumbnail
 MAIN_PICTURE = ("meta[property='og:image']::attr(content)", "meta[name='twitter:image']::attr(content)",
                 "link[rel=image_src]::attr(href)", "#landingImage::attr(data-old-hires)", "#landingImage::attr(src)",
@@ -163,7 +162,7 @@ def page_colour(selector: Selector, url: str, words: Vocabulary | None = None) -
 
 
 def _folded(text: str) -> str:
-    return " ".join(text.casefold().split())
+    return " ".join(fold(text).split())
 
 
 def _largest(element: Selector) -> str:

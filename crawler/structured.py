@@ -35,8 +35,8 @@ _TYPE_SPELLING = {kind.lower(): kind for kind in PRODUCT_TYPES | {BREADCRUMB_TYP
 GOOGLE_CATEGORY = ("googleProductCategory", "google_product_category", "g:google_product_category")
 OPENGRAPH_PRODUCT_TYPES = frozenset({"product", "og:product", "product.item", "product.group"})
 # "Color", "Colour", "Farbe", "Couleur", ... also with trailing text ("Colour (main)")
-COLOUR_NAME = re.compile(r"^\s*(colou?re?s?|farbe|couleur|kleur|colore|färg|farge|farve|väri|cor|kolor|barva|szín|renk|"
-                         r"цвет|色)\b", re.IGNORECASE)
+COLOUR_WORDS = r"colou?re?s?|farbe|couleur|kleur|colore|färg|farge|farve|väri|cor|kolor|barva|szín|renk|цвет|色"
+COLOUR_NAME = re.compile(rf"^\s*({COLOUR_WORDS})\b", re.IGNORECASE)
 _SCHEMA_PREFIX = re.compile(r"^https?://schema\.org/")
 _CDATA = re.compile(r"(?:/\*\s*)?(?:<!\[CDATA\[|\]\]>)(?:\s*\*/)?")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f]")

@@ -10,12 +10,13 @@ import sys
 import urllib.request
 from pathlib import Path
 
-from crawler.demoshop import DemoCatalogue
+from crawler.demoshop import PAGE_SIZE, DemoCatalogue
 from shoplens.processes import LocalProcess, free_port
+from shoplens.vocab import COLOURS
 
-# every class of the demo shop (and of the starter), and the base colours its labellers used
-DEMO_CATEGORIES = "dress,hat,longsleeve,outwear,pants,shirt,shoes,shorts,skirt,t-shirt"
-DEMO_COLOURS = "red,orange,yellow,green,blue,purple,pink,brown,black,grey,white"
+# every class the demo shop sells (the starter's ten), and every base colour
+DEMO_CATEGORIES = ",".join(sorted({product["class"] for product in DemoCatalogue.load().products}))
+DEMO_COLOURS = ",".join(COLOURS)
 
 
 class Shop(LocalProcess):
@@ -52,7 +53,7 @@ class DemoShop(Shop):
     def __init__(self, args: argparse.Namespace, log: Path) -> None:
         super().__init__(args, log)
         self.cdn_port = free_port()
-        pages = -(-len(DemoCatalogue.load().products) // 24)
+        pages = -(-len(DemoCatalogue.load().products) // PAGE_SIZE)
         self.storefront = ("/", *(f"/collections/all?page={n}" for n in range(1, pages + 1)))
 
     @property
