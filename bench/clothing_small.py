@@ -22,11 +22,15 @@ def absent(data: Path) -> bool:
     return True
 
 
-def bundle_arguments(description: str, default_bundle: Path) -> argparse.Namespace | None:
-    """--data and --bundle of a benchmark that runs a bundle on clothing-small; None (skipped) without the data."""
+def bundle_arguments(description: str, default_bundle: Path, other_bundles: dict[str, Path] | None = None,
+                     ) -> argparse.Namespace | None:
+    """--data and --bundle of a benchmark that runs a bundle on clothing-small (and --NAME for each bundle it
+    compares with, from `other_bundles`); None (skipped) without the data."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA)
     parser.add_argument("--bundle", type=Path, default=default_bundle)
+    for name, default in (other_bundles or {}).items():
+        parser.add_argument(f"--{name}", type=Path, default=default, help=f"default: {default}")
     args = parser.parse_args()
     return None if absent(args.data) else args
 

@@ -24,7 +24,7 @@ from clothing_small import DEFAULT_DATA, absent
 from colour_clothing_small import COLOUR_LABELS
 
 from training.cli import STARTER_COLOUR_LABELS
-from training.starter import ColourLabels, colour_lines, report_lines, run_starter
+from training.starter import ColourLabels, StarterRecipe, colour_lines, report_lines, run_starter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,7 +39,7 @@ def main() -> int:
         return 0
     started = time.perf_counter()
     colour = ColourLabels([ROOT / path for path in STARTER_COLOUR_LABELS], COLOUR_LABELS["evaluation"][0])
-    _, _, report = run_starter(args.data, args.feature_cache, args.members.split(","), colour)
+    _, _, report = run_starter(args.data, args.feature_cache, StarterRecipe(args.members.split(",")), colour)
     print("\n".join(report_lines(report)))
     print("load average (1, 5, 15 min) after the timings: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("\n".join(colour_lines(args.data, COLOUR_LABELS)))

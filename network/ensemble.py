@@ -1,17 +1,17 @@
 """EfficientNet-Lite backbones whose last blocks are fine-tuned, averaged: the starter model.
 
-Every member sees the same two views of a picture, each with its mirror image: the centre crop
-and the whole picture fitted into the square (taken at the largest EfficientNet-Lite's size and
-resized for the smaller ones, so one decode and one transform serve all). The crop alone cuts
-off a dress's hem or a sleeve's cuff, what tells a dress from a T-shirt or a longsleeve from
-outerwear.
+Every member sees the same views of a picture (`TEST_TIME_VIEWS`), taken at the largest member's
+size and resized for the smaller ones, so one decode and one transform serve all: "four", the
+centre crop and the whole picture fitted into the square, each with its mirror image (four
+passes), or "whole", the whole picture alone (one pass, for a model distilled from a four-view
+one). The crop alone cuts off a dress's hem or a sleeve's cuff, what tells a dress from a
+T-shirt or a longsleeve from outerwear.
 Each member's frozen trunk (stem and all blocks but the last TUNED_BLOCKS) feeds two tails: a
 trained copy of the last blocks and conv_head with a category head, and the backbone's own
 frozen last blocks, conv_head and ImageNet classifier, whose probability mass on garment
 classes is the "is this a garment" score (a gate that needs the untouched ImageNet features).
-The answer is the average of the members' category probabilities over the four views (two
-views and their mirror images: test-time augmentation), returned as log-probabilities so that a
-temperature can calibrate it.
+The answer is the average of the members' category probabilities over the views (test-time
+augmentation), returned as log-probabilities so that a temperature can calibrate it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from torch import nn
 from network.lite import LITE_SIZES, efficientnet_lite_package, tf_efficientnet_lite, tf_lite_preprocessing
 from network.pooling import gem
 from shoplens import ShopLensError
-from shoplens.bundle import BundleInfo
+from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.exported import COLOUR_FEATURES, COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
 
 ARCH = "efficientnet_lite_ensemble"
@@ -89,6 +89,9 @@ GARMENT_IMAGENET_CLASSES = (
     911,  # wool (knitted)
 )
 
+
+# name: (the views preprocessing makes, in order; whether the network adds each one's mirror image)
+TEST_TIME_VIEWS = {"four": (("crop", "whole"), True), "whole": (("whole",), False)}
 
 TUNED_BLOCKS = 1  # the backbone's last blocks that the category head's training fine-tunes (its last stage)
 
@@ -160,11 +163,11 @@ def garment_score(imagenet_logits: torch.Tensor) -> torch.Tensor:
     return torch.logsumexp(log_probs[..., list(GARMENT_IMAGENET_CLASSES)], dim=-1)
 
 
-def views_and_mirrors(pixels: torch.Tensor) -> torch.Tensor:
-    """(2 * views, N, 3, S, S): each view of (N, 3, S, S) or (N, views, 3, S, S) pictures, then its mirror
-    image; the centre crop and its mirror come first."""
+def views_and_mirrors(pixels: torch.Tensor, mirrors: bool = True) -> torch.Tensor:
+    """(views or 2 * views, N, 3, S, S): each view of (N, 3, S, S) or (N, views, 3, S, S) pictures, then
+    (with `mirrors`) its mirror image; the first view (and its mirror) come first."""
     views = (pixels.unsqueeze(1) if pixels.dim() == 4 else pixels).transpose(0, 1)
-    return torch.stack([image for view in views for image in (view, view.flip(-1))])
+    return torch.stack([image for view in views for image in ((view, view.flip(-1)) if mirrors else (view,))])
 
 
 def trunk_colour_features(trunk: torch.Tensor) -> torch.Tensor:
@@ -178,28 +181,43 @@ def mean_log_probs(logits: torch.Tensor, dim: int) -> torch.Tensor:
     return torch.logsumexp(logits.log_softmax(-1), dim=dim) - math.log(logits.shape[dim])
 
 
-class Ensemble(nn.Module):
-    """Members averaged over pictures and their mirror images; outputs category log-probs and garment score."""
+def views_preprocessing(archs: list[str], views: str) -> Preprocessing:
+    """The preprocessing of members `archs` seeing `views` (a TEST_TIME_VIEWS name): the largest member's size.
+    The four views stay at the largest EfficientNet-Lite's size, as the starter was trained."""
+    kinds, _ = TEST_TIME_VIEWS[views]
+    size = max(LITE_SIZES.values()) if views == "four" else max(LITE_SIZES[arch] for arch in archs)
+    return dataclasses.replace(tf_lite_preprocessing(size), whole_picture="whole" in kinds, crop="crop" in kinds)
 
-    def __init__(self, members: list[Member]) -> None:
+
+class Ensemble(nn.Module):
+    """Members averaged over views (and their mirror images); outputs category log-probs and garment score."""
+
+    def __init__(self, members: list[Member], preprocessing: Preprocessing, mirrors: bool) -> None:
         super().__init__()
         self.members = nn.ModuleList(members)
+        self.preprocessing, self.mirrors = preprocessing, mirrors
 
     @classmethod
-    def build(cls, archs: list[str], classes: int, weights: str = "imagenet") -> Ensemble:
-        return cls([Member(arch, classes, weights) for arch in archs])
+    def build(cls, archs: list[str], classes: int, views: str = "four", weights: str = "imagenet") -> Ensemble:
+        if views not in TEST_TIME_VIEWS:
+            raise ShopLensError(f"views must be one of {', '.join(TEST_TIME_VIEWS)}, not {views!r}")
+        return cls([Member(arch, classes, weights) for arch in archs], views_preprocessing(archs, views),
+                   TEST_TIME_VIEWS[views][1])
 
-    # One crop and one whole picture for every member and every choice of members: the largest member's size.
-    preprocessing = dataclasses.replace(tf_lite_preprocessing(max(LITE_SIZES.values())), whole_picture=True)
+    def chosen(self, archs: list[str]) -> Ensemble:
+        """The members named `archs`, seeing the same views."""
+        return Ensemble([m for m in self.members if m.arch in archs], self.preprocessing, self.mirrors)
 
     def outputs(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Category log-probabilities; garment score; EMBEDDING: each member's view-averaged tuned
         features, unit length, side by side (visual search, class-aware); COPY_EMBEDDING: the same for
-        the GeM of each member's frozen feature map over the centre crop and its mirror image (so a
-        mirrored copy has the very same descriptor; a cropped copy has no whole picture to match);
-        COLOUR_FEATURES: each member's pooled trunk map of the centre crop, side by side (what a bundle's
+        the GeM of each member's frozen feature map over the first view (the centre crop where there is
+        one: a cropped copy has no whole picture to match) and its mirror image where the network mirrors
+        (so a mirrored copy has the very same descriptor; without, the index holds mirror images);
+        COLOUR_FEATURES: each member's pooled trunk map of the first view, side by side (what a bundle's
         colour model reads beside the pixels, as `trunk_colour_features` gives it in training)."""
-        views = views_and_mirrors(x)  # test-time augmentation
+        views = views_and_mirrors(x, self.mirrors)  # test-time augmentation
+        first = 2 if self.mirrors else 1  # the first view's passes
         category, garment, embedding, copies, colour = [], [], [], [], []
         for member in self.members:
             trunk = member.trunk(views.flatten(0, 1))
@@ -211,8 +229,8 @@ class Ensemble(nn.Module):
             frozen_map = member.frozen_map(trunk)
             frozen = member.frozen_features(frozen_map)
             garment.append(garment_score(member.imagenet_logits(frozen)).unflatten(0, views.shape[:2]))
-            crop_pair = gem(frozen_map).unflatten(0, views.shape[:2])[:2]
-            copies.append(F.normalize(crop_pair.mean(0), dim=1))
+            first_view = gem(frozen_map).unflatten(0, views.shape[:2])[:first]
+            copies.append(F.normalize(first_view.mean(0), dim=1))
         category_logits = torch.cat(category)  # (members * views, batch, classes)
         return {"category": mean_log_probs(category_logits, 0), "garment": torch.cat(garment).mean(0),
                 EMBEDDING: torch.cat(embedding, dim=1), COPY_EMBEDDING: torch.cat(copies, dim=1),
@@ -232,17 +250,19 @@ class Ensemble(nn.Module):
         self.load_state_dict(state, strict=False)
 
 
-def backbone_record(archs: list[str]) -> dict[str, list]:
-    return {"members": archs, "packages": [efficientnet_lite_package(arch) for arch in archs]}
+def backbone_record(archs: list[str], mirrors: bool = True) -> dict:
+    return {"members": archs, "packages": [efficientnet_lite_package(arch) for arch in archs], "mirrors": mirrors}
 
 
 def load_ensemble(info: BundleInfo, state: dict[str, torch.Tensor]) -> Ensemble:
     """A starter bundle's network: backbones from their packages (same versions), tuned tails and heads
     from the bundle."""
     archs = info.backbone["members"]
-    if backbone_record(archs)["packages"] != info.backbone["packages"]:
+    installed = [efficientnet_lite_package(arch) for arch in archs]
+    if installed != info.backbone["packages"]:
         raise ShopLensError(f"the bundle was trained on {info.backbone['packages']}; installed: "
-                            f"{backbone_record(archs)['packages']} (install those versions)")
-    ensemble = Ensemble.build(archs, len(info.tasks["category"]))
+                            f"{installed} (install those versions)")
+    ensemble = Ensemble([Member(arch, len(info.tasks["category"])) for arch in archs], info.preprocessing,
+                        info.backbone.get("mirrors", True))  # older bundles: the four views
     ensemble.load_trained_state(state)
     return ensemble.eval()

@@ -66,7 +66,7 @@ def export_models(net: nn.Module, pre: Preprocessing, folder: Path,
                   runtimes: tuple[str, ...] = tuple(EXPORT_FILES)) -> dict[str, Path]:
     """Write `net`'s models for `runtimes` into `folder`, checked against it; {runtime: path}."""
     model = LogProbabilities(net).eval()
-    views = (2,) if pre.whole_picture else ()  # the centre crop, then the whole picture (shoplens.preprocessing)
+    views = (2,) if len(pre.views) == 2 else ()  # the centre crop, then the whole picture (shoplens.preprocessing)
     example = torch.randn(2, *views, 3, pre.image_size, pre.image_size, generator=torch.Generator().manual_seed(0))
     paths = {runtime: folder / EXPORT_FILES[runtime] for runtime in runtimes}
     with torch.no_grad(), warnings.catch_warnings():

@@ -14,10 +14,11 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
                     "colour" is absent when the training data had no colours
     preprocessing   {"resize": int, "image_size": int, "mean": [3 floats],
                      "std": [3 floats], "interpolation": "bilinear" | "bicubic",
-                     "whole_picture": bool (absent: false)}:
+                     "whole_picture": bool (absent: false), "crop": bool (absent: true)}:
                     resize the shorter side, centre-crop, scale to [0, 1], normalise; with
                     whole_picture, a second view: the whole picture fitted into the square
-                    on white margins, so the model sees (N, 2, 3, image_size, image_size)
+                    on white margins, so the model sees (N, 2, 3, image_size, image_size);
+                    with whole_picture and not crop, that whole picture alone (N, 3, ...)
     metrics         the evaluation summary of the run (accuracy, interval, n, split)
     data_digest     SHA-256 of the labelled data the model saw (``manifest.digest``)
     weights_sha256  SHA-256 of ``weights.pt``, checked on load
@@ -99,6 +100,16 @@ class Preprocessing:
     # The centre crop cuts off a garment's ends (a dress's hem, a sleeve): a model trained on it
     # also sees the whole picture, fitted into the square (the starter model).
     whole_picture: bool = False
+    crop: bool = True  # false with whole_picture: the whole picture is the one view (a one-pass model)
+
+    def __post_init__(self) -> None:
+        if not (self.crop or self.whole_picture):
+            raise ShopLensError("preprocessing needs a view: the centre crop, the whole picture or both")
+
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The views each picture becomes, in the model input's order."""
+        return (("crop",) if self.crop else ()) + (("whole",) if self.whole_picture else ())
 
 
 @dataclass

@@ -7,7 +7,8 @@ normalise. It reproduces torchvision's ``v2.Resize(int) -> v2.CenterCrop -> v2.T
 output size rounding, crop anchor and zero padding), without importing torch, so a
 serving environment needs neither torchvision nor the training package. With
 ``whole_picture``, each picture is two views: that crop, then the whole picture with its
-longer side resized to ``image_size``, centred on a white square.
+longer side resized to ``image_size``, centred on a white square; without ``crop``, that whole
+picture alone.
 """
 
 from __future__ import annotations
@@ -60,14 +61,16 @@ def _normalised(pixels: np.ndarray, pre: Preprocessing) -> np.ndarray:
 
 def eval_pixels(image: Image.Image, pre: Preprocessing) -> np.ndarray:
     """One RGB picture as the float32 array the model takes: (3, image_size, image_size), or with
-    ``whole_picture`` (2, 3, image_size, image_size), the centre crop then the whole picture."""
+    ``whole_picture`` and ``crop`` (2, 3, image_size, image_size), the centre crop then the whole picture."""
     rgb = image.convert("RGB")
-    crop = _normalised(_centre_crop(np.asarray(_resized(rgb, pre.resize, pre.interpolation)), pre.image_size), pre)
-    if not pre.whole_picture:
-        return crop
-    return np.stack([crop, _normalised(_fitted(rgb, pre.image_size, pre.interpolation), pre)])
+    views = []
+    if pre.crop:
+        views.append(_centre_crop(np.asarray(_resized(rgb, pre.resize, pre.interpolation)), pre.image_size))
+    if pre.whole_picture:
+        views.append(_fitted(rgb, pre.image_size, pre.interpolation))
+    return _normalised(views[0], pre) if len(views) == 1 else np.stack([_normalised(v, pre) for v in views])
 
 
 def eval_batch(images: Sequence[Image.Image], pre: Preprocessing) -> np.ndarray:
-    """Pictures as one (N, 3, image_size, image_size) float32 batch ((N, 2, 3, ...) with ``whole_picture``)."""
+    """Pictures as one (N, 3, image_size, image_size) float32 batch ((N, 2, 3, ...) with two views)."""
     return np.stack([eval_pixels(image, pre) for image in images])

@@ -66,14 +66,16 @@ def test_starter_answers_real_shop_photographs(starter):
                and a["colour"]["label"] in info.colour_model["names"] for _, a in answers)
 
 
-def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_a_mirror_image_shares_it():
+def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_the_index_holds_mirror_images_for_it():
     """copy_embedding beside embedding in the one pass the labels come from: unit length, the GeM of the
-    frozen backbone's last feature map (1280 channels), the same for a picture and its mirror image."""
+    frozen backbone's last feature map (1280 channels); the same for a picture and its mirror image where the
+    network mirrors its views, else different, and the index then adds mirror images of catalogue pictures."""
     import skimage.data
     from PIL import Image
 
     from network.export import eager_outputs
     from network.models import load_bundle_model
+    from serving.index.build import mirror_variant
     from shoplens.exported import COPY_EMBEDDING, DESCRIPTORS, EMBEDDING
     from shoplens.preprocessing import eval_batch
 
@@ -83,7 +85,7 @@ def test_starter_copy_descriptor_is_gem_of_the_frozen_map_and_a_mirror_image_sha
     outputs = eager_outputs(model, pixels)
     assert outputs[COPY_EMBEDDING].shape == (2, 1280) and outputs[EMBEDDING].shape == (2, 1280)
     assert all(np.allclose(np.linalg.norm(outputs[name], axis=1), 1, atol=1e-5) for name in DESCRIPTORS)
-    assert np.abs(outputs[COPY_EMBEDDING][0] - outputs[COPY_EMBEDDING][1]).max() < 1e-4
+    assert mirror_variant(outputs) != info.backbone.get("mirrors", True)
     assert float(outputs[COPY_EMBEDDING][0] @ outputs[EMBEDDING][0]) < 0.999  # a descriptor of its own
     with torch.inference_mode():
         answered = model(torch.from_numpy(pixels))
@@ -287,3 +289,52 @@ def test_fine_tuning_moves_the_category_tail_never_the_frozen_path():
                                                                                       atol=1e-4)
     assert torch.allclose(after[COPY_EMBEDDING], before[COPY_EMBEDDING])
     assert not torch.allclose(after[EMBEDDING], before[EMBEDDING], atol=1e-3)
+
+
+def test_a_one_view_starter_sees_the_whole_picture_once_and_exports_as_it_runs(tmp_path):
+    """views="whole": the preprocessing makes the whole picture alone, at the member's own size; the network
+    runs it once (no mirror image), so a mirrored picture gets a copy descriptor of its own (the index then
+    holds mirror images: serving.index.build.mirror_variant); the ONNX export answers as the network does."""
+    import skimage.data
+    from PIL import Image
+
+    from network.ensemble import Ensemble
+    from network.export import export_models
+    from serving.index.build import mirror_variant
+    from shoplens.exported import COPY_EMBEDDING, onnx_predictor
+    from shoplens.preprocessing import eval_batch
+
+    ensemble = Ensemble.build(["efficientnet_lite0"], 3, views="whole").eval()
+    pre = ensemble.preprocessing
+    assert (pre.views, pre.image_size, ensemble.mirrors) == (("whole",), 224, False)
+    picture = Image.fromarray(skimage.data.chelsea())  # 451 x 300: white margins above and below
+    pixels = eval_batch([picture, picture.transpose(Image.Transpose.FLIP_LEFT_RIGHT)], pre)
+    assert pixels.shape == (2, 3, 224, 224) and np.allclose(pixels[0, :, :20], 1.0)  # white, normalised to [-1, 1]
+    exported = onnx_predictor(export_models(ensemble, pre, tmp_path, ("onnx",))["onnx"])(pixels)
+    assert exported["category"].shape == (2, 3) and mirror_variant(exported)
+    with torch.inference_mode():
+        eager = ensemble.outputs(torch.from_numpy(pixels))
+    assert np.abs(exported[COPY_EMBEDDING] - torch.nn.functional.normalize(eager[COPY_EMBEDDING]).numpy()).max() < 1e-4
+    with pytest.raises(ShopLensError, match="views must be one of"):
+        Ensemble.build(["efficientnet_lite0"], 3, views="two")
+    with pytest.raises(ShopLensError, match="needs a view"):
+        Preprocessing(crop=False)
+
+
+def test_distillation_pulls_the_student_towards_the_teacher():
+    """With a teacher the loss mixes its softened answer with the labels: it is lowest where the student
+    answers as the teacher does, and without one it is the labels' cross-entropy alone."""
+    import torch.nn.functional as F
+
+    from training.starter import TuneSettings, distillation_loss
+
+    settings = TuneSettings()
+    targets = torch.tensor([0, 1])
+    teacher = torch.tensor([[2.0, 0.5, -1.0], [0.0, 1.5, 1.0]]).log_softmax(1)
+    like_teacher, unlike = teacher.clone(), teacher.flip(1)
+    assert distillation_loss(like_teacher, targets, teacher, settings) < distillation_loss(unlike, targets, teacher,
+                                                                                           settings)
+    alone = distillation_loss(teacher, targets, teacher, TuneSettings(distil_weight=1.0))
+    assert float(alone) == pytest.approx(0.0, abs=1e-6)
+    assert torch.equal(distillation_loss(unlike, targets, None, settings),
+                       F.cross_entropy(unlike, targets, label_smoothing=settings.label_smoothing))

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from network.ensemble import TEST_TIME_VIEWS
 from network.models import ARCHITECTURES, TRAINABLE
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
@@ -103,14 +104,15 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_starter(args: argparse.Namespace) -> None:
-    from training.starter import ColourLabels, report_lines, run_starter, write_starter_bundle
+    from training.starter import ColourLabels, StarterRecipe, report_lines, run_starter, write_starter_bundle
 
     data = Path(args.data)
     if not (data / "train").is_dir() or not (data / "validation").is_dir():
         raise ShopLensError(f"{data} needs train/ and validation/ folders of ROOT/<split>/<category>/*.jpg")
     colour = ColourLabels([Path(p) for p in args.colour_labels], Path(args.colour_validation)) \
         if args.colour_labels else None
-    served, _, report = run_starter(data, Path(args.feature_cache).expanduser(), args.members.split(","), colour)
+    recipe = StarterRecipe(args.members.split(","), args.views, Path(args.teacher) if args.teacher else None)
+    served, _, report = run_starter(data, Path(args.feature_cache).expanduser(), recipe, colour)
     print("\n".join(report_lines(report)))
     print(f"wrote {write_starter_bundle(served, report, data, Path(args.out))}")
 
@@ -136,6 +138,11 @@ def build_parser() -> argparse.ArgumentParser:
     starter.add_argument("--out", default="models/starter", help="bundle folder (default: %(default)s)")
     starter.add_argument("--members", default="efficientnet_lite1,efficientnet_lite2",
                          help="backbones to choose the ensemble from (default: %(default)s)")
+    starter.add_argument("--views", choices=list(TEST_TIME_VIEWS), default="four",
+                         help="the views trained and served: four (centre crop, whole picture, their mirror "
+                         "images: four passes) or whole (the whole picture alone: one pass) (default: %(default)s)")
+    starter.add_argument("--teacher", help="a bundle whose answers on train the model learns beside the labels "
+                         "(distillation, e.g. a four-view starter for a one-view one)")
     starter.add_argument("--feature-cache", default="~/.cache/shoplens/features",
                          help="folder for cached trunk maps (default: %(default)s)")
     starter.add_argument("--colour-labels", nargs="*", default=list(STARTER_COLOUR_LABELS),
