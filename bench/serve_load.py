@@ -12,7 +12,8 @@ archive's batch size; the eager network in-process is the reference beside them.
 served row shows its ratio to its bare model from the same run. Cache hits (the same
 pictures again) and batching off (batch 1) are measured for ONNX Runtime. The pictures
 are clothing-small's validation photographs where present (re-encoded for every reuse, so
-each request is a cache miss), else drawn garments. It ends with the targets: served
+each request is a cache miss), else drawn garments. Then each runtime's accuracy on those
+photographs (handler's pipeline in-process), with McNemar's exact test against eager. It ends with the targets: served
 cache-miss p50 <= 40 ms at 1 client, >= 30 pictures/s at 8 clients, and each within
 1.3x of its bare model. Without --bundle it first trains the demo model
 (efficientnet_lite0 head on the drawn sample, about a minute).
@@ -48,6 +49,7 @@ from shoplens.classifier import PictureClassifier
 from shoplens.exported import load_predictor
 from shoplens.imaging import decode_image, jpeg_bytes
 from shoplens.sample import SHAPES, draw_garment
+from shoplens.stats import mcnemar, t_interval
 from training.cli import main as training_main
 
 KEY = "bench-key"
@@ -276,8 +278,31 @@ def main() -> int:
           "p95 ms | p99 ms | vs bare model |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
+    print_accuracy(bundle, photographs, served["onnx"].threads)
     print_targets(served, bares, eager)
     return 0
+
+
+def print_accuracy(bundle: Path, photographs: list[Path], threads: int) -> None:
+    """Each runtime's category accuracy on the validation photographs (their folder is the label), through the
+    handler's picture pipeline, with McNemar's exact test against the eager network on the same pictures."""
+    if not photographs:
+        return
+    labels = [p.parent.name for p in photographs]
+    right = {}
+    for runtime in ("eager", "torchscript", "onnx"):
+        classify = bare_model(bundle, runtime, threads)
+        answers = [answer for first in range(0, len(photographs), 8)
+                   for answer in classify([p.read_bytes() for p in photographs[first:first + 8]])]
+        right[runtime] = [answer.get("category") == label for answer, label in zip(answers, labels, strict=True)]
+    print(f"\naccuracy on the validation split (n={len(photographs)}, the handler's pipeline in-process):")
+    for runtime, hits in right.items():
+        line = f"  {runtime}: {t_interval([float(h) for h in hits])}"
+        if runtime != "eager":
+            paired = mcnemar(right["eager"], hits)
+            line += f"; against eager: only eager right {paired.b}, only {runtime} right {paired.c}, " \
+                    f"McNemar exact p={paired.p:.4f}"
+        print(line)
 
 
 def bare_rows(bundle: Path, runtime: str, result: Served, batch_size: int, fresh: Pictures) -> tuple[Row, Row]:

@@ -517,8 +517,9 @@ def run_starter(data: Path, cache: Path, recipe: StarterRecipe,
         splits = {"train": (train, train_split), "validation": (val, val_split)}
         report["colour_model"] = fit_colour_model(served, splits, data, colour)
     report["training"] = {"wall_seconds": time.perf_counter() - started, "load_average": os.getloadavg(),
-                          "views": recipe.views, "teacher": None if recipe.teacher is None
-                          else read_bundle(recipe.teacher)[0].version}
+                          "views": recipe.views, "members": list(recipe.members),
+                          "teacher": None if recipe.teacher is None else read_bundle(recipe.teacher)[0].version,
+                          "teacher_path": None if recipe.teacher is None else str(recipe.teacher)}
     batch = torch.stack([eval_preset(ensemble.preprocessing)(decode_image(p)) for p in val_split.paths[:8]])
     report["ms_per_picture"] = {**{m.arch: ms_per_picture(ensemble.chosen([m.arch]), batch) for m in ensemble.members},
                                 "ensemble": ms_per_picture(served, batch)}
@@ -566,7 +567,7 @@ def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) 
         # The trained parts alone (4 MB; the ONNX model is 26 MB): serving exports the bundle where it is
         # archived (network.export.exported_bundle).
         write_bundle(out, info, weights, {})
-    (out / "MODEL_CARD.md").write_text(model_card(info, report), encoding="utf-8")
+    (out / "MODEL_CARD.md").write_text(model_card(info, report, out), encoding="utf-8")
     return out
 
 
@@ -582,8 +583,9 @@ def _colour_card(report: dict) -> str:
     if "colour_model" not in report:
         return "from its pixels (`shoplens/colour.py`)."
     figures = report["colour_model"].figures
+    first_view = VIEW_WORDS[report["training"].get("views", "four")][1]
     return f"""a logistic regression (`shoplens.colour.ColourModel`) over the pixels' colour reading
-  (`shoplens/colour.py`) and the backbone's pooled trunk map of the centre crop, fitted on
+  (`shoplens/colour.py`) and the backbone's pooled trunk map of the {first_view}, fitted on
   {figures['train_labels']} train pictures labelled by eye; validation accuracy {_interval(figures['accuracy'])}
   against `bench/{figures['validation_labels']}`, where colour from the pixels alone scores
   {_interval(figures['pixels_accuracy'])} (McNemar exact p = {figures['mcnemar']['p']:.4f}). The answer
@@ -591,7 +593,7 @@ def _colour_card(report: dict) -> str:
   charcoal grey in dim photographs, and the dominant colour of striped or printed garments."""
 
 
-def model_card(info: BundleInfo, report: dict) -> str:
+def model_card(info: BundleInfo, report: dict, out: Path) -> str:
     ten, three, garment = report["ten"], report["three"], report["garment"]
     packages = ", ".join(f"{p['name']}=={p['version']}" for p in info.backbone["packages"])
     views, taught_by = report["training"].get("views", "four"), report["training"].get("teacher")
@@ -627,9 +629,19 @@ Says whether a picture shows a garment at all, and names the garment's colour.
 - **Limits**: trained on flat-lay photographs of single garments; people wearing clothes, several garments,
   or categories outside the ten are answered with one of the ten or as not a garment.
 
-Retrain: `shoplens-train starter --data ../shared/datasets/clothing-small --out models/starter` (from the
+Retrain: `{retrain_command(report['training'], out)}` (from the
 repository's root, where the colour labels `bench/colour_labels*.csv` are).
 """
+
+
+def retrain_command(training: dict, out: Path) -> str:
+    """The command line that trained the bundle into `out`: the recipe's flags, clothing-small's usual place."""
+    flags = [f"--members {','.join(training['members'])}"] if "members" in training else []
+    if training.get("views", "four") != "four":
+        flags.append(f"--views {training['views']}")
+    if training.get("teacher_path"):
+        flags.append(f"--teacher {training['teacher_path']}")
+    return " ".join(["shoplens-train starter --data ../shared/datasets/clothing-small", *flags, f"--out {out}"])
 
 
 def colour_model_line(figures: dict) -> str:
