@@ -18,7 +18,7 @@ from pathlib import Path
 
 from clothing_small import DEFAULT_DATA, absent
 
-from training.starter import colour_lines
+from training.colour_fit import colour_lines
 
 HERE = Path(__file__).parent
 # role: (labels, the same pictures labelled again blind by someone else or None)

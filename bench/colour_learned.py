@@ -2,7 +2,7 @@
 
 clothing-small has no colour labels; ours are `colour_labels_train*.csv` (train pictures) and
 `colour_labels.csv` (validation pictures), all labelled by eye. The starter's colour model
-(`shoplens.colour.ColourModel`, fitted by `training.starter.fit_colour_model`) is a logistic regression
+(`shoplens.colour.ColourModel`, fitted by `training.colour_fit.fit_colour_model`) is a logistic regression
 over the pixels' colour reading and efficientnet_lite1's pooled trunk map of the centre crop (frozen
 ImageNet weights: fine-tuning never moves the trunk, so no bundle is needed here). This fits it on a
 growing share of the train labels and prints each one's validation accuracy with its 95 % t interval,
@@ -20,13 +20,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import torch
 from clothing_small import DEFAULT_DATA, absent
 from colour_clothing_small import COLOUR_LABELS
 
 from network.ensemble import Ensemble
 from training.cli import STARTER_COLOUR_LABELS
-from training.starter import ColourLabels, Split, colour_accuracy, colour_inputs, extract, fit_logistic
+from training.colour_fit import ColourLabels, colour_accuracy, colour_inputs, fit_logistic
+from training.starter import extract
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train labels, drawn at random (seed 0)
@@ -35,10 +35,10 @@ SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train labels, drawn at random (seed 0)
 def inputs_of(served: Ensemble, data: Path, labels: dict[str, str], cache: Path) -> tuple[np.ndarray, list]:
     """The colour model's inputs and the pixel readings of the labelled pictures (trunk maps cached)."""
     files = list(labels)
-    pictures = Split([data / file for file in files], torch.zeros(len(files), dtype=torch.long), [])
+    paths = [data / file for file in files]
     digest = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
-    maps = extract(served, pictures.paths, cache, f"colour-{len(files)}-{digest}", mirrors=False)
-    return colour_inputs(served, maps, pictures, data, files)
+    maps = extract(served, paths, cache, f"colour-{len(files)}-{digest}", mirrors=False)
+    return colour_inputs(served, maps, paths, data, files)
 
 
 def line(name: str, figure: dict) -> str:

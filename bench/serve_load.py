@@ -19,6 +19,7 @@ cache-miss p50 <= 40 ms at 1 client, >= 30 pictures/s at 8 clients, and each wit
 (efficientnet_lite0 head on the drawn sample, about a minute).
 
     nice -n 5 .venv/bin/python bench/serve_load.py [--bundle DIR] [--requests 96] [--threads N] [--workers N]
+        [--batch-size N]
 """
 
 from __future__ import annotations
@@ -255,10 +256,12 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=96, help="requests per cache-miss row (default: %(default)s)")
     parser.add_argument("--threads", type=int, help="model threads per worker (default: the bundle's)")
     parser.add_argument("--workers", type=int, help="TorchServe workers (default: the bundle's)")
+    parser.add_argument("--batch-size", type=int, help="TorchServe's batch size (default: the bundle's)")
     args = parser.parse_args()
     bundle = args.bundle or demo_bundle(args.out)
-    batch_size = read_bundle(bundle)[0].serving.batch_size
-    settings = {name: value for name, value in (("threads", args.threads), ("workers", args.workers)) if value}
+    batch_size = args.batch_size or read_bundle(bundle)[0].serving.batch_size
+    settings = {name: value for name, value in (("threads", args.threads), ("workers", args.workers),
+                                                ("batch_size", args.batch_size)) if value}
     photographs = sorted((args.data / "validation").rglob("*.jpg"))
     fresh, lines, served, bares = Pictures(photographs), [], {}, {}
     for runtime in ("torchscript", "onnx"):

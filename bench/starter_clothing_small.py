@@ -24,7 +24,8 @@ from clothing_small import DEFAULT_DATA, absent
 from colour_clothing_small import COLOUR_LABELS
 
 from training.cli import STARTER_COLOUR_LABELS
-from training.starter import ColourLabels, StarterRecipe, colour_lines, report_lines, run_starter
+from training.colour_fit import ColourLabels, colour_lines
+from training.starter import StarterRecipe, report_lines, run_starter
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -61,7 +61,15 @@ from serving.index.build import (
     mirror_variant,
 )
 from serving.index.format import CopyViews, current_name, empty_copy_views, write_version
-from serving.index.local import KEYPOINTS, VERIFY_SIDE, LocalFeatures, LocalStore, local_features, query_features
+from serving.index.local import (
+    KEYPOINTS,
+    QUERY_KEYPOINTS,
+    VERIFY_SIDE,
+    LocalFeatures,
+    LocalStore,
+    local_features,
+    query_features,
+)
 from serving.index.ranking import RERANK_DEPTH, CatalogueIndex, category_prior
 from serving.operations.cli import STARTER_BUNDLE
 from shoplens.bundle import read_bundle
@@ -122,7 +130,8 @@ def keypoints(name: str, paths: list[Path], load: Callable[[Path], Image.Image],
               ) -> list[tuple[LocalFeatures, ...]]:
     """Each picture's keypoints as the index stores them, or (`query`) as /v1/similar finds a query's: the
     picture's and its mirror image's; cached."""
-    key = hashlib.sha256(f"{name}{len(paths)}{query}{VERIFY_SIDE}{KEYPOINTS}".encode()).hexdigest()[:16]
+    found_per_picture = QUERY_KEYPOINTS if query else KEYPOINTS
+    key = hashlib.sha256(f"{name}{len(paths)}{query}{VERIFY_SIDE}{found_per_picture}".encode()).hexdigest()[:16]
     cached = CACHE / f"keypoints-{name}-{key}.npz"
     fields = ("points", "descriptors", "offsets")
     if not cached.is_file():

@@ -153,11 +153,14 @@
     updateCards();
     // not answered yet: asked again once the server may take them; none is given up on
     const again = urls.filter((url) => !result.answers[url] && !result.failed.includes(url));
-    later(() => again.forEach((url) => {
-      page.asked.delete(url);
-      if (showing(url).length) ask(url);
-      else page.waiting.delete(url); // no longer on the page
-    }), result.retryInMs || 0);
+    later(() => {
+      again.forEach((url) => {
+        page.asked.delete(url);
+        if (showing(url).length) ask(url);
+        else page.waiting.delete(url); // no longer on the page
+      });
+      flush(); // the next batch at once: the server said go (or its wait is over)
+    }, result.retryInMs || 0);
   }
 
   /** Neither the browser nor the API could read `url`: counted, and asked again with backoff. */

@@ -21,9 +21,6 @@ const SHADOW_WATCH = { id: "shoplens-shadow-watch", js: ["lib/shadow-watch.js"],
 const MENU_ID = "shoplens-classify";
 const SIMILAR_MENU_ID = "shoplens-similar";
 const VOCABULARY_MS = 60000;
-// One message's work: past this, what is left is handed back to ask again at once, so a
-// slow server never holds a message (and this worker) open for long.
-const MESSAGE_BUDGET_MS = 20000;
 let pacing = new Pacings.Pacing();
 
 // Content scripts run on the sites the user allowed (the host permissions held), and follow
@@ -80,42 +77,38 @@ async function classifySlice(settings, urls) {
   return outcome;
 }
 
-/** Answers for `urls`, asked in batches the server keeps up with (lib/pacing.js):
- * {answers: {url: answer}, failed: [url], waiting: [url], retryInMs}. failed: neither this browser
- * nor the API could read the picture; waiting: not asked or answered yet (the server refused,
- * was slow, or this message's time ran out), to ask again in retryInMs (0: at once). */
+/** Answers for `urls`: those already known, and one batch of the others asked, as large as the
+ * server keeps up with (lib/pacing.js): {answers: {url: answer}, failed: [url], waiting: [url],
+ * retryInMs}. failed: neither this browser nor the API could read the picture; waiting: not asked
+ * or not answered yet, to ask again in retryInMs (0: at once). One batch a message, so that each
+ * batch's badges show as soon as it is answered and the tab's next message puts what came into
+ * view meanwhile first. */
 async function classify(urls) {
   const answers = await cachedAnswers(urls);
-  let waiting = urls.filter((url) => !answers[url]);
-  const failed = [];
-  if (!waiting.length || pacing.wait() > 0) return { answers, failed, waiting, retryInMs: pacing.wait() };
+  const waiting = urls.filter((url) => !answers[url]);
+  if (!waiting.length || pacing.wait() > 0) return { answers, failed: [], waiting, retryInMs: pacing.wait() };
   const settings = await Settings.load();
-  const started = Date.now();
-  let retryInMs = 0;
-  while (waiting.length && Date.now() - started < MESSAGE_BUDGET_MS) {
-    const batch = waiting.slice(0, pacing.size);
-    const sentAt = Date.now();
-    try {
-      const outcome = await classifySlice(settings, batch);
-      Object.assign(answers, outcome.fresh);
-      failed.push(...outcome.unusable);
-      await chrome.storage.session.set(Object.fromEntries(Object.entries(outcome.fresh)
-        .map(([url, answer]) => [`answer:${url}`, answer])));
-      waiting = [...outcome.later, ...waiting.slice(batch.length)];
-      if (outcome.later.length) {
-        retryInMs = pacing.refused();
-        await setStatus("unavailable", `${Api.MESSAGES.unavailable}: ${outcome.later.length} pictures waiting`);
-        break;
-      }
-      pacing.answered(Date.now() - sentAt, batch.length);
-      await setStatus("ok");
-    } catch (error) {
-      await setStatus(error.kind || "error", error.message);
-      retryInMs = pacing.refused(error.retryAfterMs); // as long as the server says, and smaller batches
-      break;
+  const batch = waiting.slice(0, pacing.size);
+  const rest = waiting.slice(batch.length);
+  const sentAt = Date.now();
+  try {
+    const outcome = await classifySlice(settings, batch);
+    Object.assign(answers, outcome.fresh);
+    await chrome.storage.session.set(Object.fromEntries(Object.entries(outcome.fresh)
+      .map(([url, answer]) => [`answer:${url}`, answer])));
+    if (outcome.later.length) {
+      const retryInMs = pacing.refused();
+      await setStatus("unavailable", `${Api.MESSAGES.unavailable}: ${outcome.later.length} pictures waiting`);
+      return { answers, failed: outcome.unusable, waiting: [...outcome.later, ...rest], retryInMs };
     }
+    pacing.answered(Date.now() - sentAt, batch.length);
+    await setStatus("ok");
+    return { answers, failed: outcome.unusable, waiting: rest, retryInMs: 0 };
+  } catch (error) {
+    await setStatus(error.kind || "error", error.message);
+    // as long as the server says, and smaller batches
+    return { answers, failed: [], waiting, retryInMs: pacing.refused(error.retryAfterMs) };
   }
-  return { answers, failed, waiting, retryInMs };
 }
 
 /** "More like this" for the picture at `url`: the API's answer, or {error}. */

@@ -92,6 +92,12 @@ GARMENT_IMAGENET_CLASSES = (
 
 # name: (the views preprocessing makes, in order; whether the network adds each one's mirror image)
 TEST_TIME_VIEWS = {"four": (("crop", "whole"), True), "whole": (("whole",), False)}
+VIEW_KIND_WORDS = {"crop": "centre crop", "whole": "whole picture"}
+
+
+def first_view_words(views: str) -> str:
+    """The first view of a TEST_TIME_VIEWS name, in words: the view the copy and colour descriptors read."""
+    return VIEW_KIND_WORDS[TEST_TIME_VIEWS[views][0][0]]
 
 TUNED_BLOCKS = 1  # the backbone's last blocks that the category head's training fine-tunes (its last stage)
 

@@ -138,7 +138,7 @@ def test_colour_figures_measure_the_labellers_agreement(tmp_path):
     """Colour accuracy against two labellings of the same pictures: their agreement, accuracy against the
     second, and accuracy on the pictures both name alike; a second labelling of other pictures is refused."""
     from shoplens import ShopLensError
-    from training.starter import colour_figures
+    from training.colour_fit import colour_figures
 
     pictures = {f"validation/shirt/{colour}.png": colour for colour in ("red", "blue", "black", "white")}
     for name, colour in pictures.items():
@@ -197,7 +197,8 @@ def test_a_bundles_colour_model_names_the_colour_and_the_pixels_estimate_stays_b
 
 def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_validation(tmp_path):
     from network.ensemble import Ensemble
-    from training.starter import ColourLabels, Split, extract, fit_colour_model
+    from training.colour_fit import ColourLabels, fit_colour_model
+    from training.starter import CategoryFolders, extract
 
     rng = random.Random(3)
     rows = {split: [f"{split}/{category}/{colour}{i}.jpg" for category in ("shirt", "dress")
@@ -214,7 +215,7 @@ def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_valid
     served = Ensemble.build(["efficientnet_lite0"], 2).eval()
     splits = {}
     for split in rows:
-        folder = Split.read(tmp_path / split)
+        folder = CategoryFolders.read(tmp_path / split)
         splits[split] = (extract(served, folder.paths, tmp_path / "cache", split, mirrors=False), folder)
     labels = ColourLabels([tmp_path / "train.csv"], tmp_path / "validation.csv")
     model = fit_colour_model(served, splits, tmp_path, labels)

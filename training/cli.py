@@ -104,7 +104,8 @@ def _cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _cmd_starter(args: argparse.Namespace) -> None:
-    from training.starter import ColourLabels, StarterRecipe, report_lines, run_starter, write_starter_bundle
+    from training.colour_fit import ColourLabels
+    from training.starter import StarterRecipe, report_lines, run_starter, write_starter_bundle
 
     data = Path(args.data)
     if not (data / "train").is_dir() or not (data / "validation").is_dir():

