@@ -45,7 +45,11 @@ def torchscript_predictor(path: Path) -> Predict:
 
 
 def onnx_predictor(path: Path, threads: int | None = None) -> Predict:
-    import onnxruntime
+    try:
+        import onnxruntime
+    except ImportError:
+        raise ShopLensError(f"{path.name} runs on ONNX Runtime (the bundle's runtime \"onnx\"), which is not "
+                            "installed here: pip install onnxruntime, or archive the bundle for torchscript") from None
 
     options = onnxruntime.SessionOptions()
     if threads:

@@ -2,6 +2,8 @@
 
 import json
 import random
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -339,3 +341,19 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     assert float(alone) == pytest.approx(0.0, abs=1e-6)
     assert torch.equal(distillation_loss(unlike, targets, None, settings),
                        F.cross_entropy(unlike, targets, label_smoothing=settings.label_smoothing))
+
+
+def test_a_bundle_on_a_runtime_this_process_lacks_is_refused_with_the_reason(tmp_path):
+    """The starter serves on ONNX Runtime: a worker without it says so and what to do, not an ImportError."""
+    script = ("import sys; sys.modules['onnxruntime'] = None\n"
+              "from pathlib import Path\n"
+              "from shoplens import ShopLensError\n"
+              "from shoplens.exported import onnx_predictor\n"
+              "try:\n"
+              "    onnx_predictor(Path(sys.argv[1]))\n"
+              "except ShopLensError as exc:\n"
+              "    print(exc); sys.exit(3)\n")
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model.onnx")], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 3, done.stderr
+    assert "ONNX Runtime" in done.stdout and "pip install onnxruntime" in done.stdout
