@@ -288,7 +288,7 @@ GARMENT_QUANTILE = 0.02  # train garments allowed below the garment threshold
 # Mirror images of train pictures: they would double the four views' trunk cost on 2 cores; the one-view
 # starter has no other augmentation from its cached maps, and they cost it one more pass a picture.
 TRAIN_MIRRORS = {"four": False, "whole": True}
-# How the model card and the figures name each choice of views: (all of them, the first alone).
+# How the model card and the figures name each choice of views (the first alone: network.ensemble.first_view_words).
 VIEW_WORDS = {"four": "four views: the centre crop, the whole picture and their mirror images",
               "whole": "one view: the whole picture fitted into the square"}
 

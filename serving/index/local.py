@@ -50,13 +50,13 @@ class LocalFeatures:
         return cls(np.zeros((0, 2), np.float32), np.zeros((0, 32), np.uint8))
 
 
-def local_features(image: Image.Image, keypoints: int = KEYPOINTS) -> LocalFeatures:
-    """The strongest `keypoints` ORB corners of the picture, found at VERIFY_SIDE."""
+def local_features(image: Image.Image, count: int = KEYPOINTS) -> LocalFeatures:
+    """The strongest `count` ORB corners of the picture, found at VERIFY_SIDE."""
     gray = image.convert("L")
     scale = VERIFY_SIDE / max(gray.size)
     gray = gray.resize((max(1, round(gray.width * scale)), max(1, round(gray.height * scale))),
                        Image.Resampling.BILINEAR)
-    orb = cv2.ORB_create(nfeatures=keypoints, fastThreshold=FAST_THRESHOLD)
+    orb = cv2.ORB_create(nfeatures=count, fastThreshold=FAST_THRESHOLD)
     keypoints, descriptors = orb.detectAndCompute(np.asarray(gray), None)
     if descriptors is None:  # a blank picture has no corners
         return LocalFeatures.none()
