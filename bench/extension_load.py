@@ -114,9 +114,12 @@ def run(stack: Stack, shop: str, offset: int, refuse_for: float, photographs: li
         statuses = ", ".join(f"{status}: {n}" for status, n in sorted(front.statuses.items()))
         timing = (f"first badge {first - started:.1f} s, last badge {last - started:.1f} s"
                   if first else "no badge")
+        passed = ", ".join(f"{sent - started:.2f} s: {pictures} in {seconds:.2f} s" for sent, seconds, pictures
+                           in front.passed)
         return (f"{'refusing every other batch for 10 s' if refuse_for else 'server as it is'}: "
                 f"{labelled}/{expected} garment pictures labelled ({PICTURES} on the page); {timing}; "
-                f"batches {front.batches} ({statuses}); pictures resent {front.resent}")
+                f"batches {front.batches} ({statuses}); pictures resent {front.resent}\n"
+                f"  batches answered by the API (sent after load: pictures in seconds): {passed}")
 
 
 def main() -> int:

@@ -17,8 +17,10 @@ one client, after a few train pictures as warm-up. It prints p50/p99 of:
   the verification of its nearest candidates) and `search` (the similarity index's FAISS search,
   ranking, one result per product).
 
-The target (issue 16) is the index's search p50 under 20 ms on these 2 cores; keypoints and
-copies cost about the same at any catalogue size (a fixed number of candidates is verified). The stack is stopped at
+The targets on these 2 cores: the index's search p50 under 20 ms (issue 16), and the whole query's
+p50 at most 60 ms end to end (issue 30). The query's keypoints are found while TorchServe
+answers, so their time overlaps the model's; keypoints and copies cost about the same at any
+catalogue size (at most a fixed number of candidates is verified). The stack is stopped at
 the end, also on failure. Skips when the dataset is absent.
 
     nice -n 15 .venv/bin/python bench/similar_api.py [--data DIR] [--bundle DIR] [--queries 341] [--rank R]
@@ -108,11 +110,13 @@ def main() -> int:
           f"JPEG file); load average {_load(load_before)} before, {_load(load_after)} after")
     print(f"  end to end (client):          {percentiles([total for total, _ in measured])}")
     print(f"  model (TorchServe, in API):   {percentiles([parts['model'] for _, parts in measured])}")
-    print(f"  keypoints (query, in API):    {percentiles([parts['keypoints'] for _, parts in measured])}")
+    print(f"  keypoints (beside the model): {percentiles([parts['keypoints'] for _, parts in measured])}")
     print(f"  copies (found and verified):  {percentiles([parts['copies'] for _, parts in measured])}")
     print(f"  search (similarity index):    {percentiles([parts['search'] for _, parts in measured])}")
     search_p50 = np.percentile([parts["search"] for _, parts in measured], 50) * 1000
-    print(f"target: search p50 < 20 ms: {'met' if search_p50 < 20 else 'missed'}")
+    end_to_end_p50 = np.percentile([total for total, _ in measured], 50) * 1000
+    print(f"targets: search p50 < 20 ms: {'met' if search_p50 < 20 else 'missed'}; "
+          f"end to end p50 <= 60 ms: {'met' if end_to_end_p50 <= 60 else 'missed'}")
     return 0
 
 

@@ -8,9 +8,17 @@
   if (globalThis.__shoplensContent) return; // injected twice (site scripts and a context-menu click)
   globalThis.__shoplensContent = true;
 
-  const { pictures: Pictures, labels: Labels, settings: Settings, backoff: Backoffs, corrections: Corrections, BadgeLayer,
-    SimilarPanel, CorrectionPanel } = globalThis.ShopLens;
+  const { pictures: Pictures, labels: Labels, settings: Settings, backoff: Backoffs, pacing: Pacings,
+    corrections: Corrections, BadgeLayer, SimilarPanel, CorrectionPanel } = globalThis.ShopLens;
   const FLUSH_MS = 150;
+  // Pictures this far below (or above) the viewport are asked about before the shopper scrolls
+  // to them, after the visible ones: Chromium's own distance for loading lazy pictures on a fast
+  // connection, so these are pictures the browser has fetched already.
+  const LOOKAHEAD = "1250px";
+  // Requests to the service worker at once: while one batch is answered the next is on its way, so
+  // the server never idles between batches (bench/extension_load.py); more would only queue there.
+  const MAX_IN_FLIGHT = 2;
+  const PER_REQUEST = Pacings.MAX_SIZE; // the service worker sends at most one batch this large a request
   const WATCHED_ATTRIBUTES = ["src", "srcset", "class", "style", "hidden"]; // what moves, hides or swaps a picture
   const FILTER_STYLE = "[data-shoplens-filter=dim]{opacity:.2 !important;transition:opacity .2s}"
     + "[data-shoplens-filter=hide]{display:none !important}";
@@ -29,7 +37,7 @@
       asked: new Set(), // source URLs sent, or about to be
       queued: new Set(),
       waiting: new Set(), // source URLs the server has not answered yet (asked, or to ask again)
-      inFlight: false, // one request to the service worker at a time: a busy server is not asked more
+      inFlight: 0, // requests to the service worker not answered yet (at most MAX_IN_FLIGHT)
       workerRetry: new Backoffs.Backoff(1000, 30000), // the service worker itself did not answer (restarted)
       unreadable: new Map(), // source URL -> its backoff: neither the browser nor the API could read it
       natural: new Map(), // background picture URL -> its own {width, height} (null while loading)
@@ -123,17 +131,20 @@
     });
   }
 
-  /** Sends what is queued, pictures in view first; one request at a time, the next once it is answered. */
+  /** Sends what is queued, pictures in view first; at most MAX_IN_FLIGHT requests at a time. */
   async function flush() {
-    if (page.inFlight || !page.queued.size) return;
-    const urls = [...page.queued].sort((a, b) => Number(inView(b)) - Number(inView(a)));
-    page.queued.clear();
-    urls.forEach((url) => page.waiting.add(url));
+    if (page.inFlight >= MAX_IN_FLIGHT || !page.queued.size) return;
+    const urls = [...page.queued].sort((a, b) => Number(inView(b)) - Number(inView(a))).slice(0, PER_REQUEST);
+    urls.forEach((url) => {
+      page.queued.delete(url);
+      page.waiting.add(url);
+    });
     const current = page;
-    page.inFlight = true;
+    page.inFlight += 1;
+    if (page.queued.size) later(flush, 0); // the rest in the next request, while this one is answered
     const result = await chrome.runtime.sendMessage({ type: "classify", urls }).catch(() => null);
     if (page !== current) return; // turned off meanwhile
-    page.inFlight = false;
+    page.inFlight -= 1;
     received(urls, result || { answers: {}, failed: [], waiting: urls, retryInMs: page.workerRetry.failed() });
     if (result) page.workerRetry.succeeded();
     if (page.queued.size) later(flush, 0);
@@ -248,7 +259,7 @@
           consider(entry.target);
         } else page.near.delete(entry.target);
       }
-    }, { rootMargin: "200px" });
+    }, { rootMargin: LOOKAHEAD });
     const place = everyFrame(() => page.layer.placeAll());
     const resized = new ResizeObserver(place);
     const changed = new MutationObserver((records) => {

@@ -10,8 +10,8 @@ if (typeof importScripts === "function") {
 const { settings: Settings, api: Api, pacing: Pacings, corrections: Corrections } = self.ShopLens;
 const CONTENT_SCRIPT = {
   id: "shoplens-content",
-  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "lib/corrections.js", "lib/dialog.js",
-    "badges.js", "similar_panel.js", "correction_panel.js", "content.js"],
+  js: ["lib/pictures.js", "lib/labels.js", "lib/settings.js", "lib/backoff.js", "lib/pacing.js", "lib/corrections.js",
+    "lib/dialog.js", "badges.js", "similar_panel.js", "correction_panel.js", "content.js"],
   runAt: "document_idle",
   allFrames: true, // product grids in frames (embedded shops, quick views) get their own badges
 };

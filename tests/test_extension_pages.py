@@ -172,6 +172,24 @@ def test_lazysizes_placeholders_are_never_sent(browser, shop, oracle, pages):
     assert browser.popup_status(shop, unreadable=0) == ""
 
 
+LABELLED_SOURCES = "return [...document.images].filter((i) => i.dataset.shoplensLabel).map((i) => i.src)"
+
+
+def test_pictures_just_below_the_screen_are_labelled_before_the_shopper_scrolls_to_them(browser, shop, pages):
+    """The lazy card ~700 px under the first screen (loaded ahead by the browser) has its label before it is
+    scrolled to; the one ~5,000 px under it is neither fetched by ShopLens nor asked about until it comes near."""
+    _, cdn = pages
+    browser.driver.get(f"{shop}/long-collection")
+    wait_for(lambda: len(browser.driver.execute_script(LABELLED_SOURCES)) == 2, BADGE_WAIT, "two labels, unscrolled")
+    assert browser.driver.execute_script("return scrollY") == 0
+    labelled = browser.driver.execute_script(LABELLED_SOURCES)
+    assert sorted(url.split("?")[0].rsplit("/", 1)[1] for url in labelled) == ["dress-red-141.jpg", "shirt-blue-142.jpg"]
+    time.sleep(1.5)  # nothing more is asked about
+    assert not any(path.endswith("pants-blue-143.jpg") for path, _ in cdn.requests)
+    browser.driver.execute_script("document.getElementById('product-grid-far').scrollIntoView()")
+    wait_for(lambda: len(browser.driver.execute_script(LABELLED_SOURCES)) == 3, BADGE_WAIT, "the far card's label")
+
+
 def test_swatch_swap_reclassifies(browser, shop, oracle):
     driver = browser.driver
     driver.get(f"{shop}/swatch-product")

@@ -13,8 +13,9 @@ with the query expanded (``rank=similarity``, the default), or with ``rank=categ
 similarity plus the picture's own category probabilities (``serving.index.ranking``'s ranking:
 more products of the picture's category). An uncached
 answer says how long each part took in a ``Server-Timing`` header (``model``: TorchServe's
-labels and embedding; ``keypoints``: the query's, found here; ``copies``: finding and verifying
-copies; ``search``: the similarity ranking). Answers are cached in Redis
+labels and embedding; ``keypoints``: the query's, found here on a thread of the worker while
+TorchServe answers, so the two overlap; ``copies``: finding and verifying copies; ``search``: the
+similarity ranking). Answers are cached in Redis
 under (picture SHA-256, model version, index version, filters, k, rank). Without a usable
 index, or with an index built by another model version than the one served, the answer
 is 503 with the reason: an index is only ever queried with its own model's vectors.
@@ -23,7 +24,10 @@ is 503 with the reason: an index is only ever queried with its own model's vecto
 from __future__ import annotations
 
 import hashlib
+import os
+import threading
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -35,8 +39,9 @@ from serving.api.errors import APIError
 from serving.api.inference import InferenceUnavailable
 from serving.api.inputs import request_pictures
 from serving.api.services import cache, catalogue, default_version, model
-from serving.index.local import query_features
+from serving.index.local import LocalFeatures, query_features
 from serving.index.ranking import CatalogueIndex, Filters, Hit, category_prior
+from shoplens import settings as declared
 from shoplens.exported import COPY_EMBEDDING
 
 blueprint = Blueprint("similar", __name__, url_prefix="/v1")
@@ -78,6 +83,34 @@ def _index_for(model_version: str | None) -> CatalogueIndex:
     return index
 
 
+_keypoint_pools: dict[int, ThreadPoolExecutor] = {}  # process id -> its pool: no thread survives a fork
+_pools_lock = threading.Lock()
+
+
+def _keypoint_pool() -> ThreadPoolExecutor:
+    """This worker process's threads for queries' keypoints, one per request thread, so none waits on another's."""
+    with _pools_lock:
+        pid = os.getpid()
+        if pid not in _keypoint_pools:
+            _keypoint_pools[pid] = ThreadPoolExecutor(declared.THREADS.read(), thread_name_prefix="keypoints")
+        return _keypoint_pools[pid]
+
+
+def _timed_query_features(image: Image.Image) -> tuple[tuple[LocalFeatures, LocalFeatures] | None, float]:
+    began = time.perf_counter()
+    return query_features(image), time.perf_counter() - began
+
+
+def _keypoints_meanwhile(image: Image.Image, index: CatalogueIndex
+                         ) -> Future[tuple[tuple[LocalFeatures, LocalFeatures] | None, float]] | None:
+    """The query's keypoints, begun now for an index that verifies copies (ORB releases the GIL, so they are
+    found while TorchServe answers; both only read the decoded `image`); None where the index has no keypoints to
+    verify against."""
+    if index.copies is None or not index.copies.verifiable:
+        return None
+    return _keypoint_pool().submit(_timed_query_features, image)
+
+
 def _embedded(picture: bytes, image: Image.Image, version: str | None) -> dict[str, Any]:
     try:
         answer = model().embed(model_input(picture, image), version)
@@ -115,14 +148,15 @@ def similar():  # noqa: ANN201 (Flask view)
         return jsonify({**cached, "cached": True})
     began = time.perf_counter()
     image = checked_image(picture)
+    keypoints = _keypoints_meanwhile(image, index)
     answer = _embedded(picture, image, version.name)
     embedded = time.perf_counter()
     index = _index_for(answer.get("version"))  # the version that made this embedding, not the one asked first
     prior = category_prior(answer.get("labels")) if rank == "category" else None
     copy_query = np.asarray(answer[COPY_EMBEDDING], dtype=np.float32) if answer.get(COPY_EMBEDDING) else None
-    verifiable = copy_query is not None and index.copies is not None and index.copies.verifiable
-    local_query = query_features(image) if verifiable else None  # None too for a picture too small to verify
-    found = time.perf_counter()
+    local_query, keypoint_seconds = keypoints.result() if keypoints else (None, 0.0)  # None: too small to verify
+    if copy_query is None or index.copies is None or not index.copies.verifiable:
+        local_query = None  # the index answering now (after a swap) or this answer cannot use them
     seconds: dict[str, float] = {}
     hits = index.search(np.asarray(answer["embedding"], dtype=np.float32), k, filters, prior, copy_query, local_query,
                         seconds=seconds)
@@ -131,6 +165,6 @@ def similar():  # noqa: ANN201 (Flask view)
             "results": [_result(hit) for hit in hits]}
     guarded(cache().put, digest, scope, body)
     response = jsonify({**body, "cached": False})
-    parts = {"model": embedded - began, "keypoints": found - embedded, **seconds}
+    parts = {"model": embedded - began, "keypoints": keypoint_seconds, **seconds}
     response.headers["Server-Timing"] = ", ".join(f"{name};dur={1000 * value:.2f}" for name, value in parts.items())
     return response

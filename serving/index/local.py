@@ -88,9 +88,15 @@ def inliers(query: LocalFeatures, candidate: LocalFeatures) -> int:
     return 0 if transform is None else int(agree.sum())
 
 
-def best_inliers(query: tuple[LocalFeatures, ...], candidate: LocalFeatures) -> int:
-    """The better count over the query's forms (itself, its mirror image)."""
-    return max(inliers(form, candidate) for form in query)
+def best_inliers(query: tuple[LocalFeatures, ...], candidate: LocalFeatures, enough: int | None = None) -> int:
+    """The best count over the query's forms (itself, its mirror image); the first form's that reaches `enough`
+    without trying the others."""
+    best = 0
+    for form in query:
+        best = max(best, inliers(form, candidate))
+        if enough is not None and best >= enough:
+            break
+    return best
 
 
 @dataclass(frozen=True)

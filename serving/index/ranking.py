@@ -4,8 +4,9 @@ Ranking: near-duplicates first, marked ``match="copy"``: where the index has key
 the query brings its own, the ``VERIFY_DEPTH`` items nearest by copy similarity (query's copy
 descriptor against the item's views, maximum over views) are verified
 (``serving.index.local.best_inliers``) and those with at least "min_inliers" inliers are
-copies, most inliers first; otherwise products whose best view's copy similarity reaches
-the threshold, best first. Then the similarity ranking (``match="similar"``): by score =
+copies, most inliers first (after a clear copy, only candidates at the copy threshold are
+verified); otherwise products whose best view's copy similarity reaches the threshold, best
+first. Then the similarity ranking (``match="similar"``): by score =
 cosine similarity with the query expanded (average query expansion, Chum et al. 2007: the
 query's embedding plus those of its ``QUERY_EXPANSION`` nearest rows, renormalised; each
 result still reports its cosine similarity to the query itself), or, when the search is
@@ -42,6 +43,9 @@ RERANK_DEPTH = 128  # rows re-ranked with the prior: enough that a boosted row f
 COPY_DEPTH = 64  # copy-index views looked at per query: near-duplicates are few, a product has a few views
 VERIFY_DEPTH = 16  # items verified per query: with the one-view starter the original is found first for 341 of
 # 341 altered validation pictures at 16 as at 32, in 23 ms p50 a search instead of 37 (bench/visual_search.py)
+CLEAR_COPY_FACTOR = 3  # a candidate with this many times min_inliers is the query's original beyond doubt: after
+# it only candidates at or above the copy threshold (other listings of the same picture) are verified; on
+# clothing-small the same altered-copy recall, copies' search p50 18.8 -> 3.1 ms (bench/visual_search.py)
 TIE = 1e-4  # similarities closer than this are a tie, broken toward the larger picture
 
 
@@ -182,22 +186,32 @@ class CatalogueIndex:
     def _verified(self, query: np.ndarray, copy_query: np.ndarray, k: int, allowed: np.ndarray | None,
                   local_query: tuple[LocalFeatures, ...]) -> list[Hit]:
         """The VERIFY_DEPTH items nearest by copy similarity whose keypoints agree with the query's in at least
-        min_inliers matches, one per product, most inliers first (then copy similarity)."""
+        min_inliers matches, one per product, most inliers first (then copy similarity). Once one is a clear
+        copy (CLEAR_COPY_FACTOR), only the candidates at or above the copy threshold are verified after it."""
+        best: dict[str, tuple[int, float, int]] = {}
+        clear = CLEAR_COPY_FACTOR * self.copies.min_inliers
+        found_clear = False
+        for row, score in self._nearest_items(copy_query, allowed):
+            if found_clear and (self.copies.threshold is None or score < self.copies.threshold):
+                break
+            agreeing = best_inliers(local_query, self.copies.local[row], enough=clear)
+            product = _product(self.items[row])
+            if agreeing >= self.copies.min_inliers and (agreeing, score) > best.get(product, (-1, 0.0))[:2]:
+                best[product] = (agreeing, score, row)
+            found_clear = found_clear or agreeing >= clear
+        ranked = sorted(best.values(), key=lambda found: (-found[0], -found[1]))[:k]
+        return [Hit(self.items[row], float(np.asarray(self.vectors[row]) @ query), score, "copy", agreeing)
+                for agreeing, score, row in ranked]
+
+    def _nearest_items(self, copy_query: np.ndarray, allowed: np.ndarray | None) -> list[tuple[int, float]]:
+        """(item row, its best view's copy similarity) of the VERIFY_DEPTH items nearest the query, nearest first."""
         views_per_item = -(-len(self.copies.owners) // len(self.items))
         scores, rows = self._copy_candidates(copy_query, VERIFY_DEPTH * views_per_item, allowed)
         nearest: dict[int, float] = {}
         for score, row in zip(scores.tolist(), rows.tolist(), strict=True):
             if len(nearest) < VERIFY_DEPTH:
                 nearest.setdefault(row, score)
-        best: dict[str, tuple[int, float, int]] = {}
-        for row, score in nearest.items():
-            agreeing = best_inliers(local_query, self.copies.local[row])
-            product = _product(self.items[row])
-            if agreeing >= self.copies.min_inliers and (agreeing, score) > best.get(product, (-1, 0.0))[:2]:
-                best[product] = (agreeing, score, row)
-        ranked = sorted(best.values(), key=lambda found: (-found[0], -found[1]))[:k]
-        return [Hit(self.items[row], float(np.asarray(self.vectors[row]) @ query), score, "copy", agreeing)
-                for agreeing, score, row in ranked]
+        return list(nearest.items())
 
     def _similar(self, query: np.ndarray, k: int, allowed: np.ndarray | None,
                  prior: dict[str, float] | None, expansion: int) -> list[Hit]:

@@ -35,6 +35,7 @@ class FlakyApi(ThreadingHTTPServer):
         self.statuses: Counter[int] = Counter()  # answers to the batches, refused ones included
         self.pictures: Counter[str] = Counter()  # SHA-256 of each picture part sent, times sent
         self.last_batch = 0.0  # time.monotonic() of the latest batch
+        self.passed: list[tuple[float, float, int]] = []  # batches passed on: (time.monotonic() sent, seconds, pictures)
         self.lock = threading.Lock()
 
     @property
@@ -108,6 +109,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def _pass(self, body: bytes | None = None) -> None:
+        sent = time.monotonic()
         upstream = self.server.upstream
         connection = http.client.HTTPConnection(upstream.hostname, upstream.port, timeout=60)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
@@ -116,6 +118,8 @@ class _Handler(BaseHTTPRequestHandler):
         data = answer.read()
         if self.path.startswith(BATCH_PATH):
             self.server.answered(answer.status)
+            with self.server.lock:
+                self.server.passed.append((sent, time.monotonic() - sent, body.count(b'name="images"')))
         self.send_response(answer.status)
         for name, value in answer.getheaders():
             if name.lower() not in ("connection", "transfer-encoding", "content-length"):

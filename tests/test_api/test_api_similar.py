@@ -347,6 +347,37 @@ def test_keypoints_verify_an_altered_copy_where_the_copy_descriptor_cannot_tell(
         len(index.copies.local[row]) for row in range(0, len(photographs), 2)]
 
 
+def test_after_a_clear_copy_only_candidates_at_the_copy_threshold_are_verified(tmp_path):
+    """Photograph 0 listed three times: twice with its own copy descriptor (two shops), once with a far one
+    (a view stored cropped beyond recognition by the descriptor). An altered copy of it finds the first
+    listing a clear copy, so the second (at the threshold) is verified and marked copy too, the far one
+    (under it) is not verified; the others are never copies. Without a clear copy all three are verified."""
+    import skimage.data
+
+    photographs = [Image.fromarray(getattr(skimage.data, name)()).convert("RGB") for name in PHOTOGRAPHS[:6]]
+    listed = [0, 0, *range(1, 6), 0]  # the far listing of photograph 0 last
+    items = [{"sha1": str(n), "page_url": f"http://127.0.0.1/p/{n}", "picture_url": f"{n}.jpg",
+              "category": "photograph", "colour": "", "shop": "127.0.0.1", "width": 1, "height": 1}
+             for n in range(len(listed))]
+    near, far = np.asarray([1.0, 0.0], np.float32), np.asarray([0.6, 0.8], np.float32)
+    descriptors = np.stack([near, near, *[far] * 5, far])
+    copies = CopyViews(descriptors, np.arange(len(listed)), threshold=0.9, min_inliers=10).with_local(
+        [local_features(photographs[photo]) for photo in listed])
+    write_version(tmp_path, np.eye(len(listed), dtype=np.float32), items, "1", "x", copies)
+    index = CatalogueIndex(tmp_path / current_name(tmp_path))
+    copy = Image.open(io.BytesIO(jpeg_bytes(photographs[0], 60))).convert("RGB")
+    hits = index.search(np.eye(len(listed), dtype=np.float32)[3], 8, copy_query=near, local_query=query_features(copy))
+    assert [hit.item["sha1"] for hit in hits if hit.match == "copy"] in (["0", "1"], ["1", "0"])
+    assert min(hit.inliers for hit in hits[:2]) >= 3 * 10  # clear copies
+    # min_inliers a third of the copy's inliers and more: no clear copy, so all three listings are verified
+    unclear = CopyViews(descriptors, np.arange(len(listed)), threshold=0.9, min_inliers=hits[0].inliers // 3 + 1
+                        ).with_local([local_features(photographs[photo]) for photo in listed])
+    write_version(tmp_path / "unclear", np.eye(len(listed), dtype=np.float32), items, "1", "x", unclear)
+    index = CatalogueIndex(tmp_path / "unclear" / current_name(tmp_path / "unclear"))
+    hits = index.search(np.eye(len(listed), dtype=np.float32)[3], 8, copy_query=near, local_query=query_features(copy))
+    assert sorted(hit.item["sha1"] for hit in hits if hit.match == "copy") == ["0", "1", "7"]
+
+
 def test_query_expansion_pulls_toward_the_nearest_neighbours_kind_and_reports_the_plain_similarity(tmp_path):
     """B lies beyond the query's nearest neighbour A, C as close to the query on another side: plain cosine
     ranks C before B; the query expanded with A ranks B first after A. Similarities stay the query's own."""
