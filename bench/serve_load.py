@@ -1,9 +1,10 @@
 """Benchmark: the serving stack under load, on loopback only, with a bounded number of requests.
 
-For each served runtime (exported TorchScript, ONNX Runtime; a bundle without the export is
-exported as `shoplens-serve archive` does) it starts redis-server, TorchServe and the
-gunicorn-run API (serving.operations.stack.Stack) with an archive of the bundle for that runtime
-(batching, threads and workers as the bundle says, or --threads/--workers), and measures
+For each served runtime (exported TorchScript, ONNX Runtime, OpenVINO on the same ONNX file; a
+bundle without the export is exported as `shoplens-serve archive` does; --runtimes picks some)
+it starts redis-server, TorchServe and the gunicorn-run API (serving.operations.stack.Stack) with
+an archive of the bundle for that runtime (batching, threads and workers as the bundle says, or
+--threads/--workers), and measures
 POST /v1/classify for cache misses (every picture new) at 1 and 8 concurrent clients; then,
 with the stack stopped, the bare model: the handler's picture pipeline in this process
 (decode, preprocess, model, answer; no TorchServe, HTTP or cache) with the threads
@@ -19,7 +20,7 @@ cache-miss p50 <= 40 ms at 1 client, >= 30 pictures/s at 8 clients, and each wit
 (efficientnet_lite0 head on the drawn sample, about a minute).
 
     nice -n 5 .venv/bin/python bench/serve_load.py [--bundle DIR] [--requests 96] [--threads N] [--workers N]
-        [--batch-size N]
+        [--batch-size N] [--runtimes torchscript,onnx,openvino]
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ from shoplens.stats import mcnemar, t_interval
 from training.cli import main as training_main
 
 KEY = "bench-key"
+SERVED_RUNTIMES = ("torchscript", "onnx", "openvino")
 
 
 def pictures(count: int, offset: int, photographs: list[Path] | tuple = ()) -> list[bytes]:
@@ -257,14 +259,17 @@ def main() -> int:
     parser.add_argument("--threads", type=int, help="model threads per worker (default: the bundle's)")
     parser.add_argument("--workers", type=int, help="TorchServe workers (default: the bundle's)")
     parser.add_argument("--batch-size", type=int, help="TorchServe's batch size (default: the bundle's)")
+    parser.add_argument("--runtimes", default=",".join(SERVED_RUNTIMES),
+                        help="served runtimes to measure, comma-separated (default: %(default)s; onnx always)")
     args = parser.parse_args()
+    runtimes = [r for r in SERVED_RUNTIMES if r in args.runtimes.split(",") or r == "onnx"]
     bundle = args.bundle or demo_bundle(args.out)
     batch_size = args.batch_size or read_bundle(bundle)[0].serving.batch_size
     settings = {name: value for name, value in (("threads", args.threads), ("workers", args.workers),
                                                 ("batch_size", args.batch_size)) if value}
     photographs = sorted((args.data / "validation").rglob("*.jpg"))
     fresh, lines, served, bares = Pictures(photographs), [], {}, {}
-    for runtime in ("torchscript", "onnx"):
+    for runtime in runtimes:
         served[runtime] = result = serve(bundle, args.out, runtime, settings, fresh, args.requests, runtime == "onnx")
         bares[runtime], bare_batches = bare_rows(bundle, runtime, result, batch_size, fresh)
         lines += [result.misses[1].markdown(bares[runtime]), result.misses[8].markdown(bare_batches),
@@ -276,24 +281,24 @@ def main() -> int:
     lines += [row.markdown(bares["onnx"]) for row in unbatched.misses.values()]
     source = f"{len(photographs)} clothing-small validation photographs" if photographs else "drawn JPEGs (192x256)"
     print(f"\nmodel bundle {bundle}; POST /v1/classify, one picture per request ({source}); loopback; "
-          f"{unbatched.threads} torch/ONNX Runtime threads in TorchServe's worker and in the reference")
+          f"{unbatched.threads} model threads in TorchServe's worker and in the reference")
     print("| path | runtime | TorchServe batch (size, delay) | clients | requests | throughput (req/s) | p50 ms | "
           "p95 ms | p99 ms | vs bare model |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     print("\n".join(lines))
-    print_accuracy(bundle, photographs, served["onnx"].threads)
+    print_accuracy(bundle, photographs, served["onnx"].threads, runtimes)
     print_targets(served, bares, eager)
     return 0
 
 
-def print_accuracy(bundle: Path, photographs: list[Path], threads: int) -> None:
+def print_accuracy(bundle: Path, photographs: list[Path], threads: int, runtimes: list[str]) -> None:
     """Each runtime's category accuracy on the validation photographs (their folder is the label), through the
     handler's picture pipeline, with McNemar's exact test against the eager network on the same pictures."""
     if not photographs:
         return
     labels = [p.parent.name for p in photographs]
     right = {}
-    for runtime in ("eager", "torchscript", "onnx"):
+    for runtime in ("eager", *runtimes):
         classify = bare_model(bundle, runtime, threads)
         answers = [answer for first in range(0, len(photographs), 8)
                    for answer in classify([p.read_bytes() for p in photographs[first:first + 8]])]

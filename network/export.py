@@ -22,7 +22,7 @@ from torch import nn
 
 from network.models import load_bundle_model
 from shoplens import ShopLensError
-from shoplens.bundle import EXPORT_FILES, MANIFEST_NAME, Preprocessing, read_bundle, write_bundle
+from shoplens.bundle import EXPORT_FILES, EXPORTED_RUNTIMES, MANIFEST_NAME, Preprocessing, read_bundle, write_bundle
 from shoplens.exported import DESCRIPTORS, PLAIN_OUTPUTS, Predict, load_predictor, onnx_predictor, torchscript_predictor
 
 TOLERANCE = 1e-4  # largest difference (probability, score, descriptor component) of an export to the eager network
@@ -102,8 +102,8 @@ def eager_predictor(directory: Path) -> Predict:
 
 
 def bundle_predictor(directory: Path, runtime: str, threads: int | None = None) -> Predict:
-    """The bundle's model on `runtime`: "eager" (the network itself), or its "onnx" / "torchscript" export,
-    made once (`exported_bundle`) where the bundle lacks it."""
+    """The bundle's model on `runtime`: "eager" (the network itself), or on one of the runtimes of its exports
+    (``shoplens.bundle.EXPORTED_RUNTIMES``), exported once (`exported_bundle`) where the bundle lacks it."""
     if runtime == "eager":
         return eager_predictor(directory)
     served = exported_bundle(directory, runtime)
@@ -121,10 +121,10 @@ def exported_bundle(directory: Path, runtime: str, cache: Path | None = None) ->
     The copy is keyed by the bundle's description, so a retrained bundle is exported again and an unchanged
     one only once; it is written atomically (``shoplens.bundle.write_bundle``) and verified when read."""
     info, weights = read_bundle(directory)
-    if runtime in info.exports:
+    if runtime not in EXPORTED_RUNTIMES:
+        raise ShopLensError(f"a bundle is exported for {', '.join(EXPORTED_RUNTIMES)}, not {runtime!r}")
+    if EXPORTED_RUNTIMES[runtime] in info.exports:
         return directory
-    if runtime not in EXPORT_FILES:
-        raise ShopLensError(f"a bundle is exported for {', '.join(EXPORT_FILES)}, not {runtime!r}")
     key = hashlib.sha256((directory / MANIFEST_NAME).read_bytes()).hexdigest()[:16]
     copy = (cache or export_cache()) / f"{info.version or 'bundle'}-{key}-{runtime}"
     try:
@@ -135,7 +135,7 @@ def exported_bundle(directory: Path, runtime: str, cache: Path | None = None) ->
     net, _ = load_bundle_model(directory)
     with tempfile.TemporaryDirectory() as scratch:
         exports = {name: directory / entry["file"] for name, entry in info.exports.items()}
-        exports |= export_models(net, info.preprocessing, Path(scratch), (runtime,))
+        exports |= export_models(net, info.preprocessing, Path(scratch), (EXPORTED_RUNTIMES[runtime],))
         served = dataclasses.replace(info, serving=dataclasses.replace(info.serving, runtime=runtime))
         write_bundle(copy, served, weights, exports)
     if (directory / MODEL_CARD).is_file():

@@ -23,9 +23,10 @@ A bundle is a directory holding ``bundle.json``, ``weights.pt`` and the exported
     data_digest     SHA-256 of the labelled data the model saw (``manifest.digest``)
     weights_sha256  SHA-256 of ``weights.pt``, checked on load
     exports         {runtime: {"file": name, "sha256": hex}} for each exported model,
-                    runtime "torchscript" and/or "onnx"; checked on load
+                    runtime "torchscript" and/or "onnx" (OpenVINO reads the onnx one);
+                    checked on load
     serving         per-model serving settings, travelling with the model into its
-                    archive: {"runtime": "onnx" | "torchscript" | "eager",
+                    archive: {"runtime": "onnx" | "openvino" | "torchscript" | "eager",
                     "low_confidence_margin": float (an answer is unsure when its top
                     two category probabilities are closer), "batch_size": int,
                     "max_batch_delay_ms": int (TorchServe dynamic batching), "workers": int,
@@ -85,7 +86,9 @@ from shoplens import ShopLensError
 
 FORMAT_VERSION = 3
 EXPORT_FILES = {"torchscript": "model.torchscript.pt", "onnx": "model.onnx"}
-RUNTIMES = ("onnx", "torchscript", "eager")  # eager rebuilds the network in-process: needs the network package
+# the export each runtime that serves exports reads: OpenVINO compiles the ONNX file itself
+EXPORTED_RUNTIMES = {"onnx": "onnx", "openvino": "onnx", "torchscript": "torchscript"}
+RUNTIMES = (*EXPORTED_RUNTIMES, "eager")  # eager rebuilds the network in-process: needs the network package
 MANIFEST_NAME = "bundle.json"
 WEIGHTS_NAME = "weights.pt"
 
@@ -210,7 +213,9 @@ def read_bundle(directory: Path) -> tuple[BundleInfo, Path]:
 
 
 def exported_model(directory: Path, info: BundleInfo, runtime: str) -> Path:
-    """The path of the bundle's model exported for `runtime` ("torchscript" or "onnx")."""
-    if runtime not in info.exports:
-        raise ShopLensError(f"bundle {directory} has no {runtime} model (it has {', '.join(info.exports) or 'none'})")
-    return directory / info.exports[runtime]["file"]
+    """The path of the bundle's exported model that `runtime` (one of EXPORTED_RUNTIMES) reads."""
+    export = EXPORTED_RUNTIMES.get(runtime)
+    if export not in info.exports:
+        raise ShopLensError(f"bundle {directory} has no {export or runtime} model for the {runtime} runtime "
+                            f"(it has {', '.join(info.exports) or 'none'})")
+    return directory / info.exports[export]["file"]

@@ -183,7 +183,8 @@ def test_pictures_just_below_the_screen_are_labelled_before_the_shopper_scrolls_
     wait_for(lambda: len(browser.driver.execute_script(LABELLED_SOURCES)) == 2, BADGE_WAIT, "two labels, unscrolled")
     assert browser.driver.execute_script("return scrollY") == 0
     labelled = browser.driver.execute_script(LABELLED_SOURCES)
-    assert sorted(url.split("?")[0].rsplit("/", 1)[1] for url in labelled) == ["dress-red-141.jpg", "shirt-blue-142.jpg"]
+    names = sorted(url.split("?")[0].rsplit("/", 1)[1] for url in labelled)
+    assert names == ["dress-red-141.jpg", "shirt-blue-142.jpg"]
     time.sleep(1.5)  # nothing more is asked about
     assert not any(path.endswith("pants-blue-143.jpg") for path, _ in cdn.requests)
     browser.driver.execute_script("document.getElementById('product-grid-far').scrollIntoView()")

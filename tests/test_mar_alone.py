@@ -49,9 +49,10 @@ sys.meta_path.insert(0, Blocked())
 with open(os.environ["BLOCKED_IMPORTS_LOG"], "a") as log:
     log.write(" ".join(sys.argv) + "\\n")
 '''
-RUNTIMES = ("torchscript", "onnx")
+RUNTIMES = ("torchscript", "onnx", "openvino")
 MODELS = (*(f"shoplens-{runtime}" for runtime in RUNTIMES), "shoplens-starter")
-MARGINS = {"torchscript": 0.0, "onnx": 1.0}  # never unsure, always unsure: shows the archive's margin is used
+# never unsure, always unsure: shows the archive's margin is used
+MARGINS = {"torchscript": 0.0, "onnx": 1.0, "openvino": 0.0}
 TASKS = {"category": sorted(SHAPES), "colour": ["black", "blue", "red", "white"]}
 
 
@@ -177,12 +178,14 @@ def photographs():
     return pictures
 
 
-def test_starter_archive_serves_the_eager_answers_with_onnx_runtime_alone(blocked_torchserve):
+def test_starter_archive_serves_the_eager_answers_on_its_exported_runtime_alone(blocked_torchserve):
     """The starter keeps only its trained weights; its archive carries the ONNX export, which the blocked worker
-    runs: the same category, category set, garment verdict and calibrated probabilities as the network."""
+    runs on the starter's runtime (OpenVINO): the same category, category set, garment verdict and calibrated
+    probabilities as the network."""
     server, _ = blocked_torchserve
     net, info = load_bundle_model(STARTER_BUNDLE)
     assert "onnx" not in info.exports and described(server, "shoplens-starter")["modelVersion"] == info.version
+    assert info.serving.runtime == "openvino"
     pictures = photographs()
     images = [decode_image(picture) for picture in pictures]
     outputs = eager_outputs(net, eval_batch(images, info.preprocessing))

@@ -343,17 +343,19 @@ def test_distillation_pulls_the_student_towards_the_teacher():
                        F.cross_entropy(unlike, targets, label_smoothing=settings.label_smoothing))
 
 
-def test_a_bundle_on_a_runtime_this_process_lacks_is_refused_with_the_reason(tmp_path):
-    """The starter serves on ONNX Runtime: a worker without it says so and what to do, not an ImportError."""
-    script = ("import sys; sys.modules['onnxruntime'] = None\n"
+@pytest.mark.parametrize(("predictor", "package", "named"), [("onnx_predictor", "onnxruntime", "ONNX Runtime"),
+                                                              ("openvino_predictor", "openvino", "OpenVINO")])
+def test_a_bundle_on_a_runtime_this_process_lacks_is_refused_with_the_reason(tmp_path, predictor, package, named):
+    """The starter serves on an exported runtime: a worker without it says so and what to do, not an ImportError."""
+    script = (f"import sys; sys.modules[{package!r}] = None\n"
               "from pathlib import Path\n"
               "from shoplens import ShopLensError\n"
-              "from shoplens.exported import onnx_predictor\n"
+              f"from shoplens.exported import {predictor}\n"
               "try:\n"
-              "    onnx_predictor(Path(sys.argv[1]))\n"
+              f"    {predictor}(Path(sys.argv[1]))\n"
               "except ShopLensError as exc:\n"
               "    print(exc); sys.exit(3)\n")
     done = subprocess.run([sys.executable, "-c", script, str(tmp_path / "model.onnx")], capture_output=True,
                           text=True, timeout=120)
     assert done.returncode == 3, done.stderr
-    assert "ONNX Runtime" in done.stdout and "pip install onnxruntime" in done.stdout
+    assert named in done.stdout and f"pip install {package}" in done.stdout

@@ -437,12 +437,13 @@ def garment_figures(served: Ensemble, train: dict, val: dict) -> dict:
             "non_garments_rejected": t_interval(rejected).as_dict(), "non_garments_accepted": kept}
 
 
-# TorchServe's settings for each recipe's views, by measurement (bench/serve_load.py, ONNX Runtime, 2 cores): two
+# TorchServe's settings for each recipe's views, by measurement (bench/serve_load.py, 2 cores): on ONNX Runtime two
 # model threads and no batching served the four views fastest, 79.5 ms p50 at 1 client and 12.1 pictures/s at 8
 # (one thread: 117.4 ms, 8.4/s); the one view in batches of 8 (1 ms delay), 36.7 ms p50 at 1 client and
-# 42.1 pictures/s at 8, where batch 1 gave 35.9 ms and 36.3/s in the same run
+# 42.1 pictures/s at 8, where batch 1 gave 35.9 ms and 36.3/s in the same run; on OpenVINO (float32, the same
+# 341 of 341 right) 39.0 ms and 38.1/s where ONNX Runtime gave 41.0 ms and 29.2/s in the same run
 STARTER_SERVING = {"four": ServingSettings(runtime="onnx", batch_size=1, threads=2),
-                   "whole": ServingSettings(runtime="onnx", batch_size=8, max_batch_delay_ms=1, threads=2)}
+                   "whole": ServingSettings(runtime="openvino", batch_size=8, max_batch_delay_ms=1, threads=2)}
 
 
 def write_starter_bundle(served: Ensemble, report: dict, data: Path, out: Path) -> Path:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from shoplens import ShopLensError
+from shoplens.bundle import EXPORTED_RUNTIMES
 from shoplens.cli import run_cli
 
 
@@ -46,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
                      "anything else a folder of pictures")
     job.add_argument("--out", required=True, help="the output Parquet folder or URI (replaced as a whole)")
     job.add_argument("--master", help="Spark master URL (default: spark-submit's, else local[*])")
-    job.add_argument("--runtime", choices=("onnx", "torchscript"), help="default: the bundle's")
+    job.add_argument("--runtime", choices=tuple(EXPORTED_RUNTIMES), help="default: the bundle's")
     job.add_argument("--threads", type=int, default=1, help="torch threads per task = spark.task.cpus")
     job.add_argument("--batch-size", type=int, default=32, help="pictures per model call")
     job.add_argument("--arrow-batch", type=int, default=1024, help="rows per Arrow batch sent to a worker")

@@ -70,7 +70,7 @@ def worker_classifier(model: JobModel) -> PictureClassifier:
             from network.export import eager_predictor
 
             predict = eager_predictor(directory)
-        else:  # torch or ONNX Runtime alone
+        else:  # an exported model's runtime alone (torch, ONNX Runtime or OpenVINO)
             predict = load_predictor(directory, info, model.runtime, model.threads)
         _LOADED[model] = PictureClassifier(info, predict, info.serving.low_confidence_margin)
     return _LOADED[model]

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from shoplens import ShopLensError
+from shoplens.bundle import RUNTIMES
 from shoplens.cli import run_cli
 
 
@@ -41,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "instead of embedding again")
     build.add_argument("--index", required=True, help="the index folder (created when new)")
     build.add_argument("--fresh", action="store_true", help="start a new index instead of adding to the current one")
-    build.add_argument("--runtime", choices=("onnx", "torchscript", "eager"), default="onnx",
+    build.add_argument("--runtime", choices=RUNTIMES, default="onnx",
                        help="the bundle's exported model to run, or eager: the network rebuilt (a bundle without "
                             "exports such as the starter model; needs the train extra) (default: %(default)s)")
     build.set_defaults(func=_build)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from shoplens import ShopLensError
-from shoplens.bundle import EXPORT_FILES, MANIFEST_NAME, ServingSettings, read_bundle
+from shoplens.bundle import EXPORTED_RUNTIMES, MANIFEST_NAME, ServingSettings, read_bundle
 
 HANDLER = Path(__file__).resolve().parents[1] / "worker" / "handler.py"
 CONFIG_NAME = "model-config.yaml"
@@ -76,9 +76,10 @@ def archive(bundle: Path, store: Path, name: str = "shoplens", **overrides: Any)
 
 def servable(bundle: Path, runtime: str) -> Path:
     """`bundle`, or its cached copy exported for `runtime` where it lacks that export."""
-    if runtime not in EXPORT_FILES:
-        raise ShopLensError(f"TorchServe serves exported models: runtime {' or '.join(EXPORT_FILES)}, not {runtime!r}")
-    if runtime in read_bundle(bundle)[0].exports:
+    if runtime not in EXPORTED_RUNTIMES:
+        raise ShopLensError(f"TorchServe serves exported models: runtime {', '.join(EXPORTED_RUNTIMES)}, "
+                            f"not {runtime!r}")
+    if EXPORTED_RUNTIMES[runtime] in read_bundle(bundle)[0].exports:
         return bundle
     try:
         from network.export import exported_bundle  # torch and timm rebuild the network, here only

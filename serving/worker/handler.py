@@ -2,8 +2,9 @@
 
 The ``.mar`` carries the bundle (``bundle.json``, the exported models, ``weights.pt``) and
 its ``model-config.yaml``, whose ``handler`` section picks the runtime and the
-low-confidence margin (``serving.operations.archive``). The worker runs the bundle's exported model, "onnx"
-or "torchscript", with ONNX Runtime or torch alone and the ground package ``shoplens``: it never
+low-confidence margin (``serving.operations.archive``). The worker runs the bundle's exported model on
+"onnx", "openvino" (the ONNX file) or "torchscript", with ONNX Runtime, OpenVINO or torch alone and the
+ground package ``shoplens``: it never
 rebuilds a network (``serving.operations.archive`` exports a bundle that keeps only its weights, such as the
 starter). Every picture of a batch
 gets an answer of its own: a picture that fails to decode yields ``{"error": reason}``
@@ -27,7 +28,7 @@ import torch
 from ts.torch_handler.base_handler import BaseHandler
 
 from shoplens import ShopLensError
-from shoplens.bundle import EXPORT_FILES, BundleInfo, ServingSettings, read_bundle
+from shoplens.bundle import EXPORTED_RUNTIMES, BundleInfo, ServingSettings, read_bundle
 from shoplens.classifier import PictureClassifier, Prepared
 from shoplens.colour import NAMES as COLOUR_NAMES
 from shoplens.exported import Predict, load_predictor
@@ -66,9 +67,10 @@ def request_picture(row: dict[str, Any]) -> bytes | ImageRejected:
 
 def exported_predictor(model_dir: Path, info: BundleInfo, runtime: str, threads: int) -> Predict:
     """The archive's exported model on `runtime`; a clear refusal for a runtime this worker cannot run."""
-    if runtime not in EXPORT_FILES:
-        raise ShopLensError(f"the TorchServe worker runs exported models ({', '.join(EXPORT_FILES)}), not {runtime!r}: "
-                            f"archive the bundle again with `shoplens-serve archive`, which exports it")
+    if runtime not in EXPORTED_RUNTIMES:
+        raise ShopLensError(f"the TorchServe worker runs exported models ({', '.join(EXPORTED_RUNTIMES)}), "
+                            f"not {runtime!r}: archive the bundle again with `shoplens-serve archive`, which "
+                            "exports it")
     return load_predictor(model_dir, info, runtime, threads)
 
 

@@ -35,7 +35,7 @@ class FlakyApi(ThreadingHTTPServer):
         self.statuses: Counter[int] = Counter()  # answers to the batches, refused ones included
         self.pictures: Counter[str] = Counter()  # SHA-256 of each picture part sent, times sent
         self.last_batch = 0.0  # time.monotonic() of the latest batch
-        self.passed: list[tuple[float, float, int]] = []  # batches passed on: (time.monotonic() sent, seconds, pictures)
+        self.passed: list[tuple[float, float, int]] = []  # batches passed on: (monotonic time sent, seconds, pictures)
         self.lock = threading.Lock()
 
     @property
