@@ -51,6 +51,7 @@ from shoplens.sample import NON_GARMENTS, draw_non_garment
 from shoplens.stats import t_interval
 from training.calibration import ECE_BINS, category_sets, expected_calibration_error, fit_temperature, set_threshold
 from training.colour_fit import ColourLabels, colour_card, colour_model_line, fit_colour_model
+from training.data import LabelSpace, scan
 from training.metrics import interval_words
 from training.presets import eval_preset
 from training.utils import atomic_save
@@ -58,18 +59,22 @@ from training.utils import atomic_save
 
 @dataclass(frozen=True)
 class CategoryFolders:
-    """Pictures of one folder split: ROOT/<split>/<category>/*.jpg."""
+    """The usable pictures of one folder split, ROOT/<split>/<category>/, as ``shoplens-train`` reads a folder
+    tree (``training.data.scan``: every file decoded once, the unusable counted by reason in `skipped`), in
+    label order then file name."""
 
     paths: list[Path]
     targets: torch.Tensor
     labels: list[str]
+    skipped: Counter[str]
 
     @classmethod
     def read(cls, root: Path, labels: Sequence[str] | None = None) -> CategoryFolders:
-        labels = list(labels or sorted(p.name for p in root.iterdir() if p.is_dir()))
-        pairs = [(path, index) for index, label in enumerate(labels)
-                 for path in sorted((root / label).glob("*.jpg"))]
-        return cls([p for p, _ in pairs], torch.tensor([i for _, i in pairs]), labels)
+        found = scan(root)
+        labels = list(labels or LabelSpace.from_samples(found.samples, colour=False).tasks["category"])
+        kept = sorted((s for s in found.samples if s.category in labels), key=lambda s: labels.index(s.category))
+        return cls([s.path for s in kept], torch.tensor([labels.index(s.category) for s in kept]), labels,
+                   found.skipped)
 
     def digest(self) -> str:
         return hashlib.sha256("\n".join(map(str, self.paths)).encode()).hexdigest()[:16]
@@ -416,7 +421,8 @@ def run_starter(data: Path, cache: Path, recipe: StarterRecipe,
     report["training"] = {"wall_seconds": time.perf_counter() - started, "load_average": os.getloadavg(),
                           "views": recipe.views, "members": list(recipe.members),
                           "teacher": None if recipe.teacher is None else read_bundle(recipe.teacher)[0].version,
-                          "teacher_path": None if recipe.teacher is None else str(recipe.teacher)}
+                          "teacher_path": None if recipe.teacher is None else str(recipe.teacher),
+                          "skipped": {"train": dict(train_split.skipped), "validation": dict(val_split.skipped)}}
     batch = torch.stack([eval_preset(ensemble.preprocessing)(decode_image(p)) for p in val_split.paths[:8]])
     report["ms_per_picture"] = {**{m.arch: ms_per_picture(ensemble.chosen([m.arch]), batch) for m in ensemble.members},
                                 "ensemble": ms_per_picture(served, batch)}
@@ -545,6 +551,10 @@ def report_lines(report: dict) -> list[str]:
                  f"{interval_words(garment['non_garments_rejected'])}; "
                  f"accepted: {', '.join(garment['non_garments_accepted']) or 'none'}")
     training = report["training"]
+    skipped = {split: ", ".join(f"{reason} {count}" for reason, count in sorted(reasons.items())) or "none"
+               for split, reasons in training.get("skipped", {}).items()}
+    if skipped:
+        lines.append("unusable pictures skipped: " + "; ".join(f"{split} {words}" for split, words in skipped.items()))
     lines.append(f"training wall time {training['wall_seconds']:.1f}s (trunk maps from cache where present; "
                  f"load average after it (1, 5, 15 min): {', '.join(f'{v:.2f}' for v in training['load_average'])})")
     lines.append(f"inference ms/picture (batch of 8, {every.split(':')[0]}, this machine under its current load): "
