@@ -41,8 +41,14 @@ _LABELLED_COLOUR = re.compile(rf"\b(?:{COLOUR_WORDS})\s*[:：]\s*" r"([^\n|/,;()
 MAIN_PICTURE = ("meta[property='og:image']::attr(content)", "meta[name='twitter:image']::attr(content)",
                 "link[rel=image_src]::attr(href)", "#landingImage::attr(data-old-hires)", "#landingImage::attr(src)",
                 "#main-image::attr(src)", "img[itemprop=image]::attr(src)")
-# where a gallery element keeps its largest picture, best first (zoom, OTTO, Amazon, lazy loaders)
-GALLERY_ATTRIBUTES = ("data-zoom-image", "data-zoom", "data-large", "data-image-src", "data-old-hires", "data-src")
+# where a gallery element keeps its largest picture, best first (zoom plugins, WooCommerce's gallery, H&M's
+# full-screen view, OTTO, Amazon, lazy loaders)
+GALLERY_ATTRIBUTES = ("data-zoom-image", "data-zoom", "data-large_image", "data-large", "data-fullscreen",
+                      "data-image-src", "data-old-hires", "data-src")
+# H&M's article script: the selected article's code, and each picture's zoom address (the desktop one of
+# ``isDesktop ? 'a' : 'b'``)
+ARTICLE_CODE = re.compile(r"['\"]articleCode['\"]\s*:\s*['\"](\d+)['\"]")
+ARTICLE_PICTURE = re.compile(r"['\"]zoom['\"]\s*:\s*(?:\w+\s*\?\s*)?['\"]([^'\"]+)['\"]")
 MIN_NAME = 6  # characters: a shorter product name ("Top") is in too many alternative texts to pick a gallery by
 MAX_LABEL = 40  # characters: a swatch's name is short; anything longer is a sentence
 
@@ -176,20 +182,51 @@ def _largest(element: Selector) -> str:
     return widest[0] if widest else element.attrib.get("src", "").strip()
 
 
+def _closing_bracket(text: str, start: int) -> int:
+    """The index of the bracket closing the one at `start`, skipping quoted strings (H&M's picture
+    addresses hold brackets: ``set=source[/5e/...],origin[dam]``); the end of `text` if none."""
+    depth, quote = 0, None
+    for index in range(start, len(text)):
+        char = text[index]
+        if quote:
+            quote = None if char == quote and text[index - 1] != "\\" else quote
+        elif char in "'\"":
+            quote = char
+        elif char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+            if depth == 0:
+                return index
+    return len(text)
+
+
+def _article_pictures(selector: Selector) -> list[str]:
+    """H&M's product page names most of its pictures only in its ``productArticleDetails`` script, one
+    block per colour keyed by article code: the selected article's (``'articleCode'``) largest ones."""
+    for script in selector.xpath("//script[contains(., 'productArticleDetails')]/text()").getall():
+        code = ARTICLE_CODE.search(script)
+        block = code and re.search(rf"['\"]{code[1]}['\"]\s*:\s*\{{", script)
+        images = block and re.compile(r"['\"]images['\"]\s*:\s*\[").search(script, block.end())
+        if images:
+            listed = script[images.end() - 1:_closing_bracket(script, images.end() - 1)]
+            return ARTICLE_PICTURE.findall(listed)
+    return []
+
+
 def gallery(selector: Selector, product: Product, url: str) -> list[str]:
     """The product page's own gallery, beside what its structured data lists (which is often
     the first picture only): pictures whose alternative text is the product's name (OTTO's
-    carousel, Zalando's), and Amazon's thumbnails."""
+    carousel, Zalando's, H&M's), Amazon's thumbnails and H&M's article script."""
     name = _folded(product.name)
-    if len(name) < MIN_NAME:
-        return []
-    found = []
-    for element in selector.xpath("//*[@alt or @data-image-alt or @data-alt]"):
-        attributes = element.attrib
-        alt = _folded(attributes.get("alt") or attributes.get("data-image-alt") or attributes.get("data-alt") or "")
-        if name in alt:
-            found.append(_largest(element))
-    found += [_largest(thumb) for thumb in selector.css("#altImages img, [class*=imageThumbnail] img")]
+    found = _article_pictures(selector)
+    if len(name) >= MIN_NAME:
+        for element in selector.xpath("//*[@alt or @data-image-alt or @data-alt]"):
+            attributes = element.attrib
+            alt = _folded(attributes.get("alt") or attributes.get("data-image-alt") or attributes.get("data-alt") or "")
+            if name in alt:
+                found.append(_largest(element))
+        found += [_largest(thumb) for thumb in selector.css("#altImages img, [class*=imageThumbnail] img")]
     return [urljoin(url, picture) for picture in dict.fromkeys(found) if picture and not picture.startswith("data:")]
 
 

@@ -79,7 +79,7 @@ def test_shopify_variant_names_match_without_crashing():
 
 def test_categories_are_a_taxonomy_in_the_languages_shops_write():
     terms = terms_from_lists(["shoes", "t-shirt", "dress", "shirt", "shorts", "pullover", "skirt"],
-                             ["black", "red", "white", "blue"])
+                             ["black", "red", "white", "blue", "brown"])
     assert label(terms, "", "Black", "Over-the-Knee Boots") == ("shoes", "black", "colour")
     assert label(terms, "Ankle boots", "", "Chelsea - Schwarz") == ("shoes", "black", "name")
     assert label(terms, "", "أسود", "تيشيرت بشعار") == ("t-shirt", "black", "colour")
@@ -91,6 +91,8 @@ def test_categories_are_a_taxonomy_in_the_languages_shops_write():
     assert label(terms, "", "Noir", "Short en jean", language="fr-FR") == ("shorts", "black", "colour")  # or first
     assert label(terms, "", "Noir", "", "HM.com > Homme > Shorts > Jeans Shorts") == ("shorts", "black", "colour")
     assert label(terms, "", "schwarz, marine, olivgrün", "3er-Pack T-Shirts") == ("t-shirt", "black", "colour")
+    # Amazon.de's boots, named in Italian by their brand: cuoio (leather) is a brown
+    assert label(terms, "", "3000 Cuoio Kombi", "Chelsea Boots") == ("shoes", "brown", "colour")
     assert match(terms, ["Boots"], "", "Boots") == "no_colour"  # a category of the terms, but no colour said
     assert label(terms, "", "", "Kurze Hose Blau") == ("shorts", "blue", "name")  # the longer match wins
     assert label(terms, "", "", "Lederhandschuhe Schwarz") is None  # gloves, not shoes
@@ -98,6 +100,61 @@ def test_categories_are_a_taxonomy_in_the_languages_shops_write():
     assert label(terms, "", "Red", "OFLEKI", "Home > Women > Shoes > Boots") == ("shoes", "red", "colour")
     assert label(terms, "2271", "Red", "OFLEKI") == ("dress", "red", "colour")
     assert label(terms_from_lists(["plate"], []), "", "", "Dinner Plates, set of 4") == ("plate", None, "")
+
+
+# H&M's product page as it ships (reduced): the gallery's first picture in the markup, a secondary one
+# behind a local thumbnail with its address in data-fullscreen, the rest only in the article script, one
+# block per colour, whose picture addresses hold brackets; and a WooCommerce gallery image
+HM_PAGE = """<html><body>
+<figure class="pdp-secondary-image pdp-image"><img alt="Short en jean Hybrid Regular - Noir - HOMME | H&amp;M FR 2"
+ src="./short_files/hmgoepprod(3)" class="product-detail-thumbnail-image"
+ data-fullscreen="//lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],origin[dam],type[DESCRIPTIVESTILLLIFE]"></figure>
+<div class="woocommerce-product-gallery__image"><a href="/wp/short-large.jpg"><img src="/wp/short-600x600.jpg"
+ alt="Short en jean Hybrid Regular back" data-large_image="/wp/short-large.jpg"></a></div>
+<script>
+    var isDesktop = window.innerWidth > 1024;
+    var productArticleDetails = {
+    'alternate': 'Short en jean Hybrid Regular - {alternatecolor} - HOMME | H&M FR','articleCode':'1045436003',
+        '1045436003': {
+            'name': 'Noir',
+            'images':[
+                {
+                    'thumbnail': '//lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],res[s]',
+                    'image': isDesktop ? '//lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],res[m]' : '//x',
+                    'fullscreen': isDesktop ? '//lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],res[l]' : '//x',
+                    'zoom': isDesktop ? '//lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],res[xl]' : '//x'
+                },
+                {
+                    'thumbnail': '//lp2.hm.com/hmgoepprod?set=source[/2b/bb/back.jpg],res[s]',
+                    'zoom': isDesktop ? '//lp2.hm.com/hmgoepprod?set=source[/2b/bb/back.jpg],res[xl]' : '//x'
+                }
+            ],
+            'video': {}
+        },
+        '1045436006': {
+            'name': 'Bleu',
+            'images':[
+                {'zoom': isDesktop ? '//lp2.hm.com/hmgoepprod?set=source[/3c/cc/blue.jpg],res[xl]' : '//x'}
+            ]
+        }
+    };
+</script></body></html>"""
+
+
+def test_the_gallery_is_read_from_zoom_attributes_and_h_and_ms_article_script():
+    from parsel import Selector
+
+    from crawler.page import gallery
+    from crawler.structured import Product
+
+    url = "https://www2.hm.com/fr_fr/productpage.1045436003.html"
+    found = gallery(Selector(HM_PAGE), Product("Short en jean Hybrid Regular", "", "Noir"), url)
+    assert found == ["https://lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],res[xl]",
+                     "https://lp2.hm.com/hmgoepprod?set=source[/2b/bb/back.jpg],res[xl]",
+                     "https://lp2.hm.com/hmgoepprod?set=source[/1a/aa/front.jpg],origin[dam],type[DESCRIPTIVESTILLLIFE]",
+                     "https://www2.hm.com/wp/short-large.jpg"]  # never the other colour's (blue.jpg)
+    # a product name too short to pick pictures by: the article script still names the gallery
+    assert len(gallery(Selector(HM_PAGE), Product("Short", "", "Noir"), url)) == 2
 
 
 def test_a_vocabulary_file_adds_words(tmp_path):
