@@ -15,7 +15,6 @@ Skips where the data is absent.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -24,9 +23,10 @@ from clothing_small import DEFAULT_DATA, absent
 from colour_clothing_small import COLOUR_LABELS
 
 from network.ensemble import Ensemble
+from shoplens.splitfile import Sample
 from training.cli import STARTER_COLOUR_LABELS
 from training.colour_fit import ColourLabels, colour_accuracy, colour_inputs, fit_logistic
-from training.starter import extract
+from training.features import trunk_maps
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train labels, drawn at random (seed 0)
@@ -35,10 +35,9 @@ SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train labels, drawn at random (seed 0)
 def inputs_of(served: Ensemble, data: Path, labels: dict[str, str], cache: Path) -> tuple[np.ndarray, list]:
     """The colour model's inputs and the pixel readings of the labelled pictures (trunk maps cached)."""
     files = list(labels)
-    paths = [data / file for file in files]
-    digest = hashlib.sha256("\n".join(files).encode()).hexdigest()[:16]
-    maps = extract(served, paths, cache, f"colour-{len(files)}-{digest}", mirrors=False)
-    return colour_inputs(served, maps, paths, data, files)
+    pictures = [Sample(data / file, "?") for file in files]
+    maps = trunk_maps(served, pictures, cache, mirrors=False)
+    return colour_inputs(served, maps, [p.path for p in pictures], data, files)
 
 
 def line(name: str, figure: dict) -> str:

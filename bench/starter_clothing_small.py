@@ -40,7 +40,7 @@ def main() -> int:
         return 0
     started = time.perf_counter()
     colour = ColourLabels([ROOT / path for path in STARTER_COLOUR_LABELS], COLOUR_LABELS["evaluation"][0])
-    _, _, report = run_starter(args.data, args.feature_cache, StarterRecipe(args.members.split(",")), colour)
+    report = run_starter(args.data, args.feature_cache, StarterRecipe(args.members.split(",")), colour).report
     print("\n".join(report_lines(report)))
     print("load average (1, 5, 15 min) after the timings: " + ", ".join(f"{v:.2f}" for v in os.getloadavg()))
     print("\n".join(colour_lines(args.data, COLOUR_LABELS)))

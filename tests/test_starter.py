@@ -200,7 +200,8 @@ def test_a_bundles_colour_model_names_the_colour_and_the_pixels_estimate_stays_b
 def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_validation(tmp_path):
     from network.ensemble import Ensemble
     from training.colour_fit import ColourLabels, fit_colour_model
-    from training.starter import CategoryFolders, extract
+    from training.features import trunk_maps
+    from training.splits import LabelledPart, read_folder_split
 
     rng = random.Random(3)
     rows = {split: [f"{split}/{category}/{colour}{i}.jpg" for category in ("shirt", "dress")
@@ -215,10 +216,11 @@ def test_colour_model_is_fitted_on_labelled_train_pictures_and_measured_on_valid
         (tmp_path / f"{split}.csv").write_text("file,colour\n" + "".join(
             f"{file},{Path(file).stem.rstrip('0123456789')}\n" for file in files))
     served = Ensemble.build(["efficientnet_lite0"], 2).eval()
+    split, categories = read_folder_split(tmp_path)
     splits = {}
-    for split in rows:
-        folder = CategoryFolders.read(tmp_path / split)
-        splits[split] = (extract(served, folder.paths, tmp_path / "cache", split, mirrors=False), folder)
+    for part in rows:
+        pictures = LabelledPart.of(split, part, categories)
+        splits[part] = (trunk_maps(served, pictures.samples, tmp_path / "cache", mirrors=False), pictures)
     labels = ColourLabels([tmp_path / "train.csv"], tmp_path / "validation.csv")
     model = fit_colour_model(served, splits, tmp_path, labels)
     assert model.names == ("blue", "green", "red") and model.coef.shape == (3, READING_FEATURES + 192)
@@ -329,7 +331,7 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     answers as the teacher does, and without one it is the labels' cross-entropy alone."""
     import torch.nn.functional as F
 
-    from training.starter import TuneSettings, distillation_loss
+    from training.tail_tuning import TuneSettings, distillation_loss
 
     settings = TuneSettings()
     targets = torch.tensor([0, 1])

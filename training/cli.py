@@ -113,9 +113,9 @@ def _cmd_starter(args: argparse.Namespace) -> None:
     colour = ColourLabels([Path(p) for p in args.colour_labels], Path(args.colour_validation)) \
         if args.colour_labels else None
     recipe = StarterRecipe(args.members.split(","), args.views, Path(args.teacher) if args.teacher else None)
-    served, _, report = run_starter(data, Path(args.feature_cache).expanduser(), recipe, colour)
-    print("\n".join(report_lines(report)))
-    print(f"wrote {write_starter_bundle(served, report, data, Path(args.out))}")
+    run = run_starter(data, Path(args.feature_cache).expanduser(), recipe, colour)
+    print("\n".join(report_lines(run.report)))
+    print(f"wrote {write_starter_bundle(run, Path(args.out))}")
 
 
 def build_parser() -> argparse.ArgumentParser:

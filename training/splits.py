@@ -9,17 +9,22 @@ JSON file and read back, so a run can be reproduced exactly.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import random
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import torch
+
 from shoplens import ShopLensError
 from shoplens.imaging import pairwise_within
+from shoplens.manifest import digest
 from shoplens.settings import MAX_DISTANCE
 from shoplens.splitfile import SPLITS, Sample, read_split_file, split_document
-from training.data import scan
+from training.data import LabelSpace, scan
 from training.utils import atomic_write_text
 
 MIN_STRATUM = 5  # pictures a label needs to be split on its own: at 60/20/20, one or more for each part
@@ -48,6 +53,12 @@ class Split:
 
     def counts(self) -> dict[str, int]:
         return {name: len(self.part(name)) for name in SPLITS}
+
+    def digest(self) -> str:
+        """The identity of the labelled data (``shoplens.manifest.digest``): each picture's path relative to
+        the source, its labels and its part, so the same data gives the same digest on any machine."""
+        rows = split_document(self.samples, self.source, {})["samples"]
+        return digest((row["path"], row["category"], row["colour"] or "", row["split"]) for row in rows)
 
 
 def parse_scheme(scheme: str) -> tuple[float, float, float]:
@@ -146,6 +157,38 @@ def make_split(source: Path, scheme: str = "60/20/20", seed: int = 0,
     if not split.part("validation"):
         raise ShopLensError(f"too few pictures in {source} for a validation split: {split.counts()}")
     return split
+
+
+@dataclass(frozen=True)
+class LabelledPart:
+    """One part of a split with its category targets, in label order then file name (the starter's train and
+    validation pictures)."""
+
+    samples: list[Sample]
+    targets: torch.Tensor
+    labels: list[str]
+
+    @classmethod
+    def of(cls, split: Split, part: str, labels: Sequence[str]) -> LabelledPart:
+        unknown = sorted({s.category for s in split.part(part)} - set(labels))
+        if unknown:
+            raise ShopLensError(f"{part} pictures of categories train has none of: {', '.join(unknown)}")
+        kept = sorted(split.part(part), key=lambda s: labels.index(s.category))
+        return cls(kept, torch.tensor([labels.index(s.category) for s in kept]), list(labels))
+
+    @property
+    def paths(self) -> list[Path]:
+        return [s.path for s in self.samples]
+
+    def digest(self) -> str:
+        return hashlib.sha256("\n".join(map(str, self.paths)).encode()).hexdigest()[:16]
+
+
+def read_folder_split(data: Path) -> tuple[Split, list[str]]:
+    """The folder split of `data` (ROOT/{train,validation}/<category>/, as ``--scheme folders`` reads it) and
+    its train part's categories, in logit order."""
+    split = make_split(data, "folders")
+    return split, LabelSpace.from_samples(split.part("train"), colour=False).tasks["category"]
 
 
 def save_split(split: Split, path: Path) -> None:

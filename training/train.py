@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import tempfile
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +25,10 @@ from torch.utils.data import DataLoader, Dataset
 from network.export import export_models
 from network.models import ShopLensNet, build_model, load_network
 from shoplens import ShopLensError
-from shoplens.bundle import BundleInfo, Preprocessing, write_bundle
-from shoplens.manifest import digest
+from shoplens.bundle import BundleInfo, Preprocessing
 from shoplens.stats import t_interval
 from training import compare, noise, report
+from training.bundle_writer import write_trained_bundle
 from training.data import LabelSpace, PictureDataset, Sample
 from training.engine import FitConfig, Predictions, Trainer, predict
 from training.features import CachedViews, cache_key, stem_features
@@ -167,15 +165,12 @@ def write_report(out: Path, result: RepeatResult, evaluations: dict[str, Any], l
 
 def export_bundle(out: Path, args: argparse.Namespace, result: RepeatResult, labels: LabelSpace,
                   split: Split, metrics: dict[str, Any]) -> Path:
-    now = datetime.now(UTC)
     info = BundleInfo(arch=args.arch, trainable=args.trainable, dropout=args.dropout, tasks=labels.tasks,
-                      preprocessing=result.preprocessing, metrics=metrics,
-                      data_digest=digest((str(s.path), s.category, s.colour or "", s.split) for s in split.samples),
-                      version=now.strftime("%Y%m%d%H%M%S"), created=now.isoformat(timespec="seconds"))
+                      preprocessing=result.preprocessing, metrics=metrics)
     weights = out / "checkpoints" / f"seed-{result.seed}" / "best.pt"
     net = load_network(args.arch, labels.tasks, args.trainable, args.dropout, weights)
-    with tempfile.TemporaryDirectory(dir=out) as staging:
-        return write_bundle(out / "bundle", info, weights, export_models(net, result.preprocessing, Path(staging)))
+    return write_trained_bundle(out / "bundle", info, split, net.state_dict(),
+                                lambda scratch: export_models(net, result.preprocessing, scratch))
 
 
 def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, args: argparse.Namespace,
