@@ -84,9 +84,9 @@ def _cmd_split(args: argparse.Namespace) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from training.train import run
+    from training.train import TrainOptions, run
 
-    run(args)
+    run(TrainOptions.from_args(args))
 
 
 def _cmd_compare(args: argparse.Namespace) -> None:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from shoplens.sample import write_sample
-from training.train import run
+from training.train import TrainOptions, run
 
 DEMO_CATEGORIES = ["dress", "shirt", "pullover", "pants", "skirt"]
 DEMO_COLOURS = ["red", "blue", "green", "black", "white"]
@@ -19,4 +19,4 @@ def run_demo(args: argparse.Namespace) -> None:
             count = write_sample(data, DEMO_CATEGORIES, DEMO_COLOURS, args.per_label, size=(120, 160), seed=args.seed)
             print(f"drew {count} sample pictures into {data}")
         args.data = str(data)
-    run(args)
+    run(TrainOptions.from_args(args))

@@ -39,6 +39,45 @@ from training.splits import Split, load_split, make_split, save_split
 from training.utils import Distributed, atomic_write_text, init_distributed, seed_everything, shutdown_distributed
 
 
+@dataclass(frozen=True)
+class TrainOptions:
+    """A run's configuration: the ``train`` command's options, by the same names (their defaults live in
+    ``training.cli``, the one source of configuration)."""
+
+    data: str | None
+    scheme: str
+    seed: int
+    max_distance: int
+    split: str | None
+    categories: str | None
+    no_colour: bool
+    feedback: str | None
+    out: str
+    arch: str
+    weights: str
+    trainable: str | None
+    dropout: float
+    optimizer: str
+    lr: float
+    weight_decay: float
+    label_smoothing: float
+    epochs: int
+    patience: int
+    batch_size: int
+    image_size: int | None
+    augment_views: int
+    repeats: int
+    resume: bool
+    device: str
+    workers: int
+    no_amp: bool
+    feature_cache: str
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainOptions:
+        return cls(**{f.name: getattr(args, f.name) for f in dataclasses.fields(cls)})
+
+
 @dataclass
 class RepeatResult:
     seed: int
@@ -48,20 +87,20 @@ class RepeatResult:
     predictions: dict[str, Predictions]  # by split name: train, validation, test
 
 
-def obtain_split(args: argparse.Namespace, out: Path) -> tuple[Split, bool]:
+def obtain_split(options: TrainOptions, out: Path) -> tuple[Split, bool]:
     """--split FILE, else out/split.json from an earlier run, else a new split of --data.
 
     Returns the split (restricted to --categories) and whether it is new and unsaved.
     """
-    path = Path(args.split) if args.split else out / "split.json"
+    path = Path(options.split) if options.split else out / "split.json"
     if path.is_file():
         split, new = load_split(path), False
-    elif args.split:
+    elif options.split:
         raise ShopLensError(f"split file {path} does not exist")
-    elif not args.data:
+    elif not options.data:
         raise ShopLensError("give --data (a picture folder or manifest) or --split (a split file)")
     else:
-        split, new = make_split(Path(args.data), args.scheme, args.seed, args.max_distance), True
+        split, new = make_split(Path(options.data), options.scheme, options.seed, options.max_distance), True
     return split, new
 
 
@@ -71,7 +110,7 @@ def _preprocessing(base: Preprocessing, image_size: int | None) -> Preprocessing
     return dataclasses.replace(base, image_size=image_size, resize=round(image_size * 256 / 224))
 
 
-def _datasets(args: argparse.Namespace, net: ShopLensNet, pre: Preprocessing, parts: dict[str, list[Sample]],
+def _datasets(options: TrainOptions, net: ShopLensNet, pre: Preprocessing, parts: dict[str, list[Sample]],
               labels: LabelSpace, device: torch.device, seed: int) -> tuple[dict[str, Dataset], bool]:
     """Picture datasets, or cached stem outputs when the stem is frozen (net.cut > 0)."""
     if net.cut == 0:
@@ -79,13 +118,13 @@ def _datasets(args: argparse.Namespace, net: ShopLensNet, pre: Preprocessing, pa
         return {name: PictureDataset(samples, labels, transforms.get(name, eval_preset(pre)))
                 for name, samples in parts.items()}, False
     net.to(device)
-    cache_dir = Path(args.feature_cache).expanduser() if args.feature_cache else None
+    cache_dir = Path(options.feature_cache).expanduser() if options.feature_cache else None
     datasets = {}
     for name, samples in parts.items():
-        views = 1 + (args.augment_views if name == "train" else 0)
+        views = 1 + (options.augment_views if name == "train" else 0)
         features = [stem_features(net, samples, train_preset(pre) if view else eval_preset(pre), device=device,
-                                  key=cache_key(args.arch, args.weights, net.cut, pre, view, seed),
-                                  cache_dir=cache_dir, batch_size=args.batch_size * 2, workers=args.workers,
+                                  key=cache_key(options.arch, options.weights, net.cut, pre, view, seed),
+                                  cache_dir=cache_dir, batch_size=options.batch_size * 2, workers=options.workers,
                                   seed=seed + view, desc=f"{name} features, view {view + 1}/{views}")
                     for view in range(views)]
         targets = torch.tensor([labels.encode(s) for s in samples], dtype=torch.long)
@@ -93,37 +132,37 @@ def _datasets(args: argparse.Namespace, net: ShopLensNet, pre: Preprocessing, pa
     return datasets, True
 
 
-def train_once(args: argparse.Namespace, seed: int, split: Split, labels: LabelSpace, out: Path,
+def train_once(options: TrainOptions, seed: int, split: Split, labels: LabelSpace, out: Path,
                device: torch.device, dist_info: Distributed,
                built: tuple[ShopLensNet, Preprocessing] | None = None) -> RepeatResult:
     """One repeat; `built` is a model already made with this seed (the input check's)."""
     seed_everything(seed)
-    net, base = built or build_model(args.arch, labels.tasks, args.weights, args.trainable, args.dropout)
-    pre = _preprocessing(base, args.image_size)
+    net, base = built or build_model(options.arch, labels.tasks, options.weights, options.trainable, options.dropout)
+    pre = _preprocessing(base, options.image_size)
     parts = {name: split.part(name) for name in ("train", "validation", "test") if split.part(name)}
-    datasets, from_stem = _datasets(args, net, pre, parts, labels, device, seed)
-    config = FitConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, optimizer=args.optimizer,
-                       weight_decay=args.weight_decay, label_smoothing=args.label_smoothing,
-                       patience=args.patience, seed=seed, workers=args.workers,
-                       amp=not args.no_amp, fingerprint=fingerprint(args, labels, seed))
+    datasets, from_stem = _datasets(options, net, pre, parts, labels, device, seed)
+    config = FitConfig(epochs=options.epochs, batch_size=options.batch_size, lr=options.lr, optimizer=options.optimizer,
+                       weight_decay=options.weight_decay, label_smoothing=options.label_smoothing,
+                       patience=options.patience, seed=seed, workers=options.workers,
+                       amp=not options.no_amp, fingerprint=fingerprint(options, labels, seed))
     checkpoints = out / "checkpoints" / f"seed-{seed}"
     checkpoints.mkdir(parents=True, exist_ok=True)
     trainer = Trainer(net, config, checkpoints, device, dist_info, from_stem)
-    if args.resume and trainer.resume() and dist_info.is_main:
+    if options.resume and trainer.resume() and dist_info.is_main:
         print(f"resuming seed {seed} after epoch {trainer.start_epoch}")
     history = trainer.fit(datasets["train"], datasets["validation"])
-    predictions = {name: predict(net, DataLoader(data, batch_size=args.batch_size * 2), device,
-                                 from_stem=from_stem, amp=not args.no_amp, embeddings=True)
+    predictions = {name: predict(net, DataLoader(data, batch_size=options.batch_size * 2), device,
+                                 from_stem=from_stem, amp=not options.no_amp, embeddings=True)
                    for name, data in datasets.items()}
     return RepeatResult(seed, net, pre, history, predictions)
 
 
-def fingerprint(args: argparse.Namespace, labels: LabelSpace, seed: int) -> dict[str, Any]:
+def fingerprint(options: TrainOptions, labels: LabelSpace, seed: int) -> dict[str, Any]:
     """What a checkpoint must agree with to be resumed (the epoch count may grow)."""
     keys = ("arch", "weights", "trainable", "dropout", "optimizer", "lr", "weight_decay", "label_smoothing",
             "batch_size",
             "image_size", "augment_views")
-    return {**{k: getattr(args, k) for k in keys}, "tasks": labels.tasks, "seed": seed}
+    return {**{k: getattr(options, k) for k in keys}, "tasks": labels.tasks, "seed": seed}
 
 
 def _evaluations(result: RepeatResult, labels: LabelSpace) -> dict[str, dict[str, Any]]:
@@ -163,17 +202,17 @@ def write_report(out: Path, result: RepeatResult, evaluations: dict[str, Any], l
     return directory / "index.html"
 
 
-def export_bundle(out: Path, args: argparse.Namespace, result: RepeatResult, labels: LabelSpace,
+def export_bundle(out: Path, options: TrainOptions, result: RepeatResult, labels: LabelSpace,
                   split: Split, metrics: dict[str, Any]) -> Path:
-    info = BundleInfo(arch=args.arch, trainable=args.trainable, dropout=args.dropout, tasks=labels.tasks,
+    info = BundleInfo(arch=options.arch, trainable=options.trainable, dropout=options.dropout, tasks=labels.tasks,
                       preprocessing=result.preprocessing, metrics=metrics)
     weights = out / "checkpoints" / f"seed-{result.seed}" / "best.pt"
-    net = load_network(args.arch, labels.tasks, args.trainable, args.dropout, weights)
+    net = load_network(options.arch, labels.tasks, options.trainable, options.dropout, weights)
     return write_trained_bundle(out / "bundle", info, split, net.state_dict(),
                                 lambda scratch: export_models(net, result.preprocessing, scratch))
 
 
-def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, args: argparse.Namespace,
+def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, options: TrainOptions,
               seconds: float) -> dict[str, Any]:
     evaluations = [_evaluations(r, labels) for r in results]
     across = {}
@@ -182,7 +221,7 @@ def summarise(results: list[RepeatResult], labels: LabelSpace, split: Split, arg
         if values:
             across[name] = {"accuracies": values, "interval": t_interval(values).as_dict()}
     return {
-        "config": {k: v for k, v in vars(args).items() if k != "func"},
+        "config": dataclasses.asdict(options),
         "split": {"scheme": split.scheme, "counts": split.counts(), "skipped": split.skipped, "leaks": split.leaks,
                   "max_distance": split.max_distance},
         "tasks": labels.tasks,
@@ -209,41 +248,41 @@ def print_summary(metrics: dict[str, Any], out: Path) -> None:
           f"wall time {metrics['wall_seconds']:.1f}s")
 
 
-def run(args: argparse.Namespace) -> dict[str, Any]:
+def run(options: TrainOptions) -> dict[str, Any]:
     """The whole `train` command; returns the metrics it wrote."""
     started = time.perf_counter()
-    if args.repeats < 1 or args.epochs < 1:
+    if options.repeats < 1 or options.epochs < 1:
         raise ShopLensError("--repeats and --epochs must be at least 1")
-    if args.weights not in ("imagenet", "none") and not Path(args.weights).is_file():
-        raise ShopLensError(f"weights file {args.weights} does not exist")
-    dist_info, device = init_distributed(args.device)
+    if options.weights not in ("imagenet", "none") and not Path(options.weights).is_file():
+        raise ShopLensError(f"weights file {options.weights} does not exist")
+    dist_info, device = init_distributed(options.device)
     try:
-        out = Path(args.out)
-        full_split, new = obtain_split(args, out)
-        split = full_split.only(args.categories.split(",")) if args.categories else full_split
-        if args.feedback:
-            split, tally = with_feedback(split, args.feedback)
+        out = Path(options.out)
+        full_split, new = obtain_split(options, out)
+        split = full_split.only(options.categories.split(",")) if options.categories else full_split
+        if options.feedback:
+            split, tally = with_feedback(split, options.feedback)
             print(tally, flush=True)
         if not split.part("train"):
             raise ShopLensError(f"the split has no training pictures: {split.counts()}")
-        labels = LabelSpace.from_samples(split.samples, colour=not args.no_colour)
-        if args.trainable is None:
-            args.trainable = "all" if args.weights == "none" else "head"
+        labels = LabelSpace.from_samples(split.samples, colour=not options.no_colour)
+        if options.trainable is None:
+            options = dataclasses.replace(options, trainable="all" if options.weights == "none" else "head")
         # Every input is checked (data, labels, weights) before the first file is written.
-        seed_everything(args.seed)
-        first = build_model(args.arch, labels.tasks, args.weights, args.trainable, args.dropout)
+        seed_everything(options.seed)
+        first = build_model(options.arch, labels.tasks, options.weights, options.trainable, options.dropout)
         if new and dist_info.is_main:
             save_split(full_split, out / "split.json")
-        results = [train_once(args, args.seed + r, split, labels, out, device, dist_info, first if r == 0 else None)
-                   for r in range(args.repeats)]
-        metrics = summarise(results, labels, split, args, time.perf_counter() - started)
-        if args.feedback:
+        results = [train_once(options, options.seed + r, split, labels, out, device, dist_info,
+                              first if r == 0 else None) for r in range(options.repeats)]
+        metrics = summarise(results, labels, split, options, time.perf_counter() - started)
+        if options.feedback:
             metrics["split"]["feedback"] = tally.as_dict()
         if dist_info.is_main:
-            write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {args.arch}")
+            write_report(out, results[0], metrics["evaluations"], labels, split, f"ShopLens run: {options.arch}")
             headline = {name: {task: {"accuracy": ev["accuracy"], "n": ev["n"]} for task, ev in tasks.items()}
                         for name, tasks in metrics["evaluations"].items()}
-            export_bundle(out, args, results[0], labels, split, headline)
+            export_bundle(out, options, results[0], labels, split, headline)
             atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=2) + "\n")
             compare.write_table([compare.row(metrics)], out / "comparison")
             print_summary(metrics, out)
