@@ -342,7 +342,7 @@ def test_distillation_pulls_the_student_towards_the_teacher():
     alone = distillation_loss(teacher, targets, teacher, TuneSettings(distil_weight=1.0))
     assert float(alone) == pytest.approx(0.0, abs=1e-6)
     assert torch.equal(distillation_loss(unlike, targets, None, settings),
-                       F.cross_entropy(unlike, targets, label_smoothing=settings.label_smoothing))
+                       F.cross_entropy(unlike, targets, label_smoothing=settings.fit.label_smoothing))
 
 
 @pytest.mark.parametrize(("predictor", "package", "named"), [("onnx_predictor", "onnxruntime", "ONNX Runtime"),

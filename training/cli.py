@@ -13,6 +13,7 @@ from network.models import ARCHITECTURES, TRAINABLE
 from shoplens import ShopLensError
 from shoplens.cli import run_cli
 from shoplens.settings import MAX_DISTANCE
+from training.engine import OPTIMIZERS
 
 # the colours of train pictures labelled by eye, relative to the repository's root
 STARTER_COLOUR_LABELS = ("bench/colour_labels_train.csv", "bench/colour_labels_train_second.csv",
@@ -49,7 +50,7 @@ def add_train_options(parser: argparse.ArgumentParser) -> None:
                         help="layers to train: the head, the last block and head, or all "
                              "(default: head when pretrained, all otherwise)")
     parser.add_argument("--dropout", type=float, default=0.5)
-    parser.add_argument("--optimizer", default="rmsprop", choices=("rmsprop", "adam", "sgd"))
+    parser.add_argument("--optimizer", default="rmsprop", choices=OPTIMIZERS)
     parser.add_argument("--lr", type=float, default=2e-4, help="learning rate (default: %(default)s)")
     parser.add_argument("--weight-decay", type=float, default=0.0)
     parser.add_argument("--label-smoothing", type=float, default=0.0,

@@ -50,14 +50,20 @@ class FromStem(nn.Module):
         return self.net.forward_from_stem(z)
 
 
-def make_optimizer(name: str, params: list[nn.Parameter], lr: float, weight_decay: float) -> torch.optim.Optimizer:
+OPTIMIZERS = ("rmsprop", "adam", "adamw", "sgd")
+
+
+def make_optimizer(name: str, params: list, lr: float, weight_decay: float) -> torch.optim.Optimizer:
+    """The optimiser `name` over `params` (parameters, or parameter groups with their own rates)."""
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
     if name == "rmsprop":
         return torch.optim.RMSprop(params, lr=lr, weight_decay=weight_decay)
     if name == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=0.9, weight_decay=weight_decay)
-    raise ShopLensError(f"unknown optimiser {name!r}: choose rmsprop, adam or sgd")
+    raise ShopLensError(f"unknown optimiser {name!r}: choose one of {', '.join(OPTIMIZERS)}")
 
 
 def task_loss(outputs: dict[str, torch.Tensor], targets: torch.Tensor,

@@ -9,7 +9,8 @@ the teacher's own tail and head. The epoch kept is the one with the best validat
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+import dataclasses
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,7 @@ from shoplens import ShopLensError
 from shoplens.bundle import read_bundle
 from shoplens.imaging import decode_image
 from shoplens.preprocessing import eval_batch
+from training.engine import FitConfig, make_optimizer
 from training.splits import LabelledPart
 from training.utils import atomic_save
 
@@ -46,17 +48,19 @@ def teacher_log_probs(teacher: Path, split: LabelledPart, cache: Path, batch_siz
     return log_probs
 
 
+# The fit's epochs, batch, optimiser (AdamW, one-cycle schedule), rate, decay and smoothing, in the fields every
+# training run is configured by (training.engine.FitConfig); chosen on validation
+TAIL_FIT = FitConfig(epochs=6, batch_size=64, lr=1e-3, optimizer="adamw", weight_decay=0.05, label_smoothing=0.1)
+
+
 @dataclass(frozen=True)
 class TuneSettings:
-    """How a member's last blocks and head are fine-tuned on cached trunk maps (chosen on validation)."""
+    """How a member's last blocks and head are fine-tuned on cached trunk maps (chosen on validation): the fit,
+    and what only this fit has."""
 
-    epochs: int = 6
-    lr: float = 1e-3  # AdamW, one-cycle schedule; the copied ImageNet blocks take lr * BLOCK_LR_SCALE
-    block_lr_scale: float = 0.3
-    weight_decay: float = 0.05
-    label_smoothing: float = 0.1
+    fit: FitConfig = field(default_factory=lambda: TAIL_FIT)
+    block_lr_scale: float = 0.3  # the copied ImageNet blocks learn at fit.lr * block_lr_scale, the new head at fit.lr
     dropout: float = 0.2
-    batch_size: int = 64
     # with a teacher: the loss is (1 - weight) * cross-entropy + weight * T^2 * KL(teacher || student) at
     # temperature T (Hinton et al., 2015); chosen on validation for the one-view starter (n=341): from
     # ImageNet's tail at lr 1e-3, 0.7 and 2 gave 0.9091, 0.9 and 4 gave 0.9120; from the teacher's tail at
@@ -67,7 +71,7 @@ class TuneSettings:
 
 # A student starts from its teacher's trained tail and head: a gentler rate keeps what they know (figures
 # above).
-TAUGHT = TuneSettings(lr=3e-4)
+TAUGHT = TuneSettings(fit=dataclasses.replace(TAIL_FIT, lr=3e-4))
 
 
 @dataclass(frozen=True)
@@ -89,7 +93,7 @@ class Teacher:
 def distillation_loss(logits: torch.Tensor, targets: torch.Tensor, teacher: torch.Tensor | None,
                       settings: TuneSettings) -> torch.Tensor:
     """Cross-entropy on the labels, mixed with the teacher's softened probabilities where there is one."""
-    hard = F.cross_entropy(logits, targets, label_smoothing=settings.label_smoothing)
+    hard = F.cross_entropy(logits, targets, label_smoothing=settings.fit.label_smoothing)
     if teacher is None:
         return hard
     t = settings.distil_temperature
@@ -132,17 +136,18 @@ def fine_tune(member: Member, train: torch.Tensor, train_targets: torch.Tensor, 
     tuned = copy.deepcopy(start.tuned if start else member.frozen_tail).requires_grad_(True)
     head = copy.deepcopy(start.head).requires_grad_(True) if start else nn.Linear(
         member.backbone.num_features, int(train_targets.max()) + 1)
-    optimizer = torch.optim.AdamW([{"params": tuned.parameters(), "lr": settings.lr * settings.block_lr_scale},
-                                   {"params": head.parameters()}], lr=settings.lr, weight_decay=settings.weight_decay)
-    steps = -(-len(train_targets) // settings.batch_size)
+    fit = settings.fit
+    optimizer = make_optimizer(fit.optimizer, [{"params": tuned.parameters(), "lr": fit.lr * settings.block_lr_scale},
+                                               {"params": head.parameters()}], fit.lr, fit.weight_decay)
+    steps = -(-len(train_targets) // fit.batch_size)
     schedule = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[settings.lr * settings.block_lr_scale, settings.lr],
-        total_steps=settings.epochs * steps, pct_start=0.15)
+        optimizer, max_lr=[fit.lr * settings.block_lr_scale, fit.lr],
+        total_steps=fit.epochs * steps, pct_start=0.15)
     best: tuple[tuple[float, float], MemberFit] | None = None
-    for epoch in range(1, settings.epochs + 1):
+    for epoch in range(1, fit.epochs + 1):
         tuned.train()
         views = torch.randint(train.shape[1], (len(train_targets),))
-        for batch in torch.randperm(len(train_targets)).split(settings.batch_size):
+        for batch in torch.randperm(len(train_targets)).split(fit.batch_size):
             features = F.dropout(_pooled(tuned, train[batch, views[batch]]), settings.dropout, training=True)
             loss = distillation_loss(head(features), train_targets[batch],
                                      None if teacher_log_probs is None else teacher_log_probs[batch], settings)
@@ -154,7 +159,7 @@ def fine_tune(member: Member, train: torch.Tensor, train_targets: torch.Tensor, 
         averaged = mean_log_probs(log_probs, 0)
         score = (float((averaged.argmax(1) == val_targets).float().mean()),
                  -float(F.nll_loss(averaged, val_targets)))
-        print(f"{member.arch}, {len(val_targets)} validation pictures, epoch {epoch}/{settings.epochs}: "
+        print(f"{member.arch}, {len(val_targets)} validation pictures, epoch {epoch}/{fit.epochs}: "
               f"accuracy {score[0]:.4f}, log-likelihood {score[1]:.4f}", flush=True)
         if best is None or score > best[0]:
             best = score, MemberFit(member.arch, copy.deepcopy(tuned).requires_grad_(False),
