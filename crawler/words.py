@@ -125,25 +125,44 @@ def _found(text: str, words: list[Word]) -> list[Found]:
     return sorted((f for f in found if not beaten(f)), key=lambda f: f.start)
 
 
+def _named(text: str, categories: tuple[str, ...], words: Vocabulary) -> list[str]:
+    """The categories the text names, in the order it names them."""
+    return [f.word.meaning for f in _found(text, words.words_for(categories)) if f.word.meaning]
+
+
+def _head(named: list[str], language: str) -> str:
+    return named[0] if language.split("-")[0].lower() in HEAD_FIRST else named[-1]
+
+
 def category_in(text: str, categories: tuple[str, ...], words: Vocabulary | None = None,
                 language: str = "") -> str | None:
     """Which of `categories` the text names. Of several, the head noun: the one named last,
     or first in a language that puts it first (`language`, ISO 639-1, as the page declares it).
-    A path ("Home > Women > Shoes > Boots") is read from its most specific part; a Google
-    product category number names its category."""
+    A path ("Home > Women > Shoes > Boots") is read from its most specific part; where that part
+    names several, a broader part picks among them ("Shorts > Jeans Shorts": English words on a
+    French page, whose word order the page's language would misread). A Google product category
+    number names its category."""
     words = words or vocabulary()
     numbered = words.google.get(text.strip())
     if numbered:
         return numbered if numbered in categories else None
     if PATH_SEPARATOR in text:
-        parts = [part for part in text.split(PATH_SEPARATOR) if part.strip()]
-        return next((found for part in reversed(parts) if (found := category_in(part, categories, words, language))),
-                    None)
-    found = [f for f in _found(text, words.words_for(categories)) if f.word.meaning]
-    if not found:
-        return None
-    head = found[0] if language.split("-")[0].lower() in HEAD_FIRST else found[-1]
-    return head.word.meaning
+        return _category_in_path([part for part in text.split(PATH_SEPARATOR) if part.strip()], categories,
+                                 words, language)
+    named = _named(text, categories, words)
+    return _head(named, language) if named else None
+
+
+def _category_in_path(parts: list[str], categories: tuple[str, ...], words: Vocabulary,
+                      language: str) -> str | None:
+    for depth in range(len(parts) - 1, -1, -1):
+        named = _named(parts[depth], categories, words)
+        if not named:
+            continue
+        broader = {category for part in parts[:depth] for category in _named(part, categories, words)}
+        agreed = [category for category in named if category in broader]
+        return _head(agreed if len(set(named)) > 1 and agreed else named, language)
+    return None
 
 
 def colour_in(text: str, words: Vocabulary | None = None) -> str | None:

@@ -90,6 +90,14 @@ def test_categories_are_a_taxonomy_in_the_languages_shops_write():
     assert label(terms, "", "", "Shirt Dress - Blue") == ("dress", "blue", "name")  # the head noun is last
     assert label(terms, "", "Noir", "Short en jean", language="fr-FR") == ("shorts", "black", "colour")  # or first
     assert label(terms, "", "Noir", "", "HM.com > Homme > Shorts > Jeans Shorts") == ("shorts", "black", "colour")
+    # H&M France: English crumbs on a French page; the broader crumb says which of the two words is the garment
+    with_pants = terms_from_lists(["shorts", "pants", "dress", "shirt"], ["black"])
+    assert label(with_pants, "", "Noir", "Short en jean Hybrid Regular", "HM.com > Homme > Shorts > Jeans Shorts",
+                 language="fr-FR") == ("shorts", "black", "colour")
+    assert label(with_pants, "", "Noir", "", "Femme > Robes > Robe chemise", language="fr") == ("dress", "black",
+                                                                                               "colour")
+    assert label(with_pants, "", "Noir", "", "Homme > Nouveautés > Short en jean", language="fr") == ("shorts",
+                                                                                                    "black", "colour")
     assert label(terms, "", "schwarz, marine, olivgrün", "3er-Pack T-Shirts") == ("t-shirt", "black", "colour")
     # Amazon.de's boots, named in Italian by their brand: cuoio (leather) is a brown
     assert label(terms, "", "3000 Cuoio Kombi", "Chelsea Boots") == ("shoes", "brown", "colour")
